@@ -1,0 +1,5 @@
+export type * from './clock.js';
+export type * from './outbox-store.js';
+export type * from './logger.js';
+export { LOG_LEVELS } from './logger.js';
+export type * from './process-spawner.js';
