@@ -3,3 +3,4 @@ export type * from './outbox-store.js';
 export type * from './logger.js';
 export { LOG_LEVELS } from './logger.js';
 export type * from './process-spawner.js';
+export type * from './provider.js';

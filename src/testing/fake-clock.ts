@@ -2,7 +2,7 @@ import type { Clock, TimerHandle } from '../ports/clock.js';
 import { InvalidArgumentError } from '../errors/index.js';
 
 /**
- * A {@link Clock} whose time moves only when a test says so.
+ * A `Clock` whose time moves only when a test says so.
  * @public
  */
 export interface FakeClock extends Clock {

@@ -1,0 +1,136 @@
+import type { Clock, TimerHandle } from '../ports/clock.js';
+import type { Logger } from '../ports/logger.js';
+
+/**
+ * What the Stop decision reads: the agent's outstanding reply obligations, as last fetched.
+ * @public
+ */
+export interface ObligationSnapshot<T> {
+  /** The obligations (copies; mutate freely). */
+  items: T[];
+  /** Epoch ms of the last successful refresh, undefined before the first. */
+  fetchedAt: number | undefined;
+  /** True when the last refresh failed and these items are from an earlier one. */
+  stale: boolean;
+}
+
+/**
+ * Options of {@link createObligationCache}.
+ * @public
+ */
+export interface ObligationCacheOptions<T> {
+  /** The only network path: fetch the current obligations from the relay. */
+  fetch: () => Promise<T[]>;
+  /** Identity of an obligation (the message id it is owed for). */
+  key: (item: T) => string;
+  /** Source of time and timers. */
+  clock: Clock;
+  /** Where failures are logged (at debug: a stale cache is expected while the relay is away). */
+  logger: Logger;
+  /** Background refresh period. @defaultValue 10000 */
+  refreshIntervalMs?: number;
+  /** Delay that coalesces bursts of `markDirty()`. @defaultValue 400 */
+  debounceMs?: number;
+}
+
+/**
+ * A local, always-answering snapshot of reply obligations (SPEC §4).
+ * @public
+ */
+export interface ObligationCache<T> {
+  /** The current snapshot; synchronous, never throws, never touches the network. */
+  get(): ObligationSnapshot<T>;
+  /** Fetch now; concurrent calls share one request; on failure the last snapshot is kept. */
+  refresh(): Promise<void>;
+  /** Ask for a refresh soon (debounced): a message arrived or the agent replied. */
+  markDirty(): void;
+  /**
+   * Drop an obligation locally at once (the agent just answered it), and keep it hidden from
+   * refreshes that started before the relay saw the answer.
+   */
+  resolveLocally(key: string): void;
+  /** Start the background refresh interval (unref'd) and refresh once. */
+  start(): void;
+  /** Stop timers. Idempotent. */
+  stop(): void;
+}
+
+/**
+ * Create the obligation snapshot cache.
+ * @public
+ */
+export function createObligationCache<T extends object>(options: ObligationCacheOptions<T>): ObligationCache<T> {
+  const { clock, logger, key } = options;
+  const refreshIntervalMs = options.refreshIntervalMs ?? 10_000;
+  const debounceMs = options.debounceMs ?? 400;
+  let items: T[] = [];
+  let fetchedAt: number | undefined;
+  let stale = false;
+  let inFlight: Promise<void> | undefined;
+  let interval: TimerHandle | undefined;
+  let debounce: TimerHandle | undefined;
+  let stopped = false;
+  /** Locally resolved keys, with the time they were resolved. */
+  const resolved = new Map<string, number>();
+
+  const visible = (list: T[]) => list.filter((item) => !resolved.has(key(item)));
+
+  const refresh = (): Promise<void> => {
+    if (inFlight) return inFlight;
+    const startedAt = clock.now();
+    inFlight = (async () => {
+      try {
+        const fresh = await options.fetch();
+        const freshKeys = new Set(fresh.map(key));
+        // A local resolution is forgotten once a fetch that began after it no longer lists the
+        // obligation; until then it keeps hiding it (the relay may not have the reply yet).
+        for (const [k, at] of resolved) if (at <= startedAt && !freshKeys.has(k)) resolved.delete(k);
+        items = fresh.map((item) => ({ ...item }));
+        fetchedAt = clock.now();
+        stale = false;
+      } catch (error) {
+        stale = true;
+        logger.debug('obligations', `refresh failed, serving last snapshot: ${error instanceof Error ? error.message : String(error)}`);
+      } finally {
+        inFlight = undefined;
+      }
+    })();
+    return inFlight;
+  };
+
+  return {
+    get() {
+      try {
+        return { items: visible(items).map((item) => ({ ...item })), fetchedAt, stale };
+      } catch {
+        return { items: [], fetchedAt, stale: true };
+      }
+    },
+    refresh,
+    markDirty() {
+      if (stopped) return;
+      clock.clearTimeout(debounce);
+      debounce = clock
+        .setTimeout(() => {
+          debounce = undefined;
+          void refresh();
+        }, debounceMs)
+        .unref();
+    },
+    resolveLocally(k) {
+      resolved.set(k, clock.now());
+    },
+    start() {
+      stopped = false;
+      if (!interval) interval = clock.setInterval(() => void refresh(), refreshIntervalMs).unref();
+      void refresh();
+    },
+    stop() {
+      stopped = true;
+      clock.clearInterval(interval);
+      clock.clearTimeout(debounce);
+      interval = undefined;
+      debounce = undefined;
+    },
+  };
+}

@@ -1,0 +1,153 @@
+import type { Clock } from './clock.js';
+import type { Logger } from './logger.js';
+import type { ProcessExit, ProcessSpawner } from './process-spawner.js';
+
+/**
+ * What a provider can do; the runner adapts its behaviour to it.
+ * @public
+ */
+export interface ProviderCapabilities {
+  /** Turns are written as structured input (JSON), not typed keystrokes. */
+  structuredInput: boolean;
+  /** The provider can resume a previous session by id. */
+  resume: boolean;
+  /** The provider runs a TUI a human may attach to. */
+  interactive: boolean;
+  /** Turn lifecycle comes from the Claude Code hooks calling the control port (not from stdout). */
+  hookDriven: boolean;
+  /** What happens to a message that arrives while a turn runs: held until idle, or steered into the turn. */
+  midTurnMessages: 'queue' | 'steer';
+}
+
+/**
+ * Who sent a turn, so the agent knows whom to answer and how.
+ * @public
+ */
+export interface TurnSender {
+  /** Sender's name or agent id on the relay. */
+  from: string;
+  /** Relay message id the turn carries. */
+  messageId: string;
+  /** Whether the sender expects a reply (an obligation exists). */
+  expectsReply: boolean;
+  /** Task id, when the message assigned a task. */
+  taskId?: string;
+}
+
+/**
+ * One user turn for the provider.
+ * @public
+ */
+export interface ProviderTurn {
+  /** Delivery id chosen by the runner; providers echo it in `turn.started` to confirm consumption. */
+  deliveryId: string;
+  /** Full text of the turn (relay context block already prepended when due). */
+  text: string;
+  /** Structured sender metadata; undefined for the initial prompt. */
+  sender?: TurnSender;
+}
+
+/**
+ * Session and turn events a provider reports.
+ * @public
+ */
+export type ProviderEvent =
+  | { type: 'session'; sessionId: string; source: 'startup' | 'resume' | 'clear' | 'compact' }
+  | { type: 'turn.started'; deliveryId?: string; turnId?: string; prompt?: string }
+  | { type: 'reasoning'; text: string }
+  | { type: 'tool'; name: string; summary: string; status: 'started' | 'completed' | 'failed' }
+  | { type: 'assistant'; text: string }
+  | { type: 'turn.completed'; turnId?: string; finalText?: string; interrupted?: boolean }
+  | { type: 'usage'; usedTokens: number; windowTokens?: number }
+  | { type: 'subagent'; phase: 'start' | 'stop'; id?: string }
+  | { type: 'permission'; requestId: string; tool: string; summary: string }
+  | { type: 'version'; version: string }
+  | { type: 'warning'; message: string };
+
+/**
+ * A permission decision from the relay, or the runner's fail-closed default.
+ * @public
+ */
+export interface PermissionDecision {
+  /** Allow or deny the tool call. */
+  behavior: 'allow' | 'deny';
+  /** Reason shown to the agent on deny. */
+  message?: string;
+}
+
+/**
+ * How a human can attach to an interactive provider's terminal.
+ * @public
+ */
+export interface TerminalAttachSpec {
+  /** The kind of terminal. */
+  kind: 'tmux' | 'pty' | 'none';
+  /** A command line a human can run to attach, when there is one. */
+  command?: string[];
+}
+
+/**
+ * Everything a provider needs to launch.
+ * @public
+ */
+export interface ProviderLaunch {
+  /** Working directory of the agent. */
+  cwd: string;
+  /** Environment for the provider process (includes the control port variables for hooks). */
+  env: Record<string, string>;
+  /** Session id to resume, when the runner has one. */
+  resumeSessionId?: string;
+  /** Extra launch flags projected from the agent profile. */
+  extraArgs?: string[];
+}
+
+/**
+ * The ports a provider may use; each runner passes its own.
+ * @public
+ */
+export interface ProviderDeps {
+  /** Starts the provider process. */
+  spawner: ProcessSpawner;
+  /** The runner's logger. */
+  logger: Logger;
+  /** The runner's clock. */
+  clock: Clock;
+}
+
+/**
+ * A running provider session.
+ * @public
+ */
+export interface ProviderSession {
+  /** OS pid of the provider process, if any. */
+  readonly pid: number | undefined;
+  /** Write a user turn; resolves when it was handed to the provider ("injected"). */
+  deliver(turn: ProviderTurn): Promise<void>;
+  /** Interrupt the current turn. */
+  interrupt(): Promise<void>;
+  /** Answer a permission request the provider raised. Unknown ids are ignored. */
+  decidePermission(requestId: string, decision: PermissionDecision): void;
+  /** Subscribe to events. Returns an unsubscribe function. */
+  onEvent(listener: (event: ProviderEvent) => void): () => void;
+  /** How to attach a terminal, for interactive providers. */
+  attachSpec(): TerminalAttachSpec;
+  /** Settles when the process exits (never rejects). */
+  readonly exited: Promise<ProcessExit>;
+  /** Stop the provider (graceful, then forced). */
+  stop(): Promise<ProcessExit>;
+}
+
+/**
+ * The contract a provider implements (SPEC §9). Hosts may pass their own.
+ * @public
+ */
+export interface ProviderAdapter {
+  /** Short name: `demo`, `claude`, `codex`, … */
+  readonly name: string;
+  /** What this provider can do. */
+  readonly capabilities: ProviderCapabilities;
+  /** Read and check the provider's version; rejects with `ProviderError` when missing or too old. */
+  checkVersion(deps: ProviderDeps): Promise<string>;
+  /** Start a session. */
+  start(launch: ProviderLaunch, deps: ProviderDeps): Promise<ProviderSession>;
+}
