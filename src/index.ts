@@ -5,3 +5,6 @@
 export * from './errors/index.js';
 export * from './ports/index.js';
 export { createSystemClock } from './adapters/system-clock.js';
+export { createFileLogger, createSilentLogger, type FileLogger, type FileLoggerOptions } from './adapters/tslog-logger.js';
+export { createChildProcessSpawner, type ChildProcessSpawnerOptions } from './adapters/child-process-spawner.js';
+export { createDemoProvider, DEMO_AGENT_SCRIPT_PATH, type DemoProviderOptions } from './providers/demo.js';

@@ -1,0 +1,86 @@
+/**
+ * Turn text the runner writes to the provider: the relay context block (once per session), the
+ * sender header of each relay message, and the task-claim guidance the runner makes redundant.
+ */
+
+/**
+ * The workspace description a host passes in `AGENT_RELAY_WORKSPACE_JSON`.
+ * @public
+ */
+export interface WorkspaceInfo {
+  /** The agent works in an isolated worktree. */
+  isolated?: boolean;
+  /** Whether dependencies are installed in that worktree. @defaultValue true */
+  dependenciesInstalled?: boolean;
+  /** Untracked paths symlinked from the main checkout. */
+  symlinks?: { linked?: string[] };
+}
+
+/**
+ * Parse `AGENT_RELAY_WORKSPACE_JSON`. Bad JSON yields `undefined` and a reason, never a throw:
+ * a broken hint must not keep an agent from starting.
+ */
+export function parseWorkspaceJson(raw: string | undefined): { workspace?: WorkspaceInfo; error?: string } {
+  if (raw === undefined || raw.trim() === '') return {};
+  try {
+    const value = JSON.parse(raw) as unknown;
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      return { error: 'AGENT_RELAY_WORKSPACE_JSON is not a JSON object' };
+    }
+    const v = value as Record<string, unknown>;
+    const workspace: WorkspaceInfo = {};
+    if (typeof v.isolated === 'boolean') workspace.isolated = v.isolated;
+    if (typeof v.dependenciesInstalled === 'boolean') workspace.dependenciesInstalled = v.dependenciesInstalled;
+    const linked = (v.symlinks as { linked?: unknown } | undefined)?.linked;
+    if (Array.isArray(linked)) workspace.symlinks = { linked: linked.filter((p): p is string => typeof p === 'string') };
+    return { workspace };
+  } catch (error) {
+    return { error: `AGENT_RELAY_WORKSPACE_JSON is not valid JSON: ${error instanceof Error ? error.message : String(error)}` };
+  }
+}
+
+/** The block prepended to the first turn of a session. */
+export function relayContextBlock(agentName: string, workspace: WorkspaceInfo | undefined): string {
+  const lines = [
+    '<agent-relay-context>',
+    `You are "${agentName}", an agent on an Agent Relay server. Messages from other agents and from people arrive as turns with a header naming the sender and the message id.`,
+    'To answer a message, run: agent-relay-runner send --to <sender> --reply-to <message id> "<your answer>" (or pipe the answer on stdin).',
+    'A message marked "expects a reply" must be answered that way before you finish your turn; your final text alone is not delivered as the answer.',
+  ];
+  if (workspace?.isolated) {
+    lines.push(
+      workspace.dependenciesInstalled === false
+        ? 'Workspace: you are in an isolated git worktree WITHOUT installed dependencies; install them before building or testing.'
+        : 'Workspace: you are in an isolated git worktree.',
+    );
+  }
+  const linked = workspace?.symlinks?.linked ?? [];
+  if (linked.length > 0) {
+    lines.push(
+      `These paths are symlinked from the main checkout and write through to it; treat them as read-only: ${linked.join(', ')}.`,
+    );
+  }
+  lines.push('</agent-relay-context>');
+  return lines.join('\n');
+}
+
+/** The header line that tells the agent who sent a relay message and how to answer it. */
+export function messageHeader(message: { id: string; from: string; expectsReply?: boolean; taskId?: string }): string {
+  const parts = [`[relay message ${message.id} from ${message.from}`];
+  if (message.taskId) parts.push(`task ${message.taskId}`);
+  if (message.expectsReply) parts.push(`expects a reply: agent-relay-runner send --to ${message.from} --reply-to ${message.id}`);
+  return `${parts.join(' · ')}]`;
+}
+
+/**
+ * Remove the relay's "claim it yourself" guidance from a task message: the runner claims the task
+ * on the agent's behalf, so the instruction would only make the agent claim it twice.
+ * @remarks Drops every line that tells the reader to claim the task (e.g. "Claim it yourself: …").
+ */
+export function stripClaimGuidance(body: string): string {
+  return body
+    .split('\n')
+    .filter((line) => !/\bclaim (it|this task|the task) yourself\b/i.test(line))
+    .join('\n')
+    .trim();
+}
