@@ -67,16 +67,23 @@ export type RunnerEvents = {
 };
 
 /**
- * What the Stop hook receives from the runner.
+ * The runner's answer to "may the agent stop now?", from the local obligation snapshot.
  * @public
  */
-export interface StopDecision {
-  /** Block the stop so the agent answers; otherwise undefined. */
-  block?: { reason: string; messageIds: string[] };
+export interface StopVerdict {
+  /** True when the agent still owes replies and must continue. */
+  block: boolean;
+  /** What the agent is told, when blocking. */
+  reason?: string;
+  /** The messages still owed. */
+  messageIds: string[];
 }
 
-/** Outcome of a relayed permission request. */
-export type PermissionOutcome = PermissionDecision | { behavior: 'ask'; message: string };
+/**
+ * Outcome of a relayed permission request; `ask` leaves the decision to the provider's own dialog.
+ * @public
+ */
+export type RelayedPermissionOutcome = PermissionDecision | { behavior: 'ask'; message: string };
 
 /** Everything the core needs; the composition root fills it. */
 export interface RunnerCoreDeps {
@@ -112,7 +119,7 @@ interface Turn {
 }
 
 interface PendingPermission {
-  resolve: (outcome: PermissionOutcome) => void;
+  resolve: (outcome: RelayedPermissionOutcome) => void;
   timer: TimerHandle;
   relayId?: string;
 }
@@ -188,6 +195,11 @@ export class RunnerCore extends Emitter<RunnerEvents> {
   /** Whether the bus is up. */
   get connected(): boolean {
     return this.#bus?.connected ?? false;
+  }
+
+  /** Whether turn lifecycle comes from the Claude Code hooks (else from the provider's own events). */
+  get hookDriven(): boolean {
+    return this.#d.provider.capabilities.hookDriven;
   }
 
   /** Provider session id, when known. */
@@ -282,17 +294,16 @@ export class RunnerCore extends Emitter<RunnerEvents> {
   // ---- control-port facing operations -------------------------------------------------------
 
   /** The Stop decision, from the local obligation snapshot only (never the network). */
-  stopDecision(stopHookActive: boolean): StopDecision {
+  stopDecision(stopHookActive: boolean): StopVerdict {
     const owed = this.#obligations?.get().items ?? [];
-    if (stopHookActive || owed.length === 0) return {};
+    if (stopHookActive || owed.length === 0) return { block: false, messageIds: owed.map((o) => o.messageId) };
     const lines = owed.map(
       (o) => `- message ${o.messageId} from ${o.from}: "${o.excerpt}" → agent-relay-runner send --to ${o.from} --reply-to ${o.messageId} "<answer>"`,
     );
     return {
-      block: {
-        reason: `You still owe ${owed.length === 1 ? 'a reply' : `${owed.length} replies`} on the relay. Answer before finishing:\n${lines.join('\n')}`,
-        messageIds: owed.map((o) => o.messageId),
-      },
+      block: true,
+      reason: `You still owe ${owed.length === 1 ? 'a reply' : `${owed.length} replies`} on the relay. Answer before finishing:\n${lines.join('\n')}`,
+      messageIds: owed.map((o) => o.messageId),
     };
   }
 
@@ -392,15 +403,15 @@ export class RunnerCore extends Emitter<RunnerEvents> {
    * Relay a permission request and wait a bounded time. On timeout an interactive provider falls
    * back to its own dialog (`ask`); the others deny with a reason. Late decisions are ignored.
    */
-  async requestPermission(input: { requestId?: string; tool: string; summary: string; input?: unknown }): Promise<PermissionOutcome> {
+  async requestPermission(input: { requestId?: string; tool: string; summary: string; input?: unknown }): Promise<RelayedPermissionOutcome> {
     const agentId = this.agentId;
     const requestId = input.requestId ?? `perm-${++this.#permissionSeq}`;
-    const onTimeout: PermissionOutcome = this.#d.provider.capabilities.interactive
+    const onTimeout: RelayedPermissionOutcome = this.#d.provider.capabilities.interactive
       ? { behavior: 'ask', message: 'no decision from the relay in time; asking locally' }
       : { behavior: 'deny', message: `no permission decision from the relay within ${Math.round(this.#d.permissionTimeoutMs / 1000)} s` };
     if (!agentId || this.#stopping) return onTimeout;
     this.#turn?.permissions.add(requestId);
-    const outcome = new Promise<PermissionOutcome>((resolve) => {
+    const outcome = new Promise<RelayedPermissionOutcome>((resolve) => {
       const timer = this.#d.clock.setTimeout(() => {
         this.#permissions.delete(requestId);
         this.#log.warn('permission', `request ${requestId} (${input.tool}) timed out: ${onTimeout.behavior}`);
@@ -653,7 +664,7 @@ export class RunnerCore extends Emitter<RunnerEvents> {
     }
   }
 
-  #applyPermission(requestId: string, decision: PermissionDecision | null, fallback?: PermissionOutcome): boolean {
+  #applyPermission(requestId: string, decision: PermissionDecision | null, fallback?: RelayedPermissionOutcome): boolean {
     const pending = this.#permissions.get(requestId);
     if (!pending) {
       if (decision) this.#log.info('permission', `ignored a decision for ${requestId}: no request is waiting (late or unknown)`);
@@ -661,7 +672,7 @@ export class RunnerCore extends Emitter<RunnerEvents> {
     }
     this.#permissions.delete(requestId);
     this.#d.clock.clearTimeout(pending.timer);
-    const outcome: PermissionOutcome = decision
+    const outcome: RelayedPermissionOutcome = decision
       ? { behavior: decision.behavior, ...(decision.message ? { message: decision.message } : {}) }
       : (fallback ?? { behavior: 'deny', message: 'no decision' });
     this.#log.info('permission', `request ${requestId}: ${outcome.behavior}`);
