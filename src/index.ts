@@ -8,3 +8,29 @@ export { createSystemClock } from './adapters/system-clock.js';
 export { createFileLogger, createSilentLogger, type FileLogger, type FileLoggerOptions } from './adapters/tslog-logger.js';
 export { createChildProcessSpawner, type ChildProcessSpawnerOptions } from './adapters/child-process-spawner.js';
 export { createDemoProvider, DEMO_AGENT_SCRIPT_PATH, type DemoProviderOptions } from './providers/demo.js';
+export { createFetchRelayHttp, parseRetryAfter, type FetchRelayHttpOptions, type FetchLike, type FetchResponseLike } from './adapters/fetch-relay-http.js';
+export { createWsRelayBus, type WsRelayBusOptions } from './adapters/ws-relay-bus.js';
+export { createRelayOutboxSend } from './adapters/relay-outbox-send.js';
+export type { OutboxDelivery, OutboxSendResult, OutboxSend } from './core/outbox-send.js';
+export {
+  createOutbox,
+  type Outbox,
+  type OutboxOptions,
+  type OutboxPolicy,
+  type OutboxEventInput,
+  type OutboxStats,
+  type OutboxEvents,
+  type OutboxDeliveredEvent,
+  type OutboxRetryEvent,
+  type OutboxPoisonedEvent,
+  type OutboxRejectedEvent,
+  type OutboxDroppedEvent,
+} from './core/outbox.js';
+export type { TypedEvents, EventMap } from './core/emitter.js';
+export { createObligationCache, type ObligationCache, type ObligationCacheOptions, type ObligationSnapshot } from './core/obligations.js';
+export { createRunner, RUNNER_VERSION, type Runner, type RunnerOptions } from './create-runner.js';
+export type { RunnerEvents, TimelineEvent, MirrorEvent, StopVerdict, RelayedPermissionOutcome } from './core/runner.js';
+export type { AgentStatus, AgentState } from './core/status.js';
+export type { DeliveryEvent, DeliveryState, InboundMessage } from './core/delivery.js';
+export type { ExitPolicyOptions, ExitDecision } from './core/exit-policy.js';
+export type { WorkspaceInfo } from './core/turns.js';

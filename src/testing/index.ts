@@ -12,3 +12,15 @@ export {
   type ProviderConformanceSetup,
   type ProviderConformanceOptions,
 } from './conformance/provider.js';
+export {
+  createRelayDevServer,
+  type RelayDevServer,
+  type RelayDevServerOptions,
+  type RelayDevServerFaults,
+  type DevCommandOutcome,
+  type ReceivedStatus,
+  type FaultMatch,
+  type DevServerEvent,
+  type MessageFilter,
+  type NewAttachment,
+} from './relay-dev-server/index.js';

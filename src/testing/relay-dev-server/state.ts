@@ -1,0 +1,694 @@
+/**
+ * The reference relay's state, in sql.js. Synchronous on purpose: a request is applied in one
+ * go, so "applied" and "persisted-on-flush" have a single, simple meaning.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Database, SqlValue, Statement } from 'sql.js';
+import type {
+  AgentProfile,
+  Obligation,
+  RelayAgent,
+  RelayAttachment,
+  RelayMessage,
+  RelayMessageKind,
+  RelayPermissionRequest,
+  RelayTask,
+  TaskStatus,
+} from '../../ports/relay-http.js';
+import { HttpFailure, invalid, obj, optBool, optStr, reqEnum, reqStr } from './validate.js';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS agents (id TEXT PRIMARY KEY, name TEXT NOT NULL, provider TEXT, metadata TEXT,
+  created_at INTEGER NOT NULL, last_seen_at INTEGER NOT NULL, deleted_at INTEGER);
+CREATE INDEX IF NOT EXISTS agents_name ON agents(name);
+CREATE TABLE IF NOT EXISTS tokens (token TEXT PRIMARY KEY, agent_id TEXT NOT NULL, expires_at INTEGER NOT NULL,
+  revoked INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS messages (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,
+  from_name TEXT NOT NULL, from_agent_id TEXT, to_name TEXT NOT NULL, to_agent_id TEXT, body TEXT NOT NULL,
+  reply_to TEXT, task_id TEXT, expects_reply INTEGER NOT NULL, entry TEXT, occurred_at INTEGER NOT NULL,
+  created_at INTEGER NOT NULL, read_at INTEGER, attachments TEXT NOT NULL DEFAULT '[]');
+CREATE INDEX IF NOT EXISTS messages_unread ON messages(to_agent_id, read_at);
+CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, agent_id TEXT NOT NULL,
+  kind TEXT NOT NULL, idempotency_key TEXT NOT NULL, occurred_at INTEGER NOT NULL, created_at INTEGER NOT NULL,
+  payload TEXT NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS events_idempotency ON events(agent_id, idempotency_key);
+CREATE TABLE IF NOT EXISTS obligations (message_id TEXT PRIMARY KEY, agent_id TEXT NOT NULL, from_name TEXT NOT NULL,
+  excerpt TEXT NOT NULL, task_id TEXT, created_at INTEGER NOT NULL, cleared_at INTEGER, cleared_by TEXT);
+CREATE TABLE IF NOT EXISTS tasks (task_id TEXT PRIMARY KEY, agent_id TEXT NOT NULL, status TEXT NOT NULL,
+  message_id TEXT, note TEXT, updated_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS permissions (id TEXT PRIMARY KEY, agent_id TEXT NOT NULL, request_id TEXT NOT NULL,
+  tool TEXT NOT NULL, summary TEXT NOT NULL, input TEXT, created_at INTEGER NOT NULL, behavior TEXT, message TEXT,
+  decided_by TEXT, decided_at INTEGER, UNIQUE (agent_id, request_id));
+CREATE TABLE IF NOT EXISTS attachments (id TEXT PRIMARY KEY, name TEXT NOT NULL, media_type TEXT NOT NULL,
+  size INTEGER NOT NULL, data BLOB NOT NULL);
+`;
+
+/** Event kinds the batch route accepts. */
+export const EVENT_KINDS = ['message', 'session', 'task_status', 'insight', 'hook_fatal'] as const;
+const TASK_STATUSES: readonly TaskStatus[] = ['pending', 'in_progress', 'completed', 'failed', 'cancelled'];
+const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+const MAX_BODY_CHARS = 256 * 1024;
+
+/**
+ * An accepted event, as the relay dev server's inspection API lists it.
+ * @public
+ */
+export interface DevServerEvent {
+  /** Arrival order. */
+  seq: number;
+  /** Id of what was stored. */
+  id: string;
+  /** Agent that sent it. */
+  agentId: string;
+  /** Event kind. */
+  kind: string;
+  /** The idempotency key it arrived with. */
+  idempotencyKey: string;
+  /** Epoch ms the runner stamped. */
+  occurredAt: number;
+  /** Epoch ms the server stored it. */
+  createdAt: number;
+  /** The payload as received. */
+  payload: unknown;
+}
+
+/** Outcome of applying one event. */
+export interface ItemOutcome {
+  status: number;
+  id?: string;
+  duplicate?: boolean;
+  /** A freshly stored message for an agent's inbox, to be pushed on its bus. */
+  delivery?: { agentId: string; message: RelayMessage };
+}
+
+/** A message to store. */
+export interface NewMessage {
+  kind: RelayMessageKind;
+  from: string;
+  fromAgentId?: string;
+  to: string;
+  body: string;
+  replyTo?: string;
+  taskId?: string;
+  expectsReply: boolean;
+  entry?: string;
+  occurredAt: number;
+  attachments: RelayAttachment[];
+}
+
+/**
+ * What the relay dev server's `listMessages` may filter by.
+ * @public
+ */
+export interface MessageFilter {
+  /** Recipient name or agent id. */
+  to?: string;
+  /** Sender name or agent id. */
+  from?: string;
+  /** Kind. */
+  kind?: RelayMessageKind;
+}
+
+/**
+ * A new attachment handed to the relay dev server's `sendToAgent`.
+ * @public
+ */
+export interface NewAttachment {
+  /** File name. */
+  name: string;
+  /** MIME type. @defaultValue `'application/octet-stream'` */
+  mediaType?: string;
+  /** Bytes (strings are UTF-8 encoded). */
+  content: string | Uint8Array;
+}
+
+type Row = Record<string, SqlValue>;
+
+// Ids are a random per-process stem plus a counter: unique across restarts of a file-backed
+// server, and far cheaper than fresh random bytes per id on the batch route's hot path.
+const ID_STEM = randomBytes(6).toString('hex');
+let idCounter = 0;
+
+/** A unique id with a prefix (`msg_…`). Not a secret: tokens use fresh random bytes instead. */
+export function newId(prefix: string): string {
+  idCounter += 1;
+  return `${prefix}_${ID_STEM}${idCounter.toString(36).padStart(6, '0')}`;
+}
+
+/** The relay's state over one sql.js database. */
+export class DevState {
+  constructor(
+    readonly db: Database,
+    private readonly now: () => number,
+    private readonly options: { tokenTtlMs: number; insightsEnabled: boolean; profiles: Record<string, Partial<AgentProfile>> },
+  ) {
+    // The database lives in memory (persisted by exporting it), so sqlite's rollback journal is
+    // pure overhead: keep it in memory and skip syncs.
+    db.exec('PRAGMA journal_mode = MEMORY; PRAGMA synchronous = OFF; PRAGMA temp_store = MEMORY; PRAGMA locking_mode = EXCLUSIVE;');
+    db.exec(SCHEMA);
+    this.#lastMessageSeq = (this.get('SELECT COALESCE(MAX(seq), 0) AS seq FROM messages')?.['seq'] as number) ?? 0;
+  }
+
+  /** Message seqs are assigned here, so a stored message need not be read back for its seq. */
+  #lastMessageSeq: number;
+
+  // ---- sql helpers -------------------------------------------------------------------------
+  /** Prepared statements by SQL text: re-preparing on every call dominated the batch route's cost. */
+  readonly #statements = new Map<string, Statement>();
+  #prepare(sql: string): Statement {
+    let stmt = this.#statements.get(sql);
+    if (!stmt) {
+      stmt = this.db.prepare(sql);
+      this.#statements.set(sql, stmt);
+    }
+    return stmt;
+  }
+  all(sql: string, params: SqlValue[] = []): Row[] {
+    const stmt = this.#prepare(sql);
+    try {
+      stmt.bind(params);
+      const rows: Row[] = [];
+      while (stmt.step()) rows.push(stmt.getAsObject() as Row);
+      return rows;
+    } finally {
+      stmt.reset();
+    }
+  }
+  get(sql: string, params: SqlValue[] = []): Row | undefined {
+    return this.all(sql, params)[0];
+  }
+  run(sql: string, params: SqlValue[] = []): void {
+    this.#prepare(sql).run(params);
+  }
+  /** Release prepared statements (before closing the database). */
+  close(): void {
+    for (const stmt of this.#statements.values()) stmt.free();
+    this.#statements.clear();
+  }
+  #depth = 0;
+  /**
+   * Run `fn` atomically; a throw rolls back every change it made. Nested calls become savepoints,
+   * so a batch is one commit (each commit rewrites pages of sql.js's in-memory file) while each
+   * item still rolls back alone.
+   */
+  tx<T>(fn: () => T): T {
+    const name = `sp${this.#depth}`;
+    this.run(this.#depth === 0 ? 'BEGIN' : `SAVEPOINT ${name}`);
+    this.#depth += 1;
+    try {
+      const result = fn();
+      this.#depth -= 1;
+      this.run(this.#depth === 0 ? 'COMMIT' : `RELEASE ${name}`);
+      return result;
+    } catch (error) {
+      this.#depth -= 1;
+      if (this.#depth === 0) this.run('ROLLBACK');
+      else {
+        this.run(`ROLLBACK TO ${name}`);
+        this.run(`RELEASE ${name}`);
+      }
+      throw error;
+    }
+  }
+
+  // ---- agents and tokens -------------------------------------------------------------------
+  profileFor(name: string): AgentProfile {
+    const custom = this.options.profiles[name] ?? {};
+    return {
+      ...custom,
+      features: {
+        relayContext: true,
+        insights: this.options.insightsEnabled,
+        sessionMirror: true,
+        ...(custom.features ?? {}),
+      },
+    };
+  }
+
+  register(body: unknown): { agent: RelayAgent; created: boolean } {
+    const o = obj(body, 'body');
+    const name = reqStr(o, 'name', 'body', { pattern: NAME });
+    const provider = optStr(o, 'provider', 'body', { max: 64 });
+    optStr(o, 'runnerVersion', 'body', { max: 64 });
+    const metadata = o['metadata'] === undefined ? undefined : obj(o['metadata'], 'body.metadata');
+    const now = this.now();
+    this.#agentCache.clear();
+    const existing = this.get('SELECT id FROM agents WHERE name = ? AND deleted_at IS NULL', [name]);
+    if (existing) {
+      this.run('UPDATE agents SET provider = ?, metadata = ?, last_seen_at = ? WHERE id = ?', [
+        provider ?? null,
+        metadata ? JSON.stringify(metadata) : null,
+        now,
+        existing['id'] as string,
+      ]);
+      return { agent: this.agent(existing['id'] as string)!, created: false };
+    }
+    const id = newId('agt');
+    this.run('INSERT INTO agents (id, name, provider, metadata, created_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?)', [
+      id,
+      name,
+      provider ?? null,
+      metadata ? JSON.stringify(metadata) : null,
+      now,
+      now,
+    ]);
+    return { agent: this.agent(id)!, created: true };
+  }
+
+  agent(id: string): RelayAgent | undefined {
+    const row = this.get('SELECT * FROM agents WHERE id = ? AND deleted_at IS NULL', [id]);
+    return row ? toAgent(row) : undefined;
+  }
+
+  /** Recipient lookups by id or name; every message asks, agents rarely change. Cleared on change. */
+  readonly #agentCache = new Map<string, RelayAgent | undefined>();
+
+  /** An agent by id or name. */
+  findAgent(idOrName: string): RelayAgent | undefined {
+    if (this.#agentCache.has(idOrName)) return this.#agentCache.get(idOrName);
+    const found = this.#findAgentUncached(idOrName);
+    if (this.#agentCache.size > 10_000) this.#agentCache.clear();
+    this.#agentCache.set(idOrName, found);
+    return found;
+  }
+
+  #findAgentUncached(idOrName: string): RelayAgent | undefined {
+    const row = this.get('SELECT * FROM agents WHERE (id = ? OR name = ?) AND deleted_at IS NULL ORDER BY id = ? DESC', [
+      idOrName,
+      idOrName,
+      idOrName,
+    ]);
+    return row ? toAgent(row) : undefined;
+  }
+
+  listAgents(): RelayAgent[] {
+    return this.all('SELECT * FROM agents WHERE deleted_at IS NULL ORDER BY created_at, id').map(toAgent);
+  }
+
+  deleteAgent(id: string): void {
+    this.#agentCache.clear();
+    this.run('UPDATE agents SET deleted_at = ? WHERE id = ?', [this.now(), id]);
+    this.run('UPDATE tokens SET revoked = 1 WHERE agent_id = ?', [id]);
+  }
+
+  touch(id: string): void {
+    this.run('UPDATE agents SET last_seen_at = ? WHERE id = ?', [this.now(), id]);
+  }
+
+  issueToken(agentId: string): { token: string; tokenExpiresAt: number } {
+    const token = `rt_${randomBytes(24).toString('hex')}`;
+    const tokenExpiresAt = this.now() + this.options.tokenTtlMs;
+    this.run('INSERT INTO tokens (token, agent_id, expires_at) VALUES (?, ?, ?)', [token, agentId, tokenExpiresAt]);
+    return { token, tokenExpiresAt };
+  }
+
+  /** The agent a token belongs to, or a 401 saying why not. */
+  checkToken(token: string): RelayAgent {
+    const row = this.get('SELECT agent_id, expires_at, revoked FROM tokens WHERE token = ?', [token]);
+    if (!row) throw new HttpFailure(401, 'unauthorized', 'unknown bearer token');
+    if (row['revoked']) throw new HttpFailure(401, 'token_revoked', 'token was revoked (agent deleted)');
+    if ((row['expires_at'] as number) <= this.now()) throw new HttpFailure(401, 'token_expired', 'token expired; renew it');
+    const agent = this.agent(row['agent_id'] as string);
+    if (!agent) throw new HttpFailure(401, 'token_revoked', 'agent of this token no longer exists');
+    return agent;
+  }
+
+  /** Fault injection: make tokens (of one agent, or all) expire now. */
+  expireTokens(agentId?: string): void {
+    const at = this.now();
+    if (agentId) this.run('UPDATE tokens SET expires_at = ? WHERE agent_id = ? AND expires_at > ?', [at, agentId, at]);
+    else this.run('UPDATE tokens SET expires_at = ? WHERE expires_at > ?', [at, at]);
+  }
+
+  // ---- events ------------------------------------------------------------------------------
+  /**
+   * Apply one event for `agent`, deduped on (agent, idempotency key). Call it inside `tx()`.
+   * @remarks Every kind validates its whole input before its first write, so a refused item
+   * (an `HttpFailure`) leaves nothing behind without a savepoint per item — savepoints doubled the
+   * batch route's statement count. Any other error is a bug: the caller's transaction rolls back.
+   */
+  applyEvent(agent: RelayAgent, kind: string, idempotencyKey: string, occurredAt: number, payload: unknown, where = 'payload'): ItemOutcome {
+    {
+      // The events table is the idempotency record: one row per (agent, key), forever.
+      const seen = this.get('SELECT id FROM events WHERE agent_id = ? AND idempotency_key = ?', [agent.id, idempotencyKey]);
+      if (seen) return { status: 200, duplicate: true, id: seen['id'] as string };
+      this.#lastDelivery = undefined;
+      const id = this.#applyKind(agent, kind, occurredAt, payload, where);
+      const delivery = this.#lastDelivery as ItemOutcome['delivery'];
+      const now = this.now();
+      this.run(
+        'INSERT INTO events (id, agent_id, kind, idempotency_key, occurred_at, created_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?)',
+        [id, agent.id, kind, idempotencyKey, occurredAt, now, JSON.stringify(payload ?? null)],
+      );
+      const outcome: ItemOutcome = { status: 201, id, duplicate: false };
+      if (delivery) outcome.delivery = delivery;
+      return outcome;
+    }
+  }
+
+  #applyKind(agent: RelayAgent, kind: string, occurredAt: number, payload: unknown, where: string): string {
+    switch (kind) {
+      case 'message':
+      case 'session':
+        return this.#storeAgentMessage(agent, kind, occurredAt, obj(payload, where), where);
+      case 'task_status': {
+        const p = obj(payload, where);
+        const taskId = reqStr(p, 'taskId', where, { min: 1, max: 200 });
+        const status = reqEnum(p, 'status', where, TASK_STATUSES);
+        const messageId = optStr(p, 'messageId', where, { max: 200 });
+        const note = optStr(p, 'note', where, { max: 2000 });
+        this.run(
+          `INSERT INTO tasks (task_id, agent_id, status, message_id, note, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+           ON CONFLICT(task_id) DO UPDATE SET agent_id = excluded.agent_id, status = excluded.status,
+           message_id = excluded.message_id, note = excluded.note, updated_at = excluded.updated_at`,
+          [taskId, agent.id, status, messageId ?? null, note ?? null, occurredAt],
+        );
+        return taskId;
+      }
+      case 'insight': {
+        if (!this.profileFor(agent.name).features.insights) {
+          throw new HttpFailure(409, 'insights_disabled', 'insights are disabled for this agent');
+        }
+        const p = obj(payload, where);
+        reqStr(p, 'type', where, { min: 1, max: 100 });
+        obj(p['data'], `${where}.data`);
+        return newId('ins');
+      }
+      case 'hook_fatal': {
+        const p = obj(payload, where);
+        reqStr(p, 'hook', where, { min: 1, max: 200 });
+        reqStr(p, 'message', where, { max: 8000 });
+        return newId('hkf');
+      }
+      default:
+        throw new HttpFailure(422, 'unknown_kind', `event kind "${kind.slice(0, 60)}" is not one of ${EVENT_KINDS.join(', ')}`);
+    }
+  }
+
+  #storeAgentMessage(agent: RelayAgent, kind: RelayMessageKind, occurredAt: number, p: Record<string, unknown>, where: string): string {
+    const body = reqStr(p, 'body', where, { max: MAX_BODY_CHARS });
+    const to = kind === 'message' ? reqStr(p, 'to', where, { min: 1, max: 200 }) : (optStr(p, 'to', where, { max: 200 }) ?? '');
+    const replyTo = optStr(p, 'replyTo', where, { max: 200 });
+    const taskId = optStr(p, 'taskId', where, { max: 200 });
+    const expectsReply = optBool(p, 'expectsReply', where) ?? false;
+    const entry = optStr(p, 'entry', where, { max: 64 });
+    if (p['attachments'] !== undefined && !Array.isArray(p['attachments'])) invalid(`${where}.attachments`, 'must be an array');
+    const { message, recipientId } = this.#insert({
+      kind,
+      from: agent.name,
+      fromAgentId: agent.id,
+      to,
+      body,
+      replyTo,
+      taskId,
+      expectsReply,
+      entry,
+      occurredAt,
+      attachments: [],
+    });
+    if (recipientId) this.#lastDelivery = { agentId: recipientId, message };
+    // Only a conversation reply clears an obligation; a session-mirror entry never does (SPEC §4, §7).
+    if (kind === 'message' && replyTo) {
+      this.run('UPDATE obligations SET cleared_at = ?, cleared_by = ? WHERE message_id = ? AND agent_id = ? AND cleared_at IS NULL', [
+        this.now(),
+        message.id,
+        replyTo,
+        agent.id,
+      ]);
+    }
+    return message.id;
+  }
+
+  #lastDelivery: ItemOutcome['delivery'];
+
+  /** Store a message; delivers to an agent recipient's inbox and creates its obligation. */
+  insertMessage(input: NewMessage): RelayMessage {
+    return this.#insert(input).message;
+  }
+
+  #insert(input: NewMessage): { message: RelayMessage; recipientId: string | undefined } {
+    const recipient = input.kind === 'message' && input.to ? this.findAgent(input.to) : undefined;
+    const id = newId('msg');
+    const now = this.now();
+    const to = recipient ? recipient.name : input.to;
+    const seq = this.#lastMessageSeq + 1;
+    this.run(
+      `INSERT INTO messages (seq, id, kind, from_name, from_agent_id, to_name, to_agent_id, body, reply_to, task_id, expects_reply,
+       entry, occurred_at, created_at, attachments) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [
+        seq,
+        id,
+        input.kind,
+        input.from,
+        input.fromAgentId ?? null,
+        to,
+        recipient ? recipient.id : null,
+        input.body,
+        input.replyTo ?? null,
+        input.taskId ?? null,
+        input.expectsReply ? 1 : 0,
+        input.entry ?? null,
+        input.occurredAt,
+        now,
+        JSON.stringify(input.attachments),
+      ],
+    );
+    this.#lastMessageSeq = seq;
+    if (recipient && input.expectsReply) {
+      this.run('INSERT INTO obligations (message_id, agent_id, from_name, excerpt, task_id, created_at) VALUES (?, ?, ?, ?, ?, ?)', [
+        id,
+        recipient.id,
+        input.from,
+        input.body.slice(0, 200),
+        input.taskId ?? null,
+        now,
+      ]);
+    }
+    // Built here rather than read back: the batch route stores thousands of these.
+    const message: RelayMessage = {
+      id,
+      seq,
+      kind: input.kind,
+      from: input.from,
+      to,
+      body: input.body,
+      expectsReply: input.expectsReply,
+      occurredAt: input.occurredAt,
+      createdAt: now,
+      attachments: input.attachments,
+    };
+    if (input.replyTo) message.replyTo = input.replyTo;
+    if (input.taskId) message.taskId = input.taskId;
+    if (input.entry) message.entry = input.entry;
+    return { message, recipientId: recipient?.id };
+  }
+
+  storeAttachment(a: NewAttachment): RelayAttachment {
+    const id = newId('att');
+    const data = typeof a.content === 'string' ? new TextEncoder().encode(a.content) : a.content;
+    const mediaType = a.mediaType ?? 'application/octet-stream';
+    this.run('INSERT INTO attachments (id, name, media_type, size, data) VALUES (?, ?, ?, ?, ?)', [id, a.name, mediaType, data.length, data]);
+    return { id, name: a.name, size: data.length, mediaType, url: `/v1/attachments/${id}` };
+  }
+
+  attachment(id: string): { mediaType: string; data: Uint8Array } | undefined {
+    const row = this.get('SELECT media_type, data FROM attachments WHERE id = ?', [id]);
+    return row ? { mediaType: row['media_type'] as string, data: row['data'] as Uint8Array } : undefined;
+  }
+
+  message(id: string): RelayMessage | undefined {
+    const row = this.get('SELECT * FROM messages WHERE id = ?', [id]);
+    return row ? toMessage(row) : undefined;
+  }
+
+  listMessages(filter: MessageFilter = {}): RelayMessage[] {
+    const where: string[] = [];
+    const params: SqlValue[] = [];
+    if (filter.to !== undefined) {
+      where.push('(to_name = ? OR to_agent_id = ?)');
+      params.push(filter.to, filter.to);
+    }
+    if (filter.from !== undefined) {
+      where.push('(from_name = ? OR from_agent_id = ?)');
+      params.push(filter.from, filter.from);
+    }
+    if (filter.kind !== undefined) {
+      where.push('kind = ?');
+      params.push(filter.kind);
+    }
+    const sql = `SELECT * FROM messages ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq`;
+    return this.all(sql, params).map(toMessage);
+  }
+
+  unread(agentId: string, limit: number): RelayMessage[] {
+    return this.all('SELECT * FROM messages WHERE to_agent_id = ? AND read_at IS NULL ORDER BY seq LIMIT ?', [agentId, limit]).map(toMessage);
+  }
+
+  markRead(agentId: string, ids: readonly string[]): number {
+    let changed = 0;
+    const now = this.now();
+    for (const id of ids) {
+      this.run('UPDATE messages SET read_at = ? WHERE id = ? AND to_agent_id = ? AND read_at IS NULL', [now, id, agentId]);
+      changed += this.db.getRowsModified();
+    }
+    return changed;
+  }
+
+  obligations(agentId: string): Obligation[] {
+    return this.all('SELECT * FROM obligations WHERE agent_id = ? AND cleared_at IS NULL ORDER BY created_at, rowid', [agentId]).map(
+      (r) => {
+        const o: Obligation = {
+          messageId: r['message_id'] as string,
+          from: r['from_name'] as string,
+          excerpt: r['excerpt'] as string,
+          createdAt: r['created_at'] as number,
+        };
+        if (r['task_id']) o.taskId = r['task_id'] as string;
+        return o;
+      },
+    );
+  }
+
+  task(taskId: string): RelayTask | undefined {
+    const r = this.get('SELECT * FROM tasks WHERE task_id = ?', [taskId]);
+    return r ? toTask(r) : undefined;
+  }
+
+  tasks(): RelayTask[] {
+    return this.all('SELECT * FROM tasks ORDER BY updated_at, task_id').map(toTask);
+  }
+
+  listEvents(filter: { agentId?: string; kind?: string } = {}): DevServerEvent[] {
+    const where: string[] = [];
+    const params: SqlValue[] = [];
+    if (filter.agentId) {
+      where.push('agent_id = ?');
+      params.push(filter.agentId);
+    }
+    if (filter.kind) {
+      where.push('kind = ?');
+      params.push(filter.kind);
+    }
+    return this.all(`SELECT * FROM events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq`, params).map((r) => ({
+      seq: r['seq'] as number,
+      id: r['id'] as string,
+      agentId: r['agent_id'] as string,
+      kind: r['kind'] as string,
+      idempotencyKey: r['idempotency_key'] as string,
+      occurredAt: r['occurred_at'] as number,
+      createdAt: r['created_at'] as number,
+      payload: JSON.parse(r['payload'] as string) as unknown,
+    }));
+  }
+
+  // ---- permissions -------------------------------------------------------------------------
+  createPermission(agent: RelayAgent, body: unknown): { permission: RelayPermissionRequest; created: boolean } {
+    const o = obj(body, 'body');
+    const requestId = reqStr(o, 'requestId', 'body', { min: 1, max: 200 });
+    const tool = reqStr(o, 'tool', 'body', { min: 1, max: 200 });
+    const summary = reqStr(o, 'summary', 'body', { max: 4000 });
+    const input = o['input'] === undefined ? null : JSON.stringify(o['input']).slice(0, 64 * 1024);
+    const existing = this.get('SELECT id FROM permissions WHERE agent_id = ? AND request_id = ?', [agent.id, requestId]);
+    if (existing) return { permission: this.permission(existing['id'] as string)!, created: false };
+    const id = newId('perm');
+    this.run('INSERT INTO permissions (id, agent_id, request_id, tool, summary, input, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)', [
+      id,
+      agent.id,
+      requestId,
+      tool,
+      summary,
+      input,
+      this.now(),
+    ]);
+    return { permission: this.permission(id)!, created: true };
+  }
+
+  permission(id: string): RelayPermissionRequest | undefined {
+    const r = this.get('SELECT * FROM permissions WHERE id = ?', [id]);
+    return r ? toPermission(r) : undefined;
+  }
+
+  permissions(agentId?: string): RelayPermissionRequest[] {
+    const rows = agentId
+      ? this.all('SELECT * FROM permissions WHERE agent_id = ? ORDER BY created_at, rowid', [agentId])
+      : this.all('SELECT * FROM permissions ORDER BY created_at, rowid');
+    return rows.map(toPermission);
+  }
+
+  decide(id: string, behavior: 'allow' | 'deny', message: string | undefined, decidedBy: string): RelayPermissionRequest {
+    const current = this.permission(id);
+    if (!current) throw new HttpFailure(404, 'not_found', `no permission request ${id}`);
+    if (current.status === 'decided') throw new HttpFailure(409, 'already_decided', `permission request ${id} was already decided`);
+    this.run('UPDATE permissions SET behavior = ?, message = ?, decided_by = ?, decided_at = ? WHERE id = ?', [
+      behavior,
+      message ?? null,
+      decidedBy,
+      this.now(),
+      id,
+    ]);
+    return this.permission(id)!;
+  }
+}
+
+function toAgent(r: Row): RelayAgent {
+  const agent: RelayAgent = {
+    id: r['id'] as string,
+    name: r['name'] as string,
+    createdAt: r['created_at'] as number,
+    lastSeenAt: r['last_seen_at'] as number,
+  };
+  if (r['provider']) agent.provider = r['provider'] as string;
+  return agent;
+}
+
+function toMessage(r: Row): RelayMessage {
+  const m: RelayMessage = {
+    id: r['id'] as string,
+    seq: r['seq'] as number,
+    kind: r['kind'] as RelayMessageKind,
+    from: r['from_name'] as string,
+    to: r['to_name'] as string,
+    body: r['body'] as string,
+    expectsReply: r['expects_reply'] === 1,
+    occurredAt: r['occurred_at'] as number,
+    createdAt: r['created_at'] as number,
+    attachments: JSON.parse(r['attachments'] as string) as RelayAttachment[],
+  };
+  if (r['reply_to']) m.replyTo = r['reply_to'] as string;
+  if (r['task_id']) m.taskId = r['task_id'] as string;
+  if (r['entry']) m.entry = r['entry'] as string;
+  return m;
+}
+
+function toTask(r: Row): RelayTask {
+  const t: RelayTask = {
+    taskId: r['task_id'] as string,
+    agentId: r['agent_id'] as string,
+    status: r['status'] as TaskStatus,
+    updatedAt: r['updated_at'] as number,
+  };
+  if (r['message_id']) t.messageId = r['message_id'] as string;
+  if (r['note']) t.note = r['note'] as string;
+  return t;
+}
+
+function toPermission(r: Row): RelayPermissionRequest {
+  const p: RelayPermissionRequest = {
+    id: r['id'] as string,
+    requestId: r['request_id'] as string,
+    agentId: r['agent_id'] as string,
+    tool: r['tool'] as string,
+    summary: r['summary'] as string,
+    status: r['behavior'] ? 'decided' : 'pending',
+    createdAt: r['created_at'] as number,
+  };
+  if (r['behavior']) {
+    p.decision = {
+      behavior: r['behavior'] as 'allow' | 'deny',
+      decidedBy: r['decided_by'] as string,
+      decidedAt: r['decided_at'] as number,
+    };
+    if (r['message']) p.decision.message = r['message'] as string;
+  }
+  return p;
+}

@@ -1,0 +1,189 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import { connect } from 'node:net';
+import { createRelayDevServer, type RelayDevServer } from '../../src/testing/relay-dev-server/index.js';
+
+let server: RelayDevServer;
+let agentId = '';
+let token = '';
+const P = { 'X-Relay-Protocol': '1' };
+
+async function call(method: string, path: string, init: { headers?: Record<string, string>; body?: string } = {}) {
+  const res = await fetch(`${server.url}${path}`, { method, headers: init.headers, body: init.body });
+  const text = await res.text();
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, text, json: json as { error?: { code: string; message: string } } | undefined };
+}
+
+const auth = () => ({ ...P, Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' });
+
+/** Everything observable about stored state, to prove a refused request changed nothing. */
+function snapshot() {
+  return JSON.stringify({
+    agents: server.listAgents(),
+    messages: server.listMessages(),
+    events: server.listEvents(),
+    tasks: server.tasks(),
+    permissions: server.permissions(),
+    obligations: server.obligations(agentId),
+  });
+}
+
+beforeAll(async () => {
+  server = await createRelayDevServer({ maxBodyBytes: 4096 });
+  const res = await fetch(`${server.url}/v1/agents`, {
+    method: 'POST',
+    headers: { ...P, Authorization: `Bearer ${server.apiKey}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ name: 'alpha' }),
+  });
+  const reg = (await res.json()) as { agent: { id: string }; token: string };
+  agentId = reg.agent.id;
+  token = reg.token;
+  server.sendToAgent(agentId, { from: 'alice', body: 'hello', expectsReply: true });
+});
+
+afterAll(async () => {
+  await server.close();
+});
+
+const cases: Array<{ name: string; status: number; code: string; run: () => ReturnType<typeof call> }> = [
+  { name: 'malformed JSON', status: 400, code: 'invalid_json', run: () => call('POST', '/v1/messages', { headers: auth(), body: '{"to": "x", ' }) },
+  { name: 'empty body', status: 400, code: 'invalid_json', run: () => call('POST', '/v1/messages', { headers: auth(), body: '' }) },
+  { name: 'body is an array', status: 400, code: 'invalid_body', run: () => call('POST', '/v1/messages', { headers: auth(), body: '[1,2]' }) },
+  {
+    name: 'wrong field type',
+    status: 400,
+    code: 'invalid_body',
+    run: () => call('POST', '/v1/messages', { headers: auth(), body: JSON.stringify({ to: 'bob', body: 42, occurredAt: 1, idempotencyKey: 'k1' }) }),
+  },
+  {
+    name: 'missing idempotency key',
+    status: 400,
+    code: 'invalid_body',
+    run: () => call('POST', '/v1/messages', { headers: auth(), body: JSON.stringify({ to: 'bob', body: 'x', occurredAt: 1 }) }),
+  },
+  {
+    name: 'negative occurredAt',
+    status: 400,
+    code: 'invalid_body',
+    run: () => call('POST', '/v1/messages', { headers: auth(), body: JSON.stringify({ to: 'bob', body: 'x', occurredAt: -5, idempotencyKey: 'k2' }) }),
+  },
+  { name: 'batch items not an array', status: 400, code: 'invalid_body', run: () => call('POST', '/v1/events/batch', { headers: auth(), body: '{"items": {}}' }) },
+  {
+    name: 'mark read with numbers',
+    status: 400,
+    code: 'invalid_body',
+    run: () => call('POST', `/v1/agents/${agentId}/messages/read`, { headers: auth(), body: '{"ids": [1]}' }),
+  },
+  {
+    name: 'bad task status',
+    status: 400,
+    code: 'invalid_body',
+    run: () => call('POST', '/v1/tasks/T1/status', { headers: auth(), body: JSON.stringify({ status: 'done-ish', occurredAt: 1, idempotencyKey: 'k3' }) }),
+  },
+  {
+    name: 'bad agent name',
+    status: 400,
+    code: 'invalid_body',
+    run: () =>
+      call('POST', '/v1/agents', {
+        headers: { ...P, Authorization: `Bearer ${server.apiKey}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ name: 'no spaces/slashes' }),
+      }),
+  },
+  { name: 'bad unread limit', status: 400, code: 'invalid_query', run: () => call('GET', `/v1/agents/${agentId}/messages/unread?limit=abc`, { headers: auth() }) },
+  {
+    name: 'oversized body',
+    status: 413,
+    code: 'body_too_large',
+    run: () => call('POST', '/v1/messages', { headers: auth(), body: JSON.stringify({ to: 'bob', body: 'x'.repeat(10_000), occurredAt: 1, idempotencyKey: 'k4' }) }),
+  },
+  { name: 'unknown route', status: 404, code: 'not_found', run: () => call('GET', '/v1/nope', { headers: auth() }) },
+  { name: 'unknown route outside /v1', status: 404, code: 'not_found', run: () => call('GET', '/admin', {}) },
+  { name: 'wrong method', status: 405, code: 'method_not_allowed', run: () => call('GET', '/v1/messages', { headers: auth() }) },
+  { name: 'missing token', status: 401, code: 'unauthorized', run: () => call('GET', `/v1/agents/${agentId}/obligations`, { headers: P }) },
+  {
+    name: 'forged token',
+    status: 401,
+    code: 'unauthorized',
+    run: () => call('GET', `/v1/agents/${agentId}/obligations`, { headers: { ...P, Authorization: 'Bearer rt_0123456789abcdef' } }),
+  },
+  {
+    name: 'basic auth instead of bearer',
+    status: 401,
+    code: 'unauthorized',
+    run: () => call('GET', `/v1/agents/${agentId}/obligations`, { headers: { ...P, Authorization: 'Basic YTpi' } }),
+  },
+  {
+    name: 'agent token used to register',
+    status: 401,
+    code: 'unauthorized',
+    run: () => call('POST', '/v1/agents', { headers: auth(), body: JSON.stringify({ name: 'beta' }) }),
+  },
+  {
+    name: 'missing protocol header',
+    status: 400,
+    code: 'protocol_mismatch',
+    run: () => call('GET', `/v1/agents/${agentId}/obligations`, { headers: { Authorization: `Bearer ${token}` } }),
+  },
+];
+
+describe('the dev server refuses bad input with a 4xx and a one-line reason, and keeps serving', () => {
+  for (const c of cases) {
+    it(`${c.name} → ${c.status} ${c.code}`, async () => {
+      const before = snapshot();
+      const res = await c.run();
+      expect(res.status).toBe(c.status);
+      expect(res.json?.error?.code).toBe(c.code);
+      const message = res.json?.error?.message ?? '';
+      expect(message.length).toBeGreaterThan(0);
+      expect(message).not.toMatch(/\n|\bat .+\(.*:\d+:\d+\)/);
+      expect(snapshot()).toBe(before);
+      const health = await call('GET', '/v1/health');
+      expect(health.status).toBe(200);
+    });
+  }
+
+  it('names the offending field in the reason', async () => {
+    const res = await call('POST', '/v1/messages', { headers: auth(), body: JSON.stringify({ to: 'bob', body: 42, occurredAt: 1, idempotencyKey: 'k9' }) });
+    expect(res.json?.error?.message).toBe('body.body must be a string');
+  });
+
+  it('answers garbage on the socket with 400 and keeps serving', async () => {
+    const before = snapshot();
+    const reply = await new Promise<string>((resolve, reject) => {
+      const socket = connect(server.port, '127.0.0.1', () => socket.write('THIS IS NOT HTTP\r\n\r\n'));
+      let data = '';
+      socket.on('data', (d) => (data += d.toString()));
+      socket.on('end', () => resolve(data));
+      socket.on('error', reject);
+    });
+    expect(reply).toMatch(/^HTTP\/1\.1 400/);
+    expect(snapshot()).toBe(before);
+    expect((await call('GET', '/v1/health')).status).toBe(200);
+  });
+
+  it('answers a malformed bus frame with an error frame and keeps the connection', async () => {
+    const ws = new WebSocket(server.wsUrl);
+    const frames: Array<{ type: string; code?: string }> = [];
+    ws.on('message', (d: Buffer) => frames.push(JSON.parse(d.toString()) as { type: string }));
+    await new Promise((resolve) => ws.on('open', resolve));
+    ws.send('{not json');
+    ws.send(JSON.stringify({ type: 'hello', protocol: 1, agentId, token }));
+    const deadline = Date.now() + 5000;
+    while (frames.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(frames.map((f) => f.code ?? f.type)).toEqual(['bad_frame', 'welcome']);
+    ws.send(JSON.stringify({ type: 'status', status: 'not an object' }));
+    ws.send(JSON.stringify({ type: 'command.result', id: 'cmd_none', ok: true }));
+    while (frames.length < 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(frames.slice(2).map((f) => f.code)).toEqual(['bad_frame', 'unknown_command']);
+    expect(server.statuses(agentId)).toEqual([]);
+    expect(ws.readyState).toBe(ws.OPEN);
+    ws.close();
+  });
+});

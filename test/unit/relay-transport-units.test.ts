@@ -1,0 +1,148 @@
+import { describe, expect, it } from 'vitest';
+import { createRelayOutboxSend } from '../../src/adapters/relay-outbox-send.js';
+import { createFetchRelayHttp, parseRetryAfter, type FetchLike } from '../../src/adapters/fetch-relay-http.js';
+import { createWsRelayBus, parseServerFrame } from '../../src/adapters/ws-relay-bus.js';
+import { createFakeClock } from '../../src/testing/fake-clock.js';
+import { ProtocolError, RelayHttpError, RelayUnavailableError } from '../../src/errors/index.js';
+import type { RelayBatchItem, RelayBatchResult } from '../../src/ports/relay-http.js';
+import type { OutboxDelivery } from '../../src/core/outbox-send.js';
+import type { RelayBusStateEvent } from '../../src/ports/relay-bus.js';
+
+const row = (seq: number): OutboxDelivery => ({
+  seq,
+  kind: 'message',
+  payload: { to: 'a', body: `b${seq}` },
+  idempotencyKey: `k${seq}`,
+  occurredAt: 1000 + seq,
+  attempts: 0,
+});
+
+describe('createRelayOutboxSend', () => {
+  it('sends rows as ordered batch items and maps per-item results, leaving not-attempted rows out', async () => {
+    let sent: readonly RelayBatchItem[] = [];
+    const send = createRelayOutboxSend({
+      sendBatch: async (items) => {
+        sent = items;
+        return {
+          results: [
+            { index: 0, status: 201 },
+            { index: 1, status: 409, error: { code: 'conflict', message: 'nope' } },
+            { index: 2, status: 503, retryAfterSeconds: 1.5, error: { code: 'busy', message: 'later' } },
+          ],
+          notAttempted: 1,
+        } satisfies RelayBatchResult;
+      },
+    });
+    const results = await send([row(1), row(2), row(3), row(4)]);
+    expect(sent).toEqual([1, 2, 3, 4].map((n) => ({ kind: 'message', idempotencyKey: `k${n}`, occurredAt: 1000 + n, payload: { to: 'a', body: `b${n}` } })));
+    expect(results).toEqual([{ status: 201 }, { status: 409, message: 'nope' }, { status: 503, retryAfterMs: 1500, message: 'later' }]);
+  });
+
+  it('refuses out-of-order results instead of guessing, and passes whole-request errors through', async () => {
+    const shuffled = createRelayOutboxSend({ sendBatch: async () => ({ results: [{ index: 1, status: 201 }], notAttempted: 0 }) });
+    await expect(shuffled([row(1), row(2)])).rejects.toBeInstanceOf(ProtocolError);
+    const failing = createRelayOutboxSend({
+      sendBatch: async () => {
+        throw new RelayHttpError(401, 'expired');
+      },
+    });
+    await expect(failing([row(1)])).rejects.toMatchObject({ status: 401 });
+    expect(await failing([])).toEqual([]);
+  });
+});
+
+describe('parseRetryAfter', () => {
+  it('reads seconds and HTTP dates, and ignores garbage', () => {
+    const now = Date.UTC(2026, 0, 1, 0, 0, 0);
+    expect(parseRetryAfter('7', now)).toBe(7000);
+    expect(parseRetryAfter(' 0.5 ', now)).toBe(500);
+    expect(parseRetryAfter('Thu, 01 Jan 2026 00:00:30 GMT', now)).toBe(30_000);
+    expect(parseRetryAfter('Wed, 31 Dec 2025 00:00:00 GMT', now)).toBe(0);
+    expect(parseRetryAfter('soon', now)).toBeUndefined();
+    expect(parseRetryAfter(null, now)).toBeUndefined();
+  });
+});
+
+describe('createFetchRelayHttp with a host fetch', () => {
+  const respond = (status: number, body: string, headers: Record<string, string> = {}): ReturnType<FetchLike> =>
+    Promise.resolve({
+      status,
+      headers: { get: (n: string) => headers[n.toLowerCase()] ?? null },
+      text: async () => body,
+      arrayBuffer: async () => new TextEncoder().encode(body).buffer as ArrayBuffer,
+    });
+
+  it('sends the protocol header and bearer token, and maps error bodies', async () => {
+    const seen: Array<Record<string, string>> = [];
+    const http = createFetchRelayHttp({
+      baseUrl: 'http://relay.test/',
+      token: () => 'tok',
+      fetch: (url, init) => {
+        seen.push({ url, ...init.headers });
+        return respond(503, '{"error":{"code":"busy","message":"try later"}}', { 'retry-after': '2' });
+      },
+    });
+    const err = await http.heartbeat('agt_1').catch((e: unknown) => e);
+    expect(seen[0]).toMatchObject({ url: 'http://relay.test/v1/agents/agt_1/heartbeat', Authorization: 'Bearer tok', 'X-Relay-Protocol': '1' });
+    expect(err).toBeInstanceOf(RelayHttpError);
+    expect(err).toMatchObject({ status: 503, retryAfterMs: 2000, serverMessage: 'try later', data: { status: 503, serverCode: 'busy' } });
+  });
+
+  it('times out a fetch that never settles, on the injected clock', async () => {
+    const clock = createFakeClock();
+    let aborted = false;
+    const http = createFetchRelayHttp({
+      baseUrl: 'http://relay.test',
+      token: () => 'tok',
+      clock,
+      timeoutMs: 5000,
+      fetch: (_url, init) =>
+        new Promise((_resolve, reject) => {
+          init.signal?.addEventListener('abort', () => {
+            aborted = true;
+            reject(new Error('aborted'));
+          });
+        }),
+    });
+    const pending = http.obligations('agt_1').catch((e: unknown) => e);
+    clock.advance(4999);
+    expect(aborted).toBe(false);
+    clock.advance(1);
+    const err = await pending;
+    expect(err).toBeInstanceOf(RelayUnavailableError);
+    expect(err).toMatchObject({ code: 'RELAY_TIMEOUT' });
+  });
+});
+
+describe('parseServerFrame', () => {
+  it('accepts known shapes and rejects malformed ones', () => {
+    expect(parseServerFrame({ type: 'command', id: 'c1', name: 'stop' })).toEqual({ type: 'command', id: 'c1', name: 'stop', args: {} });
+    expect(parseServerFrame({ type: 'command', id: 'c1' })).toBeUndefined();
+    expect(parseServerFrame({ type: 'permission.decision', permissionId: 'p', requestId: 'r', behavior: 'maybe' })).toBeUndefined();
+    expect(parseServerFrame({ type: 'message.new', message: { id: 'm', body: 'b', from: 'f' } })).toBeDefined();
+    expect(parseServerFrame({ type: 'martian' })).toBeUndefined();
+    expect(parseServerFrame([1])).toBeUndefined();
+  });
+});
+
+describe('createWsRelayBus reconnect backoff', () => {
+  it('backs off exponentially with a cap while the relay refuses connections, and never gives up', async () => {
+    const clock = createFakeClock();
+    // A port nobody listens on: every attempt is refused (real sockets, fake timers).
+    const bus = createWsRelayBus({ url: 'ws://127.0.0.1:9/v1/bus', agentId: 'agt_1', token: () => 't', clock, random: () => 0, baseDelayMs: 100, maxDelayMs: 1000 });
+    const states: RelayBusStateEvent[] = [];
+    bus.on('state', (s) => states.push(s));
+    bus.connect();
+    for (let attempt = 0; attempt < 7; attempt++) {
+      const deadline = Date.now() + 5000;
+      while (states.length <= attempt && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+      const delay = states[attempt]?.retryInMs ?? 0;
+      clock.advance(delay);
+    }
+    // random() = 0 gives half of each step: 100, 200, 400, 800, 1000 (capped) steps.
+    expect(states.slice(0, 7).map((s) => s.retryInMs)).toEqual([50, 100, 200, 400, 500, 500, 500]);
+    expect(states.every((s) => !s.connected)).toBe(true);
+    expect(bus.connected).toBe(false);
+    await bus.close();
+  });
+});
