@@ -34,3 +34,28 @@ export type { AgentStatus, AgentState } from './core/status.js';
 export type { DeliveryEvent, DeliveryState, InboundMessage } from './core/delivery.js';
 export type { ExitPolicyOptions, ExitDecision } from './core/exit-policy.js';
 export type { WorkspaceInfo } from './core/turns.js';
+export { createControlServer, type ControlServer, type ControlServerOptions } from './control/control-server.js';
+export { PERMISSION_MAX_WAIT_MS } from './control/handlers.js';
+export type {
+  ControlHandlers,
+  ControlRequestContext,
+  ProviderStatusSnapshot,
+  ObligationsView,
+  OwedReply,
+  HookContext,
+  SessionStartInput,
+  UserPromptInput,
+  StopInput,
+  SessionTurnInput,
+  StopDecision,
+  StopFailureInput,
+  SubagentInput,
+  CompactInput,
+  SessionEndInput,
+  HookFatalReport,
+  SendRequest,
+  SendResult,
+  PermissionRequestInput,
+  PermissionOutcome,
+  HookAdditionalContext,
+} from './control/handlers.js';

@@ -1,0 +1,459 @@
+/**
+ * The runner's loopback control port (SPEC §8): a small `node:http` server the hook scripts and
+ * the `send` / `status` / `log-level` commands call, plus a `/monitor` WebSocket event stream.
+ * Endpoints and bodies are documented in `docs/control-port.md`.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { createSystemClock } from '../adapters/system-clock.js';
+import { InvalidArgumentError, isRunnerError } from '../errors/index.js';
+import type { Clock, TimerHandle } from '../ports/clock.js';
+import { LOG_LEVELS, type Logger, type LogLevel } from '../ports/logger.js';
+import {
+  additionalContextOutput,
+  parseCompact,
+  parseHookFatal,
+  parsePermissionRequest,
+  parseSendRequest,
+  parseSessionEnd,
+  parseSessionStart,
+  parseSessionTurn,
+  parseStop,
+  parseStopFailure,
+  parseSubagent,
+  parseUserPrompt,
+  permissionOutput,
+  stopBlockOutput,
+} from './claude-hook-payloads.js';
+import type { ControlHandlers, HookAdditionalContext } from './handlers.js';
+import { parseJsonObject, reqString, type JsonObject } from './validate.js';
+
+/**
+ * Options of {@link createControlServer}.
+ * @public
+ */
+export interface ControlServerOptions {
+  /** What answers each endpoint (the runner). */
+  handlers: ControlHandlers;
+  /** Per-runner secret every request must present (`Authorization: Bearer <token>`). */
+  token: string;
+  /** Address to bind: loopback only. @defaultValue `'127.0.0.1'` */
+  host?: '127.0.0.1' | '::1';
+  /** Port to bind; 0 picks a free one. @defaultValue 0 */
+  port?: number;
+  /** The runner's logger (component `control`); tokens and bodies are never logged. */
+  logger: Logger;
+  /** Largest accepted request body, in bytes (413 above). @defaultValue 1 MiB */
+  maxBodyBytes?: number;
+  /** Source of time (request timing, monitor keep-alive pings). @defaultValue the system clock */
+  clock?: Clock;
+  /** How often idle `/monitor` sockets are pinged; dead ones are dropped. @defaultValue 30000 */
+  monitorPingIntervalMs?: number;
+}
+
+/**
+ * A running control server.
+ * @public
+ */
+export interface ControlServer {
+  /** Base URL, e.g. `http://127.0.0.1:43123`. */
+  readonly url: string;
+  /** The bound port (what hooks get as `AGENT_RELAY_RUNNER_PORT`). */
+  readonly port: number;
+  /** Number of connected `/monitor` clients. */
+  readonly monitorClients: number;
+  /** Send one JSON event to every `/monitor` client (dropped silently when it cannot be serialised). */
+  publish(event: object): void;
+  /** Stop listening, drop monitor clients and open connections (pending handlers see their signal abort). Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Hook event names each hook endpoint accepts in `hook_event_name` (when the payload carries one). */
+type RouteResult = { status: number; body?: string };
+type Route = (body: JsonObject, signal: AbortSignal) => RouteResult | Promise<RouteResult>;
+
+const DEFAULT_MAX_BODY = 1024 * 1024;
+const LOOPBACK_NAMES = new Set(['127.0.0.1', 'localhost', '::1']);
+const MONITOR_PATH = '/monitor';
+/** A monitor client this far behind is dropped rather than buffered without bound. */
+const MONITOR_MAX_BUFFERED = 4 * 1024 * 1024;
+const DEFAULT_STOP_REASON =
+  'You still owe a reply on the Agent Relay. Answer it with `agent-relay-runner send --to <sender> --reply-to <message id> <body>` before stopping.';
+
+const NO_CONTENT: RouteResult = { status: 204 };
+const json = (value: unknown, status = 200): RouteResult => ({ status, body: JSON.stringify(value) });
+
+/** The host name of a Host header (`[::1]:8080` → `::1`), lower-cased. */
+export function hostName(header: string): string {
+  const value = header.trim().toLowerCase();
+  if (value.startsWith('[')) {
+    const end = value.indexOf(']');
+    return end < 0 ? value : value.slice(1, end);
+  }
+  const colon = value.indexOf(':');
+  // More than one colon without brackets is not a valid Host header; keep it whole (fails the check).
+  if (colon >= 0 && value.indexOf(':', colon + 1) < 0) return value.slice(0, colon);
+  return value;
+}
+
+/** True when a Host header names a loopback host (DNS-rebinding guard). */
+export function isLoopbackHost(header: string | undefined): boolean {
+  return header !== undefined && LOOPBACK_NAMES.has(hostName(header));
+}
+
+/** True when an Origin header is a loopback web origin (`http(s)://127.0.0.1|localhost|[::1][:port]`). */
+export function isLoopbackOrigin(origin: string): boolean {
+  try {
+    const url = new URL(origin);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') return false;
+    const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+    return LOOPBACK_NAMES.has(host.toLowerCase());
+  } catch {
+    return false;
+  }
+}
+
+const digest = (value: string) => createHash('sha256').update(value, 'utf8').digest();
+
+/** Bearer token from an Authorization header. */
+function bearer(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const match = /^Bearer[ ]+(\S+)\s*$/i.exec(header);
+  return match?.[1];
+}
+
+/** One-line, length-capped text for error bodies and logs. */
+function oneLine(text: string, max = 300): string {
+  const line = text.replace(/[\r\n]+/g, ' ').trim();
+  return line.length > max ? `${line.slice(0, max)}…` : line;
+}
+
+/** Reject a payload whose `hook_event_name` names another event (a hook wired to the wrong endpoint). */
+function expectEvent(body: JsonObject, ...names: string[]): void {
+  const event = body['hook_event_name'];
+  if (event === undefined || event === null) return;
+  if (typeof event !== 'string') throw new InvalidArgumentError('field "hook_event_name" must be a string');
+  if (!names.includes(event)) throw new InvalidArgumentError(`hook_event_name "${oneLine(event, 60)}" does not belong to this endpoint`);
+}
+
+const contextResult = (event: 'SessionStart' | 'UserPromptSubmit', value: void | HookAdditionalContext): RouteResult => {
+  const text = value && typeof value.additionalContext === 'string' ? value.additionalContext : '';
+  return text ? { status: 200, body: additionalContextOutput(event, text) } : NO_CONTENT;
+};
+
+/**
+ * Start the control server on loopback.
+ * @remarks Every request needs the bearer token (401), a loopback Host header (403), a body under
+ * the cap (413) and well-formed JSON of the right shape (400); unknown paths are 404 and handler
+ * failures a generic 500. The server answers each hook in one round trip.
+ * @public
+ */
+export async function createControlServer(options: ControlServerOptions): Promise<ControlServer> {
+  const { handlers, logger } = options;
+  if (typeof options.token !== 'string' || options.token.length === 0) throw new InvalidArgumentError('control token must be a non-empty string');
+  const host = options.host ?? '127.0.0.1';
+  if (host !== '127.0.0.1' && host !== '::1') throw new InvalidArgumentError(`control server binds loopback only, not "${String(host)}"`);
+  const clock = options.clock ?? createSystemClock();
+  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY;
+  const tokenDigest = digest(options.token);
+  logger.addSecret?.(options.token);
+
+  const tokenMatches = (candidate: string | undefined) => candidate !== undefined && timingSafeEqual(digest(candidate), tokenDigest);
+
+  const routes = new Map<string, Route>([
+    ['GET /status', async () => json(await handlers.providerStatus())],
+    ['GET /terminal', async () => json(await handlers.terminalAttachSpec())],
+    ['GET /obligations', () => json(handlers.obligations())],
+    [
+      'POST /hooks/stop',
+      async (body) => {
+        expectEvent(body, 'Stop');
+        const input = parseStop(body);
+        const decision = handlers.stopDecision(input);
+        // Belt and braces with the hook: a stop that follows a block is never blocked again.
+        if (decision.block && !input.stopHookActive) {
+          return { status: 200, body: stopBlockOutput(decision.reason?.trim() || DEFAULT_STOP_REASON) };
+        }
+        await handlers.sessionTurn(parseSessionTurn(body, 'stop'));
+        return NO_CONTENT;
+      },
+    ],
+    [
+      'POST /hooks/session-turn',
+      async (body) => {
+        expectEvent(body, 'Stop');
+        await handlers.sessionTurn(parseSessionTurn(body, 'stop-exit'));
+        return NO_CONTENT;
+      },
+    ],
+    [
+      'POST /hooks/user-prompt',
+      async (body) => (expectEvent(body, 'UserPromptSubmit'), contextResult('UserPromptSubmit', await handlers.userPrompt(parseUserPrompt(body)))),
+    ],
+    [
+      'POST /hooks/session-start',
+      async (body) => (expectEvent(body, 'SessionStart'), contextResult('SessionStart', await handlers.sessionStart(parseSessionStart(body)))),
+    ],
+    ['POST /hooks/subagent-start', async (body) => (expectEvent(body, 'SubagentStart'), await handlers.subagent(parseSubagent(body, 'start')), NO_CONTENT)],
+    ['POST /hooks/subagent-stop', async (body) => (expectEvent(body, 'SubagentStop'), await handlers.subagent(parseSubagent(body, 'stop')), NO_CONTENT)],
+    ['POST /hooks/pre-compact', async (body) => (expectEvent(body, 'PreCompact'), await handlers.compact(parseCompact(body, 'pre')), NO_CONTENT)],
+    ['POST /hooks/post-compact', async (body) => (expectEvent(body, 'PostCompact'), await handlers.compact(parseCompact(body, 'post')), NO_CONTENT)],
+    ['POST /hooks/stop-failure', async (body) => (expectEvent(body, 'StopFailure'), await handlers.stopFailure(parseStopFailure(body)), NO_CONTENT)],
+    ['POST /hooks/session-end', async (body) => (expectEvent(body, 'SessionEnd'), await handlers.sessionEnd(parseSessionEnd(body)), NO_CONTENT)],
+    [
+      'POST /hooks/permission-request',
+      async (body, signal) => {
+        expectEvent(body, 'PermissionRequest');
+        const outcome = await handlers.permissionRequest(parsePermissionRequest(body), { signal });
+        const text = permissionOutput(outcome);
+        return text ? { status: 200, body: text } : NO_CONTENT;
+      },
+    ],
+    ['POST /hooks/fatal', async (body) => (await handlers.hookFatal(parseHookFatal(body)), NO_CONTENT)],
+    ['GET /log-level', () => json({ level: handlers.getLogLevel() })],
+    [
+      'POST /log-level',
+      (body) => {
+        const level = reqString(body, 'level');
+        if (!(LOG_LEVELS as readonly string[]).includes(level)) {
+          throw new InvalidArgumentError(`invalid level "${oneLine(level, 40)}"; valid levels: ${LOG_LEVELS.join(', ')}`);
+        }
+        handlers.setLogLevel(level as LogLevel);
+        return json({ level: handlers.getLogLevel() });
+      },
+    ],
+    [
+      'POST /send',
+      async (body) => {
+        const result = await handlers.send(parseSendRequest(body));
+        return json({ seq: result.seq });
+      },
+    ],
+  ]);
+  const knownPaths = new Map<string, string[]>();
+  for (const key of routes.keys()) {
+    const [method = '', path = ''] = key.split(' ');
+    knownPaths.set(path, [...(knownPaths.get(path) ?? []), method]);
+  }
+  knownPaths.set(MONITOR_PATH, ['GET']);
+
+  const send = (res: ServerResponse, result: RouteResult, extraHeaders: Record<string, string> = {}) => {
+    if (res.headersSent || res.destroyed) return;
+    const headers: Record<string, string | number> = { 'cache-control': 'no-store', ...extraHeaders };
+    if (result.body !== undefined && result.body.length > 0) {
+      headers['content-type'] = 'application/json; charset=utf-8';
+      headers['content-length'] = Buffer.byteLength(result.body);
+      res.writeHead(result.status, headers).end(result.body);
+    } else {
+      res.writeHead(result.status, headers).end();
+    }
+  };
+  const fail = (res: ServerResponse, status: number, reason: string, headers: Record<string, string> = {}) =>
+    send(res, json({ error: oneLine(reason) }, status), headers);
+
+  /** Read the body under the cap; undefined when a 413 was already sent. */
+  const readBody = (req: IncomingMessage, res: ServerResponse): Promise<string | undefined> =>
+    new Promise((resolve, reject) => {
+      const declared = Number(req.headers['content-length']);
+      const tooLarge = () => {
+        // Close after answering: the rest of the upload is not worth reading.
+        fail(res, 413, `body larger than ${maxBodyBytes} bytes`, { connection: 'close' });
+        res.once('finish', () => req.destroy());
+        resolve(undefined);
+      };
+      if (Number.isFinite(declared) && declared > maxBodyBytes) return tooLarge();
+      const chunks: Buffer[] = [];
+      let size = 0;
+      let done = false;
+      req.on('data', (chunk: Buffer) => {
+        if (done) return;
+        size += chunk.length;
+        if (size > maxBodyBytes) {
+          done = true;
+          req.pause();
+          tooLarge();
+          return;
+        }
+        chunks.push(chunk);
+      });
+      req.on('end', () => {
+        if (done) return;
+        done = true;
+        resolve(Buffer.concat(chunks).toString('utf8'));
+      });
+      req.on('error', (error) => {
+        if (done) return;
+        done = true;
+        reject(error);
+      });
+    });
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<number> => {
+    if (!isLoopbackHost(req.headers.host)) return fail(res, 403, 'forbidden: Host must be a loopback name'), 403;
+    if (!tokenMatches(bearer(req.headers.authorization))) {
+      return fail(res, 401, 'missing or wrong bearer token', { 'www-authenticate': 'Bearer' }), 401;
+    }
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    const method = req.method ?? 'GET';
+    const route = routes.get(`${method} ${path}`);
+    if (!route) {
+      const allowed = knownPaths.get(path);
+      if (path === MONITOR_PATH) return fail(res, 426, 'use a WebSocket upgrade for /monitor', { upgrade: 'websocket' }), 426;
+      if (allowed) return fail(res, 405, `method ${method} not allowed`, { allow: allowed.join(', ') }), 405;
+      return fail(res, 404, `no such endpoint: ${oneLine(path, 80)}`), 404;
+    }
+    let body: JsonObject = {};
+    if (method === 'POST') {
+      const text = await readBody(req, res);
+      if (text === undefined) return 413;
+      body = parseJsonObject(text);
+    }
+    const aborter = new AbortController();
+    // `close` before the response finished means the hook gave up (curl timeout) or was killed.
+    res.once('close', () => {
+      if (!res.writableFinished) aborter.abort();
+    });
+    const result = await route(body, aborter.signal);
+    send(res, result);
+    return result.status;
+  };
+
+  const server: Server = createServer((req, res) => {
+    const started = clock.now();
+    const finish = (status: number) =>
+      logger.debug('control', `${req.method ?? '?'} ${(req.url ?? '').split('?')[0] ?? ''} -> ${status} in ${clock.now() - started} ms`);
+    handle(req, res).then(finish, (error: unknown) => {
+      if (isRunnerError(error) && error.code === 'INVALID_ARGUMENT') {
+        fail(res, 400, error.message);
+        finish(400);
+        return;
+      }
+      logger.error('control', `handler failed for ${req.method ?? '?'} ${(req.url ?? '').split('?')[0] ?? ''}: ${error instanceof Error ? error.message : String(error)}`);
+      fail(res, 500, 'internal error');
+      finish(500);
+    });
+  });
+  // Malformed HTTP never reaches the handler; answer it and keep serving.
+  server.on('clientError', (_error, socket: Duplex) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+    else socket.destroy();
+  });
+  server.on('error', (error) => logger.error('control', `server error: ${error.message}`));
+
+  const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
+  const clients = new Set<WebSocket>();
+  const alive = new WeakMap<WebSocket, boolean>();
+
+  const refuseUpgrade = (socket: Duplex, status: number, text: string) => {
+    if (socket.writable) socket.end(`HTTP/1.1 ${status} ${text}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+    socket.destroy();
+  };
+
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => undefined);
+    try {
+      const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+      if (!isLoopbackHost(req.headers.host)) return refuseUpgrade(socket, 403, 'Forbidden');
+      const origin = req.headers.origin;
+      if (origin !== undefined && !isLoopbackOrigin(origin)) {
+        logger.warn('control', `refused /monitor upgrade from non-loopback origin ${oneLine(origin, 80)}`);
+        return refuseUpgrade(socket, 403, 'Forbidden');
+      }
+      const candidate = bearer(req.headers.authorization) ?? url.searchParams.get('token') ?? undefined;
+      if (!tokenMatches(candidate)) return refuseUpgrade(socket, 401, 'Unauthorized');
+      if (url.pathname !== MONITOR_PATH) return refuseUpgrade(socket, 404, 'Not Found');
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        clients.add(ws);
+        alive.set(ws, true);
+        ws.on('pong', () => alive.set(ws, true));
+        ws.on('close', () => clients.delete(ws));
+        ws.on('error', () => clients.delete(ws));
+        // Incoming frames are ignored: the stream is one-way.
+        void Promise.resolve()
+          .then(() => handlers.providerStatus())
+          .then(
+            (status) => sendTo(ws, JSON.stringify({ type: 'hello', at: clock.now(), status })),
+            () => sendTo(ws, JSON.stringify({ type: 'hello', at: clock.now() })),
+          );
+      });
+    } catch (error) {
+      logger.warn('control', `monitor upgrade failed: ${error instanceof Error ? error.message : String(error)}`);
+      refuseUpgrade(socket, 400, 'Bad Request');
+    }
+  });
+
+  const sendTo = (ws: WebSocket, data: string) => {
+    if (ws.readyState !== ws.OPEN) return;
+    if (ws.bufferedAmount > MONITOR_MAX_BUFFERED) {
+      logger.warn('control', 'dropping a /monitor client that stopped reading');
+      ws.terminate();
+      clients.delete(ws);
+      return;
+    }
+    ws.send(data, () => undefined);
+  };
+
+  const ping: TimerHandle = clock
+    .setInterval(() => {
+      for (const ws of clients) {
+        if (alive.get(ws) === false) {
+          ws.terminate();
+          clients.delete(ws);
+          continue;
+        }
+        alive.set(ws, false);
+        try {
+          ws.ping();
+        } catch {
+          clients.delete(ws);
+        }
+      }
+    }, options.monitorPingIntervalMs ?? 30_000)
+    .unref();
+
+  await new Promise<void>((resolve, reject) => {
+    const onError = (error: Error) => reject(error);
+    server.once('error', onError);
+    server.listen(options.port ?? 0, host, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  const url = host === '::1' ? `http://[::1]:${port}` : `http://127.0.0.1:${port}`;
+  logger.info('control', `control port listening on ${url}`);
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    port,
+    get monitorClients() {
+      return clients.size;
+    },
+    publish(event) {
+      if (clients.size === 0) return;
+      let data: string;
+      try {
+        data = JSON.stringify(event);
+      } catch (error) {
+        logger.warn('control', `monitor event not serialisable: ${error instanceof Error ? error.message : String(error)}`);
+        return;
+      }
+      for (const ws of clients) sendTo(ws, data);
+    },
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        clock.clearInterval(ping);
+        for (const ws of clients) ws.terminate();
+        clients.clear();
+        wss.close();
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      return closing;
+    },
+  };
+}
