@@ -29,7 +29,12 @@ import { ensurePrivateDir, writePrivateJson, sweepStaleScratch, saveAttachmentFi
 import { createControlServer, type ControlServer } from './control/control-server.js';
 import { controlHandlersFor } from './control-bridge.js';
 
-type TypedEmitter<E extends TypedEmitterModule.EventMap> = TypedEmitterModule.default<E>;
+/**
+ * typed-emitter's `TypedEmitter` (a typed view of Node's `EventEmitter`), re-exported under a name
+ * because the package's default export cannot be named directly from ESM.
+ * @public
+ */
+export type TypedEmitter<E extends TypedEmitterModule.EventMap> = TypedEmitterModule.default<E>;
 
 /**
  * Options of {@link createRunner}. Every port can be passed in; anything left out gets the

@@ -28,7 +28,7 @@ export {
 } from './core/outbox.js';
 export type { TypedEvents, EventMap } from './core/emitter.js';
 export { createObligationCache, type ObligationCache, type ObligationCacheOptions, type ObligationSnapshot } from './core/obligations.js';
-export { createRunner, RUNNER_VERSION, type Runner, type RunnerOptions } from './create-runner.js';
+export { createRunner, RUNNER_VERSION, type Runner, type RunnerOptions, type TypedEmitter } from './create-runner.js';
 export type { RunnerEvents, TimelineEvent, MirrorEvent, StopVerdict, RelayedPermissionOutcome } from './core/runner.js';
 export type { AgentStatus, AgentState } from './core/status.js';
 export type { DeliveryEvent, DeliveryState, InboundMessage } from './core/delivery.js';

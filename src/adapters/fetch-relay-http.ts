@@ -5,7 +5,7 @@ import {
   RELAY_PROTOCOL_VERSION,
   type InsightInput,
   type Obligation,
-  type PermissionRequestInput,
+  type RelayPermissionRequestInput,
   type RegisterAgentInput,
   type RegisterAgentResult,
   type RelayBatchItem,
@@ -171,7 +171,7 @@ export function createFetchRelayHttp(options: FetchRelayHttpOptions): RelayHttp 
       return result.task;
     },
     insight: (input: InsightInput) => call<{ id: string; duplicate: boolean }>('POST', '/v1/insights', input, 'token'),
-    createPermissionRequest: async (agentId, input: PermissionRequestInput) => {
+    createPermissionRequest: async (agentId, input: RelayPermissionRequestInput) => {
       const result = await call<{ permission: RelayPermissionRequest }>('POST', agentPath(agentId, '/permissions'), input, 'token');
       return result.permission;
     },

@@ -5,6 +5,7 @@ import type { RelayMessage } from './relay-http.js';
  * @public
  */
 export interface WelcomeFrame {
+  /** Frame type discriminator. */
   type: 'welcome';
   /** Protocol version the server speaks. */
   protocol: number;
@@ -19,6 +20,7 @@ export interface WelcomeFrame {
  * @public
  */
 export interface MessageNewFrame {
+  /** Frame type discriminator. */
   type: 'message.new';
   /** The message, as `pollUnread` would return it. */
   message: RelayMessage;
@@ -31,6 +33,7 @@ export interface MessageNewFrame {
  * @public
  */
 export interface CommandFrame {
+  /** Frame type discriminator. */
   type: 'command';
   /** Correlation id, echoed in the result. */
   id: string;
@@ -45,6 +48,7 @@ export interface CommandFrame {
  * @public
  */
 export interface PermissionDecisionFrame {
+  /** Frame type discriminator. */
   type: 'permission.decision';
   /** Relay id of the request. */
   permissionId: string;
@@ -61,6 +65,7 @@ export interface PermissionDecisionFrame {
  * @public
  */
 export interface BusErrorFrame {
+  /** Frame type discriminator. */
   type: 'error';
   /** Stable code (`unauthorized`, `protocol_mismatch`, `bad_frame`, `hello_timeout`, …). */
   code: string;
@@ -75,6 +80,7 @@ export interface BusErrorFrame {
  * @public
  */
 export interface PongFrame {
+  /** Frame type discriminator. */
   type: 'pong';
   /** The ping's id. */
   id: string;
@@ -93,6 +99,7 @@ export type ServerFrame = WelcomeFrame | MessageNewFrame | CommandFrame | Permis
  * @public
  */
 export interface HelloFrame {
+  /** Frame type discriminator. */
   type: 'hello';
   /** Protocol version the runner speaks. */
   protocol: number;
@@ -126,6 +133,7 @@ export interface RunnerStatusSnapshot {
  * @public
  */
 export interface StatusFrame {
+  /** Frame type discriminator. */
   type: 'status';
   /** The status. */
   status: RunnerStatusSnapshot;
@@ -136,6 +144,7 @@ export interface StatusFrame {
  * @public
  */
 export interface TimelineFrame {
+  /** Frame type discriminator. */
   type: 'timeline';
   /** Event name. */
   event: string;
@@ -158,6 +167,7 @@ export type CommandResultFrame =
  * @public
  */
 export interface PingFrame {
+  /** Frame type discriminator. */
   type: 'ping';
   /** Correlation id. */
   id: string;

@@ -343,7 +343,7 @@ export interface InsightInput {
  * A permission request the runner raises for the provider.
  * @public
  */
-export interface PermissionRequestInput {
+export interface RelayPermissionRequestInput {
   /** Runner-side request id (the provider's), echoed in the decision. */
   requestId: string;
   /** Tool that wants to run. */
@@ -410,7 +410,7 @@ export interface RelayHttp {
   /** Post an insight observation; 409 (`insights_disabled`) when insights are off. */
   insight(input: InsightInput): Promise<{ id: string; duplicate: boolean }>;
   /** Ask a user for a permission decision. Re-sending the same `requestId` returns the same request. */
-  createPermissionRequest(agentId: string, input: PermissionRequestInput): Promise<RelayPermissionRequest>;
+  createPermissionRequest(agentId: string, input: RelayPermissionRequestInput): Promise<RelayPermissionRequest>;
   /** Read a permission request (and its decision, once made). */
   getPermissionRequest(agentId: string, permissionId: string): Promise<RelayPermissionRequest>;
   /** Download an attachment's bytes (`url` as given in {@link RelayAttachment}). */

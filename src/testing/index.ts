@@ -24,3 +24,5 @@ export {
   type MessageFilter,
   type NewAttachment,
 } from './relay-dev-server/index.js';
+// The ports and value types the test kit's signatures mention, so `./testing` stands on its own.
+export type * from '../ports/index.js';

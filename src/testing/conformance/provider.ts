@@ -1,3 +1,4 @@
+import type { ConformanceTestApi } from './clock.js';
 import { strict as assert } from 'node:assert';
 import { randomUUID } from 'node:crypto';
 import { createSystemClock } from '../../adapters/system-clock.js';
@@ -25,16 +26,7 @@ export interface ProviderConformanceSetup {
   cleanup?(): Promise<void>;
 }
 
-/**
- * The test functions of the host's framework (vitest, jest, node:test, mocha).
- * @public
- */
-export interface ConformanceTestApi {
-  /** Group tests. */
-  describe(name: string, fn: () => void): void;
-  /** Declare one async test. */
-  it(name: string, fn: () => Promise<void>): void;
-}
+export type { ConformanceTestApi } from './clock.js';
 
 /**
  * Options of {@link runProviderConformance}.
