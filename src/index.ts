@@ -59,3 +59,5 @@ export type {
   PermissionOutcome,
   HookAdditionalContext,
 } from './control/handlers.js';
+export { createSqlJsOutboxStore, type SqlJsOutboxStoreOptions, type OutboxJournalIo } from './adapters/sqljs-outbox-store.js';
+export { createMemoryOutboxStore } from './adapters/memory-outbox-store.js';

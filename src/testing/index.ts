@@ -26,3 +26,5 @@ export {
 } from './relay-dev-server/index.js';
 // The ports and value types the test kit's signatures mention, so `./testing` stands on its own.
 export type * from '../ports/index.js';
+export { runOutboxStoreConformance, type OutboxStoreHarness } from './conformance/outbox-store.js';
+export { createMemoryOutboxStore } from '../adapters/memory-outbox-store.js';

@@ -1,0 +1,293 @@
+// Outbox store benchmark (SPEC §11): durable enqueue one at a time on an empty store and at a
+// 5,000-row backlog, burst enqueue, and one raw write+fdatasync as the floor — for each journal
+// I/O style of the sql.js store, side by side in one run.
+//
+//   node --import tsx bench/outbox.ts            (writes bench/results/outbox.json)
+//
+// A benchmark, not a test: it prints numbers and bar verdicts and never fails on speed. The
+// measuring helpers take a plain `append(i)` function so the same shapes can be re-run through
+// the outbox dispatcher (`(i) => outbox.enqueue(...)`).
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { createSqlJsOutboxStore, type OutboxJournalIo } from '../src/adapters/sqljs-outbox-store.js';
+import type { NewOutboxRow, OutboxStore } from '../src/ports/outbox-store.js';
+
+/** One measured run. */
+export interface Rate {
+  /** Operations measured. */
+  n: number;
+  /** Wall time in ms. */
+  ms: number;
+  /** Operations per second. */
+  perSec: number;
+  /** Mean microseconds per operation. */
+  usPerOp: number;
+}
+
+/** Event-loop delay seen while a measurement ran (how long other work had to wait). */
+export interface LoopDelay {
+  p99Ms: number;
+  maxMs: number;
+}
+
+const rate = (n: number, ms: number): Rate => ({ n, ms: round(ms), perSec: Math.round((n / ms) * 1000), usPerOp: round((ms * 1000) / n) });
+const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;
+
+/** A ~300-byte event, roughly a session-mirror line. */
+export function benchRow(i: number): NewOutboxRow {
+  return {
+    kind: 'session',
+    payloadJson: JSON.stringify({ entry: 'reply', body: `event ${i} `.padEnd(220, 'lorem ipsum '), replyTo: `msg_${i}` }),
+    idempotencyKey: `bench-${i}-${'k'.repeat(24)}`,
+    occurredAt: 1_767_225_600_000 + i,
+  };
+}
+
+/**
+ * Watch how long the event loop is blocked: a 1 ms interval records the gaps between its ticks.
+ * (perf_hooks' histogram records nothing when the loop never gets back to its timer.)
+ */
+export function watchLoop(): () => LoopDelay {
+  const gaps: number[] = [];
+  let last = performance.now();
+  const timer = setInterval(() => {
+    const now = performance.now();
+    gaps.push(now - last);
+    last = now;
+  }, 1);
+  return () => {
+    clearInterval(timer);
+    gaps.push(performance.now() - last); // a loop blocked until the end shows up here
+    gaps.sort((a, b) => a - b);
+    return { p99Ms: round(gaps[Math.floor(gaps.length * 0.99)] ?? 0, 2), maxMs: round(gaps.at(-1) ?? 0, 2) };
+  };
+}
+
+/** `n` appends, each awaited before the next (durable one at a time). */
+export async function measureSequential(append: (i: number) => Promise<unknown>, n: number, offset = 0): Promise<Rate & LoopDelay> {
+  const stop = watchLoop();
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) await append(offset + i);
+  const ms = performance.now() - t0;
+  return { ...rate(n, ms), ...stop() };
+}
+
+/** `n` appends issued without awaiting, then all awaited (group commit). */
+export async function measureBurst(append: (i: number) => Promise<unknown>, n: number, offset = 0): Promise<Rate> {
+  const t0 = performance.now();
+  const all: Array<Promise<unknown>> = [];
+  for (let i = 0; i < n; i++) all.push(append(offset + i));
+  await Promise.all(all);
+  return rate(n, performance.now() - t0);
+}
+
+/** The floor: one write of a journal-sized line plus one fdatasync, `n` times, on `dir`'s disk. */
+export function measureFsyncFloor(dir: string, n: number): Rate {
+  const file = path.join(dir, 'fsync-floor');
+  const fd = fs.openSync(file, 'a', 0o600);
+  const line = Buffer.from(`${JSON.stringify({ a: [[1, 'session', benchRow(1).payloadJson, benchRow(1).idempotencyKey, null, 1]] })}\n`);
+  try {
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) {
+      fs.writeSync(fd, line);
+      fs.fdatasyncSync(fd);
+    }
+    return rate(n, performance.now() - t0);
+  } finally {
+    fs.closeSync(fd);
+    fs.rmSync(file, { force: true });
+  }
+}
+
+/** Results for one journal I/O style. */
+export interface ModeResult {
+  /** Awaited appends on a store kept empty (rows removed between chunks, unmeasured). */
+  sequentialEmpty: Rate & LoopDelay & { chunkPerSec: number[] };
+  /** Awaited appends on a store kept at the backlog (each chunk's rows removed afterwards, unmeasured). */
+  sequentialBacklog: Rate & LoopDelay & { chunkPerSec: number[] };
+  /** sequentialEmpty.perSec / sequentialBacklog.perSec (bar: ≤ 1.5). */
+  backlogSlowdown: number;
+  /** Checkpoints (snapshot rewrites) that happened inside the measured sequential chunks. */
+  checkpoints: { empty: number; backlog: number };
+  /** Acknowledged (durable) burst rate on an empty store. */
+  burst: Rate;
+  /** Same burst, timed until a following `list()` returned (rows also written into sql.js). */
+  burstSettled: Rate;
+  /** Burst on top of the backlog. */
+  burstBacklog: Rate;
+}
+
+async function openStore(dir: string, name: string, io: OutboxJournalIo): Promise<{ store: OutboxStore; file: string }> {
+  const file = path.join(dir, `${name}.db`);
+  const store = createSqlJsOutboxStore({ path: file, io });
+  await store.counts(); // open outside the measurement
+  return { store, file };
+}
+
+const inode = (file: string) => fs.statSync(file).ino;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+
+/** Sum chunk measurements into one rate; keep each chunk's rate to show the spread. */
+function combine(chunks: Array<Rate & LoopDelay>): Rate & LoopDelay & { chunkPerSec: number[] } {
+  const n = chunks.reduce((a, c) => a + c.n, 0);
+  const ms = chunks.reduce((a, c) => a + c.ms, 0);
+  return {
+    ...rate(n, ms),
+    p99Ms: Math.max(...chunks.map((c) => c.p99Ms)),
+    maxMs: Math.max(...chunks.map((c) => c.maxMs)),
+    chunkPerSec: chunks.map((c) => c.perSec),
+  };
+}
+
+/**
+ * Sequential rates for every mode, measured in interleaved chunks (mode by mode, scenario by
+ * scenario, with a raw fsync chunk in every round) so that a noisy, shared disk affects all of
+ * them alike.
+ */
+async function benchSequential(dir: string, modes: OutboxJournalIo[], rounds: number, chunk: number, backlog: number) {
+  type Sides = { empty: { store: OutboxStore; file: string }; loaded: { store: OutboxStore; file: string } };
+  const stores = new Map<OutboxJournalIo, Sides>();
+  for (const io of modes) {
+    const empty = await openStore(dir, `${io}-empty`, io);
+    for (let i = 0; i < 200; i++) await empty.store.append([benchRow(-1 - i)]); // warm up the JIT and the file
+    await empty.store.remove((await empty.store.list({ state: 'pending', limit: 1000 })).map((r) => r.seq));
+    const loaded = await openStore(dir, `${io}-backlog`, io);
+    for (let i = 0; i < backlog; i += 500) await Promise.all(Array.from({ length: 500 }, (_, k) => loaded.store.append([benchRow(1_000_000 + i + k)])));
+    await loaded.store.list({ state: 'pending', limit: 1 }); // settle the write-behind before measuring
+    stores.set(io, { empty, loaded });
+  }
+  const chunks = new Map(modes.map((io) => [io, { empty: [] as Array<Rate & LoopDelay>, backlog: [] as Array<Rate & LoopDelay>, cpEmpty: 0, cpBacklog: 0 }]));
+  const floors: Rate[] = [];
+  let offset = 0;
+  for (let r = 0; r < rounds; r++) {
+    floors.push(measureFsyncFloor(dir, chunk));
+    for (const io of modes) {
+      const { empty, loaded } = stores.get(io)!;
+      const out = chunks.get(io)!;
+      for (const side of ['empty', 'backlog'] as const) {
+        const target = side === 'empty' ? empty : loaded;
+        const before = inode(target.file);
+        const seqs: number[] = [];
+        out[side].push(
+          await measureSequential(async (i) => {
+            const [row] = await target.store.append([benchRow(i)]);
+            seqs.push(row!.seq);
+          }, chunk, offset),
+        );
+        offset += chunk;
+        if (inode(target.file) !== before) out[side === 'empty' ? 'cpEmpty' : 'cpBacklog']++;
+        await target.store.remove(seqs); // back to the same size for the next chunk
+      }
+    }
+  }
+  for (const { empty, loaded } of stores.values()) {
+    await empty.store.close?.();
+    await loaded.store.close?.();
+  }
+  return { chunks, floors };
+}
+
+async function benchBursts(dir: string, io: OutboxJournalIo, burstN: number, backlog: number) {
+  const b = await openStore(dir, `${io}-burst`, io);
+  const burst = await measureBurst((i) => b.store.append([benchRow(i)]), burstN);
+  await b.store.close?.();
+
+  const s = await openStore(dir, `${io}-burst-settled`, io);
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: burstN }, (_, i) => s.store.append([benchRow(i)])));
+  await s.store.list({ state: 'pending', limit: 1 });
+  const burstSettled = rate(burstN, performance.now() - t0);
+  await s.store.close?.();
+
+  const l = await openStore(dir, `${io}-burst-backlog`, io);
+  for (let i = 0; i < backlog; i += 500) await Promise.all(Array.from({ length: 500 }, (_, k) => l.store.append([benchRow(1_000_000 + i + k)])));
+  await l.store.list({ state: 'pending', limit: 1 });
+  const burstBacklog = await measureBurst((i) => l.store.append([benchRow(i)]), burstN, 2_000_000);
+  await l.store.close?.();
+  return { burst, burstSettled, burstBacklog };
+}
+
+function machine() {
+  const cpus = os.cpus();
+  return {
+    nproc: os.availableParallelism(),
+    cpu: cpus[0]?.model ?? 'unknown',
+    memTotalGiB: round(os.totalmem() / 1024 ** 3, 1),
+    memFreeGiB: round(os.freemem() / 1024 ** 3, 1),
+    loadAvg: os.loadavg().map((x) => round(x, 2)),
+    node: process.version,
+    platform: `${os.platform()} ${os.release()}`,
+  };
+}
+
+/** Run everything and return the JSON that goes to bench/results/outbox.json. */
+export async function runOutboxBench(options: { dir?: string; rounds?: number; chunk?: number; burstN?: number; backlog?: number } = {}) {
+  const dir = options.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'outbox-bench-'));
+  const rounds = options.rounds ?? 12;
+  const chunk = options.chunk ?? 500;
+  const burstN = options.burstN ?? 20_000;
+  const backlog = options.backlog ?? 5000;
+  const modes: OutboxJournalIo[] = ['sync', 'hybrid', 'async'];
+  const startedLoad = os.loadavg().map((x) => round(x, 2));
+  try {
+    const { chunks, floors } = await benchSequential(dir, modes, rounds, chunk, backlog);
+    const floor = { ...combine(floors.map((f) => ({ ...f, p99Ms: 0, maxMs: 0 }))), medianChunkUsPerOp: median(floors.map((f) => f.usPerOp)) };
+    const results: Partial<Record<OutboxJournalIo, ModeResult>> = {};
+    for (const io of modes) {
+      const c = chunks.get(io)!;
+      const sequentialEmpty = combine(c.empty);
+      const sequentialBacklog = combine(c.backlog);
+      results[io] = {
+        sequentialEmpty,
+        sequentialBacklog,
+        backlogSlowdown: round(sequentialEmpty.perSec / sequentialBacklog.perSec, 2),
+        checkpoints: { empty: c.cpEmpty, backlog: c.cpBacklog },
+        ...(await benchBursts(dir, io, burstN, backlog)),
+      };
+    }
+    const bars = Object.fromEntries(
+      modes.map((io) => {
+        const r = results[io]!;
+        return [
+          io,
+          {
+            sequentialBacklogAtLeast3000: r.sequentialBacklog.perSec >= 3000,
+            backlogWithin1_5x: r.backlogSlowdown <= 1.5,
+            burstAtLeast50000: r.burst.perSec >= 50_000,
+            sequentialBacklogVsFloor: round(r.sequentialBacklog.perSec / floor.perSec, 2),
+          },
+        ];
+      }),
+    );
+    return {
+      date: new Date().toISOString(),
+      machine: { ...machine(), loadAvgAtStart: startedLoad },
+      parameters: { rounds, chunk, burstN, backlog, rowPayloadBytes: Buffer.byteLength(benchRow(1).payloadJson) },
+      fsyncFloor: floor,
+      modes: results,
+      bars,
+    };
+  } finally {
+    if (!options.dir) fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const result = await runOutboxBench();
+  const out = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results', 'outbox.json');
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  fs.writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
+  const f = result.fsyncFloor;
+  console.log(`load average at start ${result.machine.loadAvgAtStart.join(' ')}, at end ${result.machine.loadAvg.join(' ')}`);
+  console.log(`fsync floor (write+fdatasync): ${f.usPerOp} µs = ${f.perSec}/s (chunks: ${f.chunkPerSec.join(', ')} /s)`);
+  console.log('| io | seq empty /s | seq 5k backlog /s | empty÷backlog | backlog ÷ floor | loop p99 / max ms | checkpoints empty / backlog | burst /s | burst settled /s | burst on backlog /s |');
+  for (const [io, r] of Object.entries(result.modes)) {
+    if (!r) continue;
+    console.log(
+      `| ${io} | ${r.sequentialEmpty.perSec} | ${r.sequentialBacklog.perSec} | ${r.backlogSlowdown} | ${result.bars[io]!.sequentialBacklogVsFloor} | ${r.sequentialBacklog.p99Ms} / ${r.sequentialBacklog.maxMs} | ${r.checkpoints.empty} / ${r.checkpoints.backlog} | ${r.burst.perSec} | ${r.burstSettled.perSec} | ${r.burstBacklog.perSec} |`,
+    );
+  }
+  console.log(`wrote ${out}`);
+}

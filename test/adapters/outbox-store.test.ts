@@ -1,0 +1,151 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { createMemoryOutboxStore } from '../../src/adapters/memory-outbox-store.js';
+import { createSqlJsOutboxStore, type SqlJsOutboxStoreOptions } from '../../src/adapters/sqljs-outbox-store.js';
+import { runOutboxStoreConformance } from '../../src/testing/conformance/outbox-store.js';
+import { createMemoryLogger } from '../../src/testing/memory-logger.js';
+import type { OutboxStore } from '../../src/ports/outbox-store.js';
+
+const tempDir = () => fs.mkdtempSync(path.join(os.tmpdir(), 'outbox-store-'));
+
+runOutboxStoreConformance('memory', () => ({ store: createMemoryOutboxStore() }), { describe, it });
+
+for (const io of ['hybrid', 'sync', 'async'] as const) {
+  runOutboxStoreConformance(`sql.js (${io} journal)`, () => {
+    const dir = tempDir();
+    const open = () => createSqlJsOutboxStore({ path: path.join(dir, 'outbox.db'), io, logger: createMemoryLogger() });
+    let current = open();
+    return {
+      store: current,
+      reopen: async () => {
+        await current.close?.();
+        current = open();
+        return current;
+      },
+      cleanup: async () => fs.rmSync(dir, { recursive: true, force: true }),
+    };
+  }, { describe, it });
+}
+
+describe('sql.js outbox store specifics', () => {
+  const setup = (options: Partial<SqlJsOutboxStoreOptions> = {}) => {
+    const dir = tempDir();
+    const file = path.join(dir, 'nested', 'outbox.db');
+    const logger = createMemoryLogger({ level: 'debug' });
+    const open = () => createSqlJsOutboxStore({ path: file, logger, ...options });
+    return { dir, file, logger, open, done: () => fs.rmSync(dir, { recursive: true, force: true }) };
+  };
+  const row = (n: number, size = 10) => ({
+    kind: 'session',
+    payloadJson: JSON.stringify({ n, pad: 'x'.repeat(size) }),
+    idempotencyKey: `k${n}`,
+    occurredAt: n,
+  });
+  const allPending = (store: OutboxStore) => store.list({ state: 'pending', limit: 1_000_000 });
+
+  it('creates files 0600 and a missing parent directory 0700', async () => {
+    const t = setup();
+    try {
+      const store = t.open();
+      await store.append([row(1)]);
+      expect(fs.statSync(path.dirname(t.file)).mode & 0o777).toBe(0o700);
+      expect(fs.statSync(t.file).mode & 0o777).toBe(0o600);
+      expect(fs.statSync(`${t.file}.journal`).mode & 0o777).toBe(0o600);
+      await store.close?.();
+      expect(fs.statSync(t.file).mode & 0o777).toBe(0o600);
+      expect(fs.statSync(`${t.file}.journal`).mode & 0o777).toBe(0o600);
+    } finally {
+      t.done();
+    }
+  });
+
+  it('checkpoints when the journal outgrows its limit, and keeps every row across them', async () => {
+    const t = setup({ journalLimitBytes: 4096 });
+    try {
+      const store = t.open();
+      const acked: number[] = [];
+      for (let i = 0; i < 300; i++) acked.push(...(await store.append([row(i, 200)])).map((r) => r.seq));
+      await store.remove(acked.slice(0, 100));
+      // The journal was reset by checkpoints: it stays near the limit instead of holding ~70 KiB.
+      expect(fs.statSync(`${t.file}.journal`).size).toBeLessThan(64 * 1024);
+      expect(fs.statSync(t.file).size).toBeGreaterThan(4096);
+      // Simulate a crash: a second store reads the files without the first one closing.
+      const reader = t.open();
+      expect((await allPending(reader)).map((r) => r.seq)).toEqual(acked.slice(100));
+      await reader.close?.();
+    } finally {
+      t.done();
+    }
+  });
+
+  it('ignores a torn last journal line (never acknowledged) and keeps appending after it', async () => {
+    const t = setup();
+    try {
+      const store = t.open();
+      const rows = await store.append([row(1), row(2)]);
+      // Crash mid-write: half of a line, no newline.
+      fs.appendFileSync(`${t.file}.journal`, '{"a":[[3,"session","{\\"n\\":3}","k3",null,3]');
+      const reopened = t.open();
+      expect((await allPending(reopened)).map((r) => r.seq)).toEqual(rows.map((r) => r.seq));
+      const [next] = await reopened.append([row(4)]);
+      expect(t.logger.entries.some((e) => e.level === 'warn' && /torn/.test(e.message))).toBe(true);
+      expect(t.logger.entries.some((e) => e.level === 'fatal')).toBe(false);
+      // The tail was cut before appending, so the new line is readable after another "crash".
+      const third = t.open();
+      expect((await allPending(third)).map((r) => r.seq)).toEqual([...rows.map((r) => r.seq), next!.seq]);
+      await third.close?.();
+    } finally {
+      t.done();
+    }
+  });
+
+  it('replays the journal over the snapshot after a crash (no close)', async () => {
+    const t = setup();
+    try {
+      const store = t.open();
+      const rows = await store.append([row(1), row(2), row(3)]);
+      await store.update(rows[1]!.seq, { attempts: 4, state: 'poisoned', lastError: 'x' });
+      await store.remove([rows[0]!.seq]);
+      const reopened = t.open();
+      expect((await allPending(reopened)).map((r) => r.seq)).toEqual([rows[2]!.seq]);
+      const [poisoned] = await reopened.list({ state: 'poisoned', limit: 5 });
+      expect(poisoned).toMatchObject({ seq: rows[1]!.seq, attempts: 4, lastError: 'x' });
+      await reopened.close?.();
+    } finally {
+      t.done();
+    }
+  });
+
+  it('rejects with StoreError when the directory cannot be created, and retries on the next call', async () => {
+    const dir = tempDir();
+    try {
+      const blocker = path.join(dir, 'not-a-dir');
+      fs.writeFileSync(blocker, 'x');
+      const store = createSqlJsOutboxStore({ path: path.join(blocker, 'outbox.db'), logger: createMemoryLogger() });
+      await expect(store.append([row(1)])).rejects.toMatchObject({ name: 'StoreError', code: 'STORE_FAILURE' });
+      await expect(store.counts()).rejects.toThrow(/cannot open outbox store at .*not-a-dir/);
+      fs.rmSync(blocker);
+      expect((await store.append([row(1)])).length).toBe(1);
+      await store.close?.();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('rejects bad input with InvalidArgumentError and keeps stored rows', async () => {
+    const t = setup();
+    try {
+      const store = t.open();
+      await store.append([row(1)]);
+      await expect(store.append([{ ...row(2), payloadJson: 5 as unknown as string }])).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+      await expect(store.update(1, { state: 'done' as 'pending' })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+      expect(() => createSqlJsOutboxStore({ path: '' })).toThrow(/path/);
+      expect((await allPending(store)).length).toBe(1);
+      await store.close?.();
+    } finally {
+      t.done();
+    }
+  });
+});
