@@ -408,7 +408,7 @@ export class RunnerCore extends Emitter<RunnerEvents> {
     const requestId = input.requestId ?? `perm-${++this.#permissionSeq}`;
     const onTimeout: RelayedPermissionOutcome = this.#d.provider.capabilities.interactive
       ? { behavior: 'ask', message: 'no decision from the relay in time; asking locally' }
-      : { behavior: 'deny', message: `no permission decision from the relay within ${Math.round(this.#d.permissionTimeoutMs / 1000)} s` };
+      : { behavior: 'deny', message: `no permission decision from the relay within ${formatMs(this.#d.permissionTimeoutMs)}` };
     if (!agentId || this.#stopping) return onTimeout;
     this.#turn?.permissions.add(requestId);
     const outcome = new Promise<RelayedPermissionOutcome>((resolve) => {
@@ -775,6 +775,10 @@ export class RunnerCore extends Emitter<RunnerEvents> {
 function stripUndefined<T extends Record<string, unknown>>(value: T): T {
   for (const key of Object.keys(value)) if (value[key] === undefined) delete value[key];
   return value;
+}
+
+function formatMs(ms: number): string {
+  return ms >= 1000 && ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
 }
 
 function describe(error: unknown): string {
