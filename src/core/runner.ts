@@ -144,7 +144,12 @@ export class RunnerCore extends Emitter<RunnerEvents> {
   #obligations: ObligationCache<Obligation> | undefined;
   #session: ProviderSession | undefined;
   #sessionId: string | undefined;
-  #contextDue = true;
+  /**
+   * Sessions that already received the relay context block ('' = given before the provider named
+   * its session). Keyed by session id so a resumed session never gets it twice, however the
+   * provider labels the restart.
+   */
+  readonly #contextGiven = new Set<string>();
   #turn: Turn | undefined;
   #expectedExit = false;
   #stopping = false;
@@ -176,8 +181,10 @@ export class RunnerCore extends Emitter<RunnerEvents> {
         return session ? (turn: ProviderTurn) => session.deliver(turn) : undefined;
       },
       takeContextBlock: () => {
-        if (!this.#contextDue || this.profile?.features.relayContext === false) return undefined;
-        this.#contextDue = false;
+        if (this.profile?.features.relayContext === false) return undefined;
+        const session = this.#sessionId ?? '';
+        if (this.#contextGiven.has(session)) return undefined;
+        this.#contextGiven.add(session);
         return relayContextBlock(deps.name, deps.workspace);
       },
       onState: (event) => {
@@ -332,9 +339,8 @@ export class RunnerCore extends Emitter<RunnerEvents> {
   providerEvent(event: ProviderEvent): void {
     switch (event.type) {
       case 'session':
-        if (event.sessionId !== this.#sessionId) {
-          if (event.source === 'startup' || event.source === 'clear') this.#contextDue = true;
-        }
+        // A block given before the session had a name went into this session.
+        if (this.#sessionId === undefined && this.#contextGiven.delete('')) this.#contextGiven.add(event.sessionId);
         this.#sessionId = event.sessionId;
         this.status.update({ sessionId: event.sessionId });
         this.#timeline('provider.session', { sessionId: event.sessionId, source: event.source });

@@ -28,3 +28,23 @@ export {
 export type * from '../ports/index.js';
 export { runOutboxStoreConformance, type OutboxStoreHarness } from './conformance/outbox-store.js';
 export { createMemoryOutboxStore } from '../adapters/memory-outbox-store.js';
+export {
+  createFakeOpenAIServer,
+  type FakeOpenAIServer,
+  type FakeOpenAIServerOptions,
+  type FakeOpenAIScript,
+  type FakeOpenAIResponse,
+  type FakeOpenAIOutput,
+  type FakeOpenAIRequest,
+  type FakeOpenAICall,
+} from './fake-openai-server.js';
+export {
+  createFakeAnthropicServer,
+  type FakeAnthropicServer,
+  type FakeAnthropicServerOptions,
+  type FakeAnthropicScript,
+  type FakeAnthropicResponse,
+  type FakeAnthropicBlock,
+  type FakeAnthropicRequest,
+  type FakeAnthropicCall,
+} from './fake-anthropic-server.js';

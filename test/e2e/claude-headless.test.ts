@@ -1,0 +1,218 @@
+/**
+ * End to end: the real, pinned Claude Code CLI (headless, stream-json) driven by a real runner,
+ * against the reference relay and a fake Anthropic server on loopback. No API key, no network.
+ */
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { waitFor } from '../helpers/rig.js';
+import type { FakeAnthropicCall, FakeAnthropicResponse } from '../../src/testing/fake-anthropic-server.js';
+import { ensureClis, maybeSaveHookFixtures, startClaudeRig, type ClaudeRig } from './claude-helpers.js';
+
+let rig: ClaudeRig | undefined;
+
+beforeAll(() => {
+  ensureClis();
+}, 600_000);
+
+afterEach(async (ctx) => {
+  if (process.env.E2E_DEBUG && rig) {
+    console.log('HOOKS', JSON.stringify(rig.hooks.map((h) => [h.path, h.status, h.response.slice(0, 200), JSON.stringify(h.payload).slice(0, 300)]), null, 1));
+    console.log('LOG', rig.logger.entries.map((e) => `${e.level} ${e.component} ${e.message}`.slice(0, 400)).join('\n'));
+    console.log('MODEL', JSON.stringify(rig.model.messageRequests().map((q) => JSON.stringify((q.body as { messages: unknown[] }).messages.slice(-2)).slice(-1500)), null, 1));
+  }
+  await rig?.close();
+  rig = undefined;
+}, 30_000);
+
+const E2E_TIMEOUT = 90_000;
+const WAIT = 45_000;
+const text = (t: string): FakeAnthropicResponse => ({ blocks: [{ type: 'text', text: t }] });
+const sessionEntries = (r: ClaudeRig, messageId: string) =>
+  r.relay.listMessages().filter((m) => m.kind === 'session' && m.replyTo === messageId);
+const payloadsOf = (r: ClaudeRig, path: string) => r.hooks.filter((h) => h.path === path).map((h) => h.payload as Record<string, unknown>);
+
+describe('Claude Code headless, end to end', () => {
+  it('delivers a relay message, confirms consumption, mirrors the reply with replyTo, and goes idle', async () => {
+    rig = await startClaudeRig((call: FakeAnthropicCall) =>
+      call.lastUserText.includes('hello claude') ? text('Hello alice, nice to meet you.') : text('(unexpected)'),
+    );
+    const r = rig;
+    await r.runner.start();
+    expect(r.runner.status.providerVersion).toMatch(/^2\.1\.\d+/);
+    const sent = r.relay.sendToAgent(r.runner.agentId!, { from: 'alice', body: 'hello claude' });
+    const reply = await waitFor(() => sessionEntries(r, sent.id).find((m) => m.entry === 'reply'), 'the reply mirrored', WAIT);
+    expect(reply.body).toBe('Hello alice, nice to meet you.');
+    expect(r.deliveries.filter((d) => d.messageId === sent.id).map((d) => d.state)).toEqual(['queued', 'injected', 'consumed']);
+    expect(sessionEntries(r, sent.id)[0]?.entry).toBe('prompt');
+    await waitFor(() => r.runner.status.state === 'idle', 'idle after the turn', WAIT);
+    // The model saw the runner's turn: relay context block, the sender header, the body.
+    const first = r.model.messageRequests()[0]?.rawBody ?? '';
+    expect(first).toContain('agent-relay-context');
+    expect(first).toContain(`relay message ${sent.id} from alice`);
+    // Session identity from stdout; the SessionStart and UserPromptSubmit hooks fired too.
+    const sessionId = r.runner.status.sessionId;
+    expect(sessionId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(payloadsOf(r, '/hooks/session-start')[0]).toMatchObject({ hook_event_name: 'SessionStart', source: 'startup', session_id: sessionId });
+    expect(payloadsOf(r, '/hooks/user-prompt')[0]?.prompt).toContain('hello claude');
+    expect(r.runner.status.context?.usedTokens).toBeGreaterThan(0);
+    const stops = payloadsOf(r, '/hooks/stop');
+    expect(stops[0]).toMatchObject({ hook_event_name: 'Stop', stop_hook_active: false, last_assistant_message: 'Hello alice, nice to meet you.' });
+    await r.runner.stop();
+    await waitFor(() => payloadsOf(r, '/hooks/session-end').length > 0, 'SessionEnd hook on stop', WAIT);
+    await maybeSaveHookFixtures({
+      'session-start-startup': payloadsOf(r, '/hooks/session-start')[0],
+      'user-prompt-submit': payloadsOf(r, '/hooks/user-prompt')[0],
+      stop: stops[0],
+      'session-end': payloadsOf(r, '/hooks/session-end')[0],
+    });
+  }, E2E_TIMEOUT);
+
+  it('blocks the Stop until the agent answers with `agent-relay-runner send --reply-to` from a Bash call', async () => {
+    rig = await startClaudeRig((call: FakeAnthropicCall) => {
+      const last = call.lastUserText;
+      // The Stop hook's block reason comes back as the next user message ("Stop hook feedback").
+      const owed = /--reply-to (\S+)/.exec(last);
+      if (last.includes('still owe') && owed) {
+        return { blocks: [{ type: 'tool_use', name: 'Bash', input: { command: `agent-relay-runner send --to alice --reply-to ${owed[1]} "4"`, description: 'answer alice' } }] };
+      }
+      if (last.includes('what is 2+2')) return { ...text('I think I am done.'), holdMs: 800 };
+      return text('Answered alice.'); // after the send's tool result
+    });
+    const r = rig;
+    await r.runner.start();
+    const sent = r.relay.sendToAgent(r.runner.agentId!, { from: 'alice', body: 'what is 2+2?', expectsReply: true });
+    const answer = await waitFor(
+      () => r.relay.listMessages().find((m) => m.kind === 'message' && m.replyTo === sent.id),
+      'the agent answer on the relay',
+      WAIT,
+    );
+    expect(answer).toMatchObject({ from: 'claude-worker', to: 'alice', body: '4' });
+    await waitFor(() => r.runner.status.state === 'idle', 'idle after the turn', WAIT);
+    // The first Stop was blocked with the reason; Claude carried it to the model as the next request.
+    const stops = r.hooks.filter((h) => h.path === '/hooks/stop');
+    expect(stops[0]?.status).toBe(200);
+    expect(stops[0]?.response).toContain('"decision":"block"');
+    expect(stops[0]?.response).toContain(`--reply-to ${sent.id}`);
+    expect(r.model.messageRequests().some((q) => q.rawBody.includes('still owe a reply') && q.rawBody.includes(sent.id))).toBe(true);
+    // After answering, Stop is allowed (stop_hook_active on the continuation).
+    expect(stops.at(-1)?.status).toBe(204);
+    expect(r.relay.obligations(r.runner.agentId!)).toEqual([]);
+    expect(r.hooks.some((h) => h.path === '/send' && h.status === 200)).toBe(true);
+    // The agent answered itself: its closing text is not posted a second time as the reply.
+    expect(sessionEntries(r, sent.id).filter((m) => m.entry === 'reply')).toEqual([]);
+    await maybeSaveHookFixtures({
+      'stop-block': stops[0]?.payload,
+      'stop-active': stops.at(-1)?.payload,
+    });
+  }, E2E_TIMEOUT);
+
+  it('mirrors reasoning and tool steps in order, and relays permission requests (allowed, denied, timed out)', async () => {
+    rig = await startClaudeRig(
+      (call: FakeAnthropicCall) => {
+        const last = call.lastUserText;
+        if (last.includes('look around')) {
+          return {
+            blocks: [
+              { type: 'thinking', thinking: 'I should list the directory first.' },
+              { type: 'tool_use', name: 'Bash', input: { command: 'echo tool-ran', description: 'probe' } },
+            ],
+          };
+        }
+        const touch = /please create (\S+)/.exec(last);
+        if (touch) return { blocks: [{ type: 'tool_use', name: 'Bash', input: { command: `touch ${touch[1]}`, description: 'create a file' } }] };
+        if (last.includes('tool-ran')) return text('Looked around.');
+        return text('Finished the file step.');
+      },
+      { permissionTimeoutMs: 3_000 },
+    );
+    const r = rig;
+    await r.runner.start();
+    const agentId = r.runner.agentId!;
+    const probe = r.relay.sendToAgent(agentId, { from: 'alice', body: 'look around' });
+    await waitFor(() => sessionEntries(r, probe.id).find((m) => m.entry === 'reply'), 'the probe reply', WAIT);
+    expect(sessionEntries(r, probe.id).map((m) => `${m.entry}:${m.body}`)).toEqual([
+      expect.stringMatching(/^prompt:/),
+      'reasoning:I should list the directory first.',
+      'tool:Bash started: echo tool-ran',
+      'tool:Bash completed: tool-ran',
+      'reply:Looked around.',
+    ]);
+
+    // Approved remotely: the file is created.
+    const allow = r.relay.sendToAgent(agentId, { from: 'alice', body: 'please create allowed.txt' });
+    const allowReq = await waitFor(() => r.relay.permissions(agentId).find((p) => p.summary.includes('allowed.txt')), 'permission request on the relay', WAIT);
+    expect(allowReq.tool).toBe('Bash');
+    r.relay.decidePermission(allowReq.id, { behavior: 'allow' });
+    await waitFor(() => sessionEntries(r, allow.id).find((m) => m.entry === 'reply'), 'the allowed turn ends', WAIT);
+    expect(existsSync(join(r.work, 'allowed.txt'))).toBe(true);
+
+    // Denied remotely: Claude reports the denial as the tool's failure.
+    const deny = r.relay.sendToAgent(agentId, { from: 'alice', body: 'please create denied.txt' });
+    const denyReq = await waitFor(() => r.relay.permissions(agentId).find((p) => p.summary.includes('denied.txt')), 'second permission request', WAIT);
+    r.relay.decidePermission(denyReq.id, { behavior: 'deny', message: 'not today' });
+    await waitFor(() => sessionEntries(r, deny.id).find((m) => m.entry === 'reply'), 'the denied turn ends', WAIT);
+    expect(existsSync(join(r.work, 'denied.txt'))).toBe(false);
+    expect(sessionEntries(r, deny.id).some((m) => m.entry === 'tool' && m.body.startsWith('Bash failed:') && m.body.includes('not today'))).toBe(true);
+
+    // Nobody decides: headless fails closed after the runner's timeout.
+    const late = r.relay.sendToAgent(agentId, { from: 'alice', body: 'please create late.txt' });
+    await waitFor(() => sessionEntries(r, late.id).find((m) => m.entry === 'reply'), 'the timed-out turn ends', WAIT);
+    expect(existsSync(join(r.work, 'late.txt'))).toBe(false);
+    expect(sessionEntries(r, late.id).some((m) => m.entry === 'tool' && m.body.startsWith('Bash failed:') && m.body.includes('no permission decision'))).toBe(true);
+    const permissionPayloads = payloadsOf(r, '/hooks/permission-request');
+    expect(permissionPayloads).toHaveLength(3);
+    expect(permissionPayloads[0]).toMatchObject({ hook_event_name: 'PermissionRequest', tool_name: 'Bash' });
+    await maybeSaveHookFixtures({ 'permission-request': permissionPayloads[0] });
+  }, E2E_TIMEOUT);
+
+  it('restarts a CLI killed mid-turn and resumes the same session', async () => {
+    rig = await startClaudeRig(
+      (call: FakeAnthropicCall) => {
+        if (call.lastUserText.includes('take your time')) return { ...text('never finished'), holdMs: 120_000 };
+        return text(call.text.includes('take your time') ? 'I remember the slow one.' : 'I lost my memory.');
+      },
+      { exitPolicy: { baseDelayMs: 200 } },
+    );
+    const r = rig;
+    await r.runner.start();
+    const agentId = r.runner.agentId!;
+    const slow = r.relay.sendToAgent(agentId, { from: 'alice', body: 'take your time' });
+    await waitFor(() => r.deliveries.some((d) => d.messageId === slow.id && d.state === 'consumed'), 'slow turn consumed', WAIT);
+    await waitFor(() => r.model.messageRequests().length >= 1, 'model called', WAIT);
+    const sessionId = r.runner.status.sessionId;
+    expect(sessionId).toBeTruthy();
+    // Kill once the turn is on disk: Claude Code writes its transcript lazily, and a session
+    // killed before that cannot be resumed (the adapter then starts a new session; see docs).
+    const transcript = String(payloadsOf(r, '/hooks/user-prompt')[0]?.transcript_path ?? '');
+    await waitFor(() => existsSync(transcript) && readFileSync(transcript, 'utf8').includes('take your time'), 'transcript on disk', WAIT);
+    const started = r.timeline.filter((t) => t.event === 'provider.started');
+    const pid = (started.at(-1)?.data as { pid?: number } | undefined)?.pid;
+    expect(pid).toBeGreaterThan(0);
+    process.kill(pid!, 'SIGKILL');
+
+    await waitFor(() => r.timeline.filter((t) => t.event === 'provider.started').length >= 2, 'provider restarted', WAIT);
+    const restarted = r.timeline.filter((t) => t.event === 'provider.started').at(-1);
+    expect(restarted?.data).toMatchObject({ resumed: true });
+    expect(r.timeline.some((t) => t.event === 'provider.restart_decision' && (t.data as { action?: string }).action === 'restart')).toBe(true);
+    await waitFor(
+      () => r.timeline.find((t) => t.event === 'provider.session' && (t.data as { source?: string }).source === 'resume'),
+      'resumed session reported',
+      WAIT,
+    );
+    expect(r.runner.status.sessionId).toBe(sessionId);
+    // The SessionStart(resume) hook names the same session. Hooks are best effort by design (a
+    // hook past its 1.8 s budget gives up quietly, which happens on a heavily loaded machine), so
+    // stdout above is what the runner relies on; the hook is checked when it got through.
+    const resumeHook = await waitFor(() => payloadsOf(r, '/hooks/session-start').find((p) => p.source === 'resume'), 'SessionStart(resume) hook', 10_000).catch(
+      () => undefined,
+    );
+    if (resumeHook) expect(resumeHook.session_id).toBe(sessionId);
+
+    // The resumed conversation still has the interrupted message in its history.
+    const next = r.relay.sendToAgent(agentId, { from: 'alice', body: 'are you back?' });
+    const reply = await waitFor(() => sessionEntries(r, next.id).find((m) => m.entry === 'reply'), 'reply after resume', WAIT);
+    expect(reply.body).toBe('I remember the slow one.');
+    if (resumeHook) await maybeSaveHookFixtures({ 'session-start-resume': resumeHook });
+  }, E2E_TIMEOUT);
+});
