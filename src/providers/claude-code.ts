@@ -501,8 +501,8 @@ function createClaudeSession(
 }
 
 /**
- * Claude Code, headless: `claude -p --input-format stream-json --output-format stream-json
- * --verbose --plugin-dir <this package>` (SPEC §9).
+ * Claude Code, headless: `claude -p --input-format stream-json --output-format stream-json --verbose --plugin-dir PACKAGE_ROOT`
+ * (SPEC §9; `PACKAGE_ROOT` is this package, which ships the hooks plugin).
  *
  * @remarks
  * Each relay turn is one stream-json user message on stdin, written one at a time (a turn that
