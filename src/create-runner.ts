@@ -252,7 +252,10 @@ export function createRunner(options: RunnerOptions): Runner {
     try {
       await core.start();
     } catch (error) {
+      // A half-started runner (registered, bus connecting) must not linger behind a failed start.
+      await core.stop().catch(() => {});
       await control.close().catch(() => {});
+      await store.close?.().catch(() => {});
       throw error;
     }
     if (infoFile) {

@@ -120,3 +120,17 @@ describe('runner: status, attachments, hooks, insights, liveness', () => {
     expect(r.relay.stats().requests).toBeGreaterThan(before);
   });
 });
+
+describe('runner: failed start', () => {
+  it('a provider that cannot start fails start() with a ProviderError and leaves nothing running', async () => {
+    const { createDemoProvider } = await import('../../src/providers/demo.js');
+    rig = await startRig({ provider: createDemoProvider({ scriptPath: '/nonexistent/demo-agent.mjs' }) });
+    const r = rig;
+    const error = await r.runner.start().catch((e: unknown) => e);
+    expect((error as { code?: string }).code).toBe('PROVIDER');
+    // Give a leftover bus time to connect, then check none did.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect(r.relay.busConnections()).toBe(0);
+    expect(r.runner.controlUrl === undefined || (await fetch(r.runner.controlUrl).catch(() => 'refused')) === 'refused').toBe(true);
+  });
+});
