@@ -1,5 +1,4 @@
 import { fileURLToPath } from 'node:url';
-import type { Clock } from '../ports/clock.js';
 import type { ProcessExit, SpawnedProcess } from '../ports/process-spawner.js';
 import type {
   ProviderAdapter,
@@ -12,6 +11,7 @@ import type {
   TerminalAttachSpec,
 } from '../ports/provider.js';
 import { isRunnerError, ProviderError } from '../errors/index.js';
+import { COMPONENT, describeError, EventFanout, probeVersion, shorten, stopChild } from './process-session.js';
 
 /**
  * Root of this package, which is also its Claude Code plugin (`.claude-plugin/plugin.json`,
@@ -97,29 +97,7 @@ const CAPABILITIES: ProviderCapabilities = Object.freeze({
   midTurnMessages: 'queue',
 });
 
-const COMPONENT = 'provider';
-const SHOWN_LINE_CHARS = 500;
 const SUMMARY_CHARS = 200;
-
-function shorten(text: string, max = SHOWN_LINE_CHARS): string {
-  return text.length > max ? `${text.slice(0, max)}…` : text;
-}
-
-function describeError(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-async function settlesWithin(promise: Promise<unknown>, ms: number, clock: Clock): Promise<boolean> {
-  let timer: ReturnType<Clock['setTimeout']> | undefined;
-  const timeout = new Promise<false>((resolve) => {
-    timer = clock.setTimeout(() => resolve(false), ms).unref();
-  });
-  try {
-    return await Promise.race([promise.then(() => true), timeout]);
-  } finally {
-    clock.clearTimeout(timer);
-  }
-}
 
 /** `a < b` for dotted numeric versions (pre-release suffixes ignored). */
 function versionLess(a: string, b: string): boolean {
@@ -334,11 +312,9 @@ function createClaudeSession(
   onUnresumable: (sessionId: string) => void,
 ): ProviderSession {
   const resumed = resumeSessionId !== undefined;
-  const { logger, clock } = deps;
+  const { logger } = deps;
   const pid = child.pid;
-  const listeners = new Set<(event: ProviderEvent) => void>();
-  let backlog: ProviderEvent[] | undefined = [];
-  let replayScheduled = false;
+  const events = new EventFanout(logger, 'claude', pid, settings.bufferEvents);
   let exitRecord: ProcessExit | undefined;
   let stopping: Promise<ProcessExit> | undefined;
   /**
@@ -352,23 +328,7 @@ function createClaudeSession(
   let interruptSeq = 0;
   const mapper = new ClaudeStreamMapper(resumed, () => written.shift());
 
-  const dispatch = (event: ProviderEvent): void => {
-    if (backlog) {
-      backlog.push(event);
-      if (backlog.length > settings.bufferEvents) {
-        backlog.shift();
-        logger.warn(COMPONENT, `claude (pid ${pid}): nobody subscribed to events; dropped the oldest buffered event`);
-      }
-      return;
-    }
-    for (const listener of [...listeners]) {
-      try {
-        listener(event);
-      } catch (error) {
-        logger.error(COMPONENT, `claude event listener threw on ${event.type}: ${describeError(error)}`);
-      }
-    }
-  };
+  const dispatch = (event: ProviderEvent): void => events.dispatch(event);
 
   const writeLine = async (message: Json, what: string): Promise<void> => {
     if (exitRecord || stopping) {
@@ -467,20 +427,7 @@ function createClaudeSession(
       logger.debug(COMPONENT, `claude (pid ${pid}): ignored decision for permission request ${requestId} (hooks answer those)`);
     },
     onEvent(listener: (event: ProviderEvent) => void): () => void {
-      listeners.add(listener);
-      if (backlog && !replayScheduled) {
-        replayScheduled = true;
-        queueMicrotask(() => {
-          replayScheduled = false;
-          if (listeners.size === 0) return;
-          const pending = backlog ?? [];
-          backlog = undefined;
-          for (const event of pending) dispatch(event);
-        });
-      }
-      return () => {
-        listeners.delete(listener);
-      };
+      return events.subscribe(listener);
     },
     attachSpec(): TerminalAttachSpec {
       return { kind: 'none' };
@@ -489,11 +436,7 @@ function createClaudeSession(
       stopping ??= (async () => {
         if (exitRecord) return exitRecord;
         // Claude Code finishes (SessionEnd hook) and exits 0 when stdin closes between turns.
-        child.endInput();
-        if (await settlesWithin(exited, settings.stopGraceMs, clock)) return exited;
-        logger.warn(COMPONENT, `claude (pid ${pid}) did not exit after stdin closed; sending SIGTERM`);
-        await child.kill({ signal: 'SIGTERM', graceMs: settings.killGraceMs });
-        return exited;
+        return stopChild(child, exited, settings, deps, 'claude');
       })();
       return stopping;
     },
@@ -548,23 +491,17 @@ export function createClaudeCodeProvider(options: ClaudeCodeProviderOptions = {}
           cause: error,
         });
       }
-      const out: string[] = [];
-      const err: string[] = [];
-      child.stdout.onLine((line) => out.push(line));
-      child.stderr.onLine((line) => err.push(line));
-      if (!(await settlesWithin(child.exited, versionTimeoutMs, deps.clock))) {
-        await child.kill({ signal: 'SIGKILL' });
+      const probe = await probeVersion(child, versionTimeoutMs, deps.clock);
+      if (probe.kind === 'timeout') {
         throw new ProviderError(`"${command} --version" did not answer within ${versionTimeoutMs} ms`, { data: { command } });
       }
-      const exit = await child.exited;
-      const match = /(\d+\.\d+\.\d+\S*)/.exec(out.join('\n'));
-      if (exit.code !== 0 || !match?.[1]) {
-        const detail = shorten(err.join(' ').trim() || out.join(' ').trim() || 'no output');
+      if (probe.kind === 'failed') {
+        const { exit, detail } = probe;
         throw new ProviderError(`"${command} --version" failed (${exit.code ?? exit.signal}): ${detail}`, {
           data: { command, code: exit.code, signal: exit.signal },
         });
       }
-      const version = match[1];
+      const { version } = probe;
       if (versionLess(version, minVersion)) {
         throw new ProviderError(`Claude Code ${version} is too old: agent-relay-runner needs ${minVersion} or newer`, {
           data: { command, version, minVersion },

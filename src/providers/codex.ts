@@ -16,6 +16,7 @@ import type {
   TerminalAttachSpec,
 } from '../ports/provider.js';
 import { isRunnerError, ProviderError } from '../errors/index.js';
+import { COMPONENT, describeError, EventFanout, probeVersion, shorten, stopChild } from './process-session.js';
 import type { InitializeParams } from './codex-protocol/InitializeParams.js';
 import type { ThreadStartParams } from './codex-protocol/v2/ThreadStartParams.js';
 import type { ThreadStartResponse } from './codex-protocol/v2/ThreadStartResponse.js';
@@ -155,30 +156,7 @@ const CAPABILITIES: ProviderCapabilities = Object.freeze({
   midTurnMessages: 'queue',
 });
 
-const COMPONENT = 'provider';
-const SHOWN_LINE_CHARS = 500;
 const CLIENT_VERSION = '1';
-
-function shorten(text: string): string {
-  return text.length > SHOWN_LINE_CHARS ? `${text.slice(0, SHOWN_LINE_CHARS)}…` : text;
-}
-
-function describeError(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-/** Resolves `true` if `promise` settles within `ms`, else `false`; the timer never outlives the race. */
-async function settlesWithin(promise: Promise<unknown>, ms: number, clock: Clock): Promise<boolean> {
-  let timer: ReturnType<Clock['setTimeout']> | undefined;
-  const timeout = new Promise<false>((resolve) => {
-    timer = clock.setTimeout(() => resolve(false), ms).unref();
-  });
-  try {
-    return await Promise.race([promise.then(() => true), timeout]);
-  } finally {
-    clock.clearTimeout(timer);
-  }
-}
 
 /**
  * Compare dotted numeric versions (`0.169.0` vs `0.170.1`); pre-release suffixes are ignored.
@@ -259,10 +237,7 @@ class CodexSession implements ProviderSession {
   readonly #clock: Clock;
   readonly #settings: SessionSettings;
   readonly #cwd: string;
-  readonly #listeners = new Set<(event: ProviderEvent) => void>();
-  // Events seen before the first subscriber: start() resolves before the runner can subscribe.
-  #backlog: ProviderEvent[] | undefined = [];
-  #replayScheduled = false;
+  readonly #events: EventFanout;
   readonly #pending = new Map<number, PendingRequest>();
   #nextId = 1;
   #exitRecord: ProcessExit | undefined;
@@ -288,6 +263,7 @@ class CodexSession implements ProviderSession {
     this.#clock = deps.clock;
     this.#settings = settings;
     this.#cwd = cwd;
+    this.#events = new EventFanout(deps.logger, 'codex', child.pid, settings.bufferEvents);
     child.stdout.onLine((line) => this.#onLine(line));
     child.stderr.onLine((line) => {
       if (line.trim() !== '') this.#logger.debug(COMPONENT, `codex (pid ${this.pid}) stderr: ${shorten(line)}`);
@@ -387,21 +363,7 @@ class CodexSession implements ProviderSession {
   }
 
   onEvent(listener: (event: ProviderEvent) => void): () => void {
-    this.#listeners.add(listener);
-    if (this.#backlog && !this.#replayScheduled) {
-      // Replay after onEvent returns; events arriving meanwhile join the backlog, so order is kept.
-      this.#replayScheduled = true;
-      queueMicrotask(() => {
-        this.#replayScheduled = false;
-        if (this.#listeners.size === 0) return;
-        const pending = this.#backlog ?? [];
-        this.#backlog = undefined;
-        for (const event of pending) this.#dispatch(event);
-      });
-    }
-    return () => {
-      this.#listeners.delete(listener);
-    };
+    return this.#events.subscribe(listener);
   }
 
   attachSpec(): TerminalAttachSpec {
@@ -413,11 +375,7 @@ class CodexSession implements ProviderSession {
       if (this.#exitRecord) return this.#exitRecord;
       this.#denyOpenApprovals(undefined, 'the session is stopping');
       // app-server exits when its stdin closes; signals are only the fallback.
-      this.#child.endInput();
-      if (await settlesWithin(this.exited, this.#settings.stopGraceMs, this.#clock)) return this.exited;
-      this.#logger.warn(COMPONENT, `codex (pid ${this.pid}) did not exit after stdin closed; sending SIGTERM`);
-      await this.#child.kill({ signal: 'SIGTERM', graceMs: this.#settings.killGraceMs });
-      return this.exited;
+      return stopChild(this.#child, this.exited, this.#settings, { clock: this.#clock, logger: this.#logger }, 'codex');
     })();
     return this.#stopping;
   }
@@ -759,22 +717,9 @@ class CodexSession implements ProviderSession {
   }
 
   #dispatch(event: ProviderEvent): void {
-    if (this.#backlog) {
-      this.#backlog.push(event);
-      if (this.#backlog.length > this.#settings.bufferEvents) {
-        this.#backlog.shift();
-        this.#logger.warn(COMPONENT, `codex (pid ${this.pid}): nobody subscribed to events; dropped the oldest buffered event`);
-      }
-      return;
-    }
-    for (const listener of [...this.#listeners]) {
-      try {
-        listener(event);
-      } catch (error) {
-        this.#logger.error(COMPONENT, `codex event listener threw on ${event.type}: ${describeError(error)}`);
-      }
-    }
+    this.#events.dispatch(event);
   }
+
 }
 
 /** The command of a command-execution item, if it is one. */
@@ -860,23 +805,17 @@ export function createCodexProvider(options: CodexProviderOptions = {}): Provide
           cause: error,
         });
       }
-      const out: string[] = [];
-      const err: string[] = [];
-      child.stdout.onLine((line) => out.push(line));
-      child.stderr.onLine((line) => err.push(line));
-      if (!(await settlesWithin(child.exited, versionTimeoutMs, deps.clock))) {
-        await child.kill({ signal: 'SIGKILL' });
+      const probe = await probeVersion(child, versionTimeoutMs, deps.clock);
+      if (probe.kind === 'timeout') {
         throw new ProviderError(`"${command} --version" did not answer within ${versionTimeoutMs} ms`, { data: { command } });
       }
-      const exit = await child.exited;
-      const match = /(\d+\.\d+\.\d+\S*)/.exec(out.join('\n'));
-      if (exit.code !== 0 || !match?.[1]) {
-        const detail = shorten(err.join(' ').trim() || out.join(' ').trim() || 'no output');
+      if (probe.kind === 'failed') {
+        const { exit, detail } = probe;
         throw new ProviderError(`"${command} --version" failed (code ${exit.code ?? exit.signal}): ${detail}`, {
           data: { command, code: exit.code, signal: exit.signal },
         });
       }
-      const found = match[1];
+      const found = probe.version;
       if (compareVersions(found, minVersion) < 0) {
         throw new ProviderError(`Codex CLI ${found} is too old: agent-relay-runner needs ${minVersion} or later (${command})`, {
           data: { command, version: found, minVersion },

@@ -1,6 +1,5 @@
 import { access } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import type { Clock } from '../ports/clock.js';
 import type { ProcessExit, SpawnedProcess } from '../ports/process-spawner.js';
 import type {
   PermissionDecision,
@@ -14,6 +13,7 @@ import type {
   TerminalAttachSpec,
 } from '../ports/provider.js';
 import { isRunnerError, ProviderError } from '../errors/index.js';
+import { COMPONENT, describeError, EventFanout, probeVersion, shorten, stopChild } from './process-session.js';
 
 /**
  * Absolute path of the demo agent script shipped with the package (`provider-scripts/demo-agent.mjs`).
@@ -75,30 +75,6 @@ const CAPABILITIES: ProviderCapabilities = Object.freeze({
   hookDriven: false,
   midTurnMessages: 'queue',
 });
-
-const COMPONENT = 'provider';
-const SHOWN_LINE_CHARS = 500;
-
-function shorten(text: string): string {
-  return text.length > SHOWN_LINE_CHARS ? `${text.slice(0, SHOWN_LINE_CHARS)}…` : text;
-}
-
-function describeError(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-/** Resolves `true` if `promise` settles within `ms`, else `false`; the timer never outlives the race. */
-async function settlesWithin(promise: Promise<unknown>, ms: number, clock: Clock): Promise<boolean> {
-  let timer: ReturnType<Clock['setTimeout']> | undefined;
-  const timeout = new Promise<false>((resolve) => {
-    timer = clock.setTimeout(() => resolve(false), ms).unref();
-  });
-  try {
-    return await Promise.race([promise.then(() => true), timeout]);
-  } finally {
-    clock.clearTimeout(timer);
-  }
-}
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 
@@ -203,34 +179,15 @@ interface SessionSettings {
 }
 
 function createDemoSession(child: SpawnedProcess, deps: ProviderDeps, settings: SessionSettings): ProviderSession {
-  const { logger, clock } = deps;
+  const { logger } = deps;
   const pid = child.pid;
-  const listeners = new Set<(event: ProviderEvent) => void>();
-  // Events seen before the first subscriber: start() resolves before the runner can subscribe.
-  let backlog: ProviderEvent[] | undefined = [];
-  let replayScheduled = false;
+  const events = new EventFanout(logger, 'demo provider', pid, settings.bufferEvents);
   // Permission requests the agent is waiting on; decisions for anything else are ignored.
   const openPermissions = new Set<string>();
   let exitRecord: ProcessExit | undefined;
   let stopping: Promise<ProcessExit> | undefined;
 
-  const dispatch = (event: ProviderEvent): void => {
-    if (backlog) {
-      backlog.push(event);
-      if (backlog.length > settings.bufferEvents) {
-        backlog.shift();
-        logger.warn(COMPONENT, `demo provider (pid ${pid}): nobody subscribed to events; dropped the oldest buffered event`);
-      }
-      return;
-    }
-    for (const listener of [...listeners]) {
-      try {
-        listener(event);
-      } catch (error) {
-        logger.error(COMPONENT, `demo provider event listener threw on ${event.type}: ${describeError(error)}`);
-      }
-    }
-  };
+  const dispatch = (event: ProviderEvent): void => events.dispatch(event);
 
   child.stdout.onLine((line) => {
     if (line.trim() === '') return;
@@ -304,23 +261,7 @@ function createDemoSession(child: SpawnedProcess, deps: ProviderDeps, settings: 
       });
     },
     onEvent(listener: (event: ProviderEvent) => void): () => void {
-      listeners.add(listener);
-      if (backlog && !replayScheduled) {
-        // Replay after onEvent returns (a microtask, before any further I/O); events that arrive
-        // meanwhile join the backlog, so order is kept.
-        replayScheduled = true;
-        queueMicrotask(() => {
-          replayScheduled = false;
-          // Unsubscribed already: keep the backlog for the next subscriber.
-          if (listeners.size === 0) return;
-          const pending = backlog ?? [];
-          backlog = undefined;
-          for (const event of pending) dispatch(event);
-        });
-      }
-      return () => {
-        listeners.delete(listener);
-      };
+      return events.subscribe(listener);
     },
     attachSpec(): TerminalAttachSpec {
       return { kind: 'none' };
@@ -329,11 +270,7 @@ function createDemoSession(child: SpawnedProcess, deps: ProviderDeps, settings: 
       stopping ??= (async () => {
         if (exitRecord) return exitRecord;
         // The agent exits 0 as soon as its stdin closes; signals are only the fallback.
-        child.endInput();
-        if (await settlesWithin(exited, settings.stopGraceMs, clock)) return exited;
-        logger.warn(COMPONENT, `demo provider (pid ${pid}) did not exit after stdin closed; sending SIGTERM`);
-        await child.kill({ signal: 'SIGTERM', graceMs: settings.killGraceMs });
-        return exited;
+        return stopChild(child, exited, settings, deps, 'demo provider');
       })();
       return stopping;
     },
@@ -400,24 +337,18 @@ export function createDemoProvider(options: DemoProviderOptions = {}): ProviderA
           cause: error,
         });
       }
-      const out: string[] = [];
-      const err: string[] = [];
-      child.stdout.onLine((line) => out.push(line));
-      child.stderr.onLine((line) => err.push(line));
-      if (!(await settlesWithin(child.exited, versionTimeoutMs, deps.clock))) {
-        await child.kill({ signal: 'SIGKILL' });
+      const probe = await probeVersion(child, versionTimeoutMs, deps.clock);
+      if (probe.kind === 'timeout') {
         throw new ProviderError(`demo agent --version did not answer within ${versionTimeoutMs} ms`, { data: { nodePath, scriptPath } });
       }
-      const exit = await child.exited;
-      const match = /(\d+\.\d+\.\d+\S*)/.exec(out.join('\n'));
-      if (exit.code !== 0 || !match?.[1]) {
-        const detail = shorten(err.join(' ').trim() || out.join(' ').trim() || 'no output');
+      if (probe.kind === 'failed') {
+        const { exit, detail } = probe;
         throw new ProviderError(`demo agent --version failed (code ${exit.code ?? exit.signal}): ${detail}`, {
           data: { nodePath, scriptPath, code: exit.code, signal: exit.signal },
         });
       }
-      deps.logger.info(COMPONENT, `demo agent version ${match[1]} (${scriptPath})`);
-      return match[1];
+      deps.logger.info(COMPONENT, `demo agent version ${probe.version} (${scriptPath})`);
+      return probe.version;
     },
 
     async start(launch: ProviderLaunch, deps: ProviderDeps): Promise<ProviderSession> {

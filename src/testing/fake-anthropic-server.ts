@@ -2,11 +2,11 @@
  * A fake Anthropic Messages API on loopback: real `node:http`, the real server-sent-event wire
  * format, scripted per request. Claude Code runs against it with `ANTHROPIC_BASE_URL`.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
-import type { Clock, TimerHandle } from '../ports/clock.js';
+import type { ServerResponse } from 'node:http';
+import type { Clock } from '../ports/clock.js';
 import { createSystemClock } from '../adapters/system-clock.js';
-import { ClosedError, InvalidArgumentError } from '../errors/index.js';
+import { InvalidArgumentError } from '../errors/index.js';
+import { createScriptPicker, startScriptedHttpServer } from './scripted-http-server.js';
 
 /**
  * One content block of a scripted model answer.
@@ -129,7 +129,6 @@ export interface FakeAnthropicServer {
 }
 
 const DEFAULT_FALLBACK: FakeAnthropicResponse = { blocks: [{ type: 'text', text: '(fake model: nothing scripted)' }] };
-const MAX_BODY_BYTES = 64 * 1024 * 1024;
 
 /** Concatenated text of a message content value (string or blocks, including tool results). */
 function contentText(content: unknown): string {
@@ -258,28 +257,10 @@ export async function createFakeAnthropicServer(
   }
   const clock = options.clock ?? createSystemClock();
   const fallback = options.fallback ?? DEFAULT_FALLBACK;
-  const queue: FakeAnthropicResponse[] = typeof script === 'function' ? [] : [...script];
-  const requests: FakeAnthropicRequest[] = [];
-  const sockets = new Set<Socket>();
-  const timers = new Set<TimerHandle>();
+  const { pick, queue } = createScriptPicker<FakeAnthropicCall, FakeAnthropicResponse>(script, fallback);
   let messageCalls = 0;
-  let closed = false;
-
-  const sleep = (ms: number): Promise<void> =>
-    ms <= 0
-      ? Promise.resolve()
-      : new Promise((resolve) => {
-          const timer = clock.setTimeout(() => {
-            timers.delete(timer);
-            resolve();
-          }, ms);
-          timers.add(timer);
-        });
-
-  const pick = async (call: FakeAnthropicCall): Promise<FakeAnthropicResponse> => {
-    if (typeof script === 'function') return script(call);
-    return queue.shift() ?? fallback;
-  };
+  // Answers run only once the server below listens, so `server` is set by then.
+  const sleep = (ms: number): Promise<void> => server.sleep(ms);
 
   const answerMessages = async (request: FakeAnthropicRequest, res: ServerResponse): Promise<void> => {
     const call = describeCall(request, messageCalls++);
@@ -314,64 +295,28 @@ export async function createFakeAnthropicServer(
     res.end();
   };
 
-  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const rawBody = await readBody(req);
-    const url = req.url ?? '/';
-    const path = url.split('?')[0] ?? url;
-    let body: unknown;
-    try {
-      body = rawBody === '' ? undefined : JSON.parse(rawBody);
-    } catch {
-      body = undefined;
-    }
-    const request: FakeAnthropicRequest = {
-      seq: requests.length + 1,
-      method: req.method ?? 'GET',
-      url,
-      path,
-      headers: { ...req.headers },
-      rawBody,
-      body,
-      receivedAt: clock.now(),
-    };
-    requests.push(request);
-    options.onRequest?.(request);
-    if (request.method === 'POST' && /\/v1\/messages\/count_tokens$/.test(path)) {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ input_tokens: Math.max(1, Math.round(rawBody.length / 4)) }));
-      return;
-    }
-    if (request.method === 'POST' && /\/v1\/messages$/.test(path)) {
-      await answerMessages(request, res);
-      return;
-    }
-    res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(request.method === 'HEAD' ? undefined : '{}');
-  };
-
-  const server: Server = createServer((req, res) => {
-    handle(req, res).catch((error: unknown) => {
-      if (res.headersSent) {
-        res.destroy();
+  const server = await startScriptedHttpServer<FakeAnthropicRequest>({
+    clock,
+    port: options.port,
+    onRequest: options.onRequest,
+    name: 'fake Anthropic server',
+    internalErrorBody: (message) => ({ type: 'error', error: { type: 'api_error', message } }),
+    async route(request, res) {
+      const path = request.path;
+      if (request.method === 'POST' && /\/v1\/messages\/count_tokens$/.test(path)) {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ input_tokens: Math.max(1, Math.round(request.rawBody.length / 4)) }));
         return;
       }
-      res.writeHead(500, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ type: 'error', error: { type: 'api_error', message: `fake server: ${error instanceof Error ? error.message : String(error)}` } }));
-    });
+      if (request.method === 'POST' && /\/v1\/messages$/.test(path)) {
+        await answerMessages(request, res);
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(request.method === 'HEAD' ? undefined : '{}');
+    },
   });
-  server.on('connection', (socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
+  const { port, requests } = server;
 
   return {
     url: `http://127.0.0.1:${port}`,
@@ -379,18 +324,10 @@ export async function createFakeAnthropicServer(
     requests,
     messageRequests: () => requests.filter((r) => r.method === 'POST' && /\/v1\/messages$/.test(r.path)),
     push(...responses) {
-      if (closed) throw new ClosedError('fake Anthropic server');
+      server.assertOpen();
       queue.push(...responses);
     },
-    async close() {
-      if (closed) return;
-      closed = true;
-      for (const timer of timers) clock.clearTimeout(timer);
-      timers.clear();
-      const done = new Promise<void>((resolve) => server.close(() => resolve()));
-      for (const socket of sockets) socket.destroy();
-      await done;
-    },
+    close: () => server.close(),
   };
 }
 
@@ -416,22 +353,4 @@ function assembleMessage(response: Extract<FakeAnthropicResponse, { blocks: unkn
     stop_sequence: null,
     usage: { input_tokens: response.usage?.inputTokens ?? 100, output_tokens: response.usage?.outputTokens ?? 20 },
   };
-}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const parts: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
-        req.destroy();
-        reject(new Error('request body too large'));
-        return;
-      }
-      parts.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(parts).toString('utf8')));
-    req.on('error', reject);
-  });
 }

@@ -3,11 +3,11 @@
  * format, scripted per request. Codex runs against it through a `model_providers` entry whose
  * `base_url` is this server's `url` + `/v1`.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
-import type { Clock, TimerHandle } from '../ports/clock.js';
+import type { ServerResponse } from 'node:http';
+import type { Clock } from '../ports/clock.js';
 import { createSystemClock } from '../adapters/system-clock.js';
-import { ClosedError, InvalidArgumentError } from '../errors/index.js';
+import { InvalidArgumentError } from '../errors/index.js';
+import { createScriptPicker, startScriptedHttpServer } from './scripted-http-server.js';
 
 /**
  * One output item of a scripted model answer.
@@ -138,7 +138,6 @@ export interface FakeOpenAIServer {
 }
 
 const DEFAULT_FALLBACK: FakeOpenAIResponse = { output: [{ type: 'text', text: '(fake model: nothing scripted)' }] };
-const MAX_BODY_BYTES = 64 * 1024 * 1024;
 const RESPONSES_PATH = /\/responses$/;
 
 type Loose = Record<string, unknown>;
@@ -307,28 +306,10 @@ export async function createFakeOpenAIServer(script: FakeOpenAIScript = [], opti
   }
   const clock = options.clock ?? createSystemClock();
   const fallback = options.fallback ?? DEFAULT_FALLBACK;
-  const queue: FakeOpenAIResponse[] = typeof script === 'function' ? [] : [...script];
-  const requests: FakeOpenAIRequest[] = [];
-  const sockets = new Set<Socket>();
-  const timers = new Set<TimerHandle>();
+  const { pick, queue } = createScriptPicker<FakeOpenAICall, FakeOpenAIResponse>(script, fallback);
   let responseCalls = 0;
-  let closed = false;
-
-  const sleep = (ms: number): Promise<void> =>
-    ms <= 0
-      ? Promise.resolve()
-      : new Promise((resolve) => {
-          const timer = clock.setTimeout(() => {
-            timers.delete(timer);
-            resolve();
-          }, ms);
-          timers.add(timer);
-        });
-
-  const pick = async (call: FakeOpenAICall): Promise<FakeOpenAIResponse> => {
-    if (typeof script === 'function') return script(call);
-    return queue.shift() ?? fallback;
-  };
+  // Answers run only once the server below listens, so `server` is set by then.
+  const sleep = (ms: number): Promise<void> => server.sleep(ms);
 
   const answerResponses = async (request: FakeOpenAIRequest, res: ServerResponse): Promise<void> => {
     const call = describeCall(request, responseCalls++);
@@ -364,64 +345,28 @@ export async function createFakeOpenAIServer(script: FakeOpenAIScript = [], opti
     res.end();
   };
 
-  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const rawBody = await readBody(req);
-    const url = req.url ?? '/';
-    const path = url.split('?')[0] ?? url;
-    let body: unknown;
-    try {
-      body = rawBody === '' ? undefined : JSON.parse(rawBody);
-    } catch {
-      body = undefined;
-    }
-    const request: FakeOpenAIRequest = {
-      seq: requests.length + 1,
-      method: req.method ?? 'GET',
-      url,
-      path,
-      headers: { ...req.headers },
-      rawBody,
-      body,
-      receivedAt: clock.now(),
-    };
-    requests.push(request);
-    options.onRequest?.(request);
-    if (request.method === 'POST' && RESPONSES_PATH.test(path)) {
-      await answerResponses(request, res);
-      return;
-    }
-    if (request.method === 'GET' && /\/models$/.test(path)) {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ object: 'list', data: [], models: [] }));
-      return;
-    }
-    res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(request.method === 'HEAD' ? undefined : '{}');
-  };
-
-  const server: Server = createServer((req, res) => {
-    handle(req, res).catch((error: unknown) => {
-      if (res.headersSent) {
-        res.destroy();
+  const server = await startScriptedHttpServer<FakeOpenAIRequest>({
+    clock,
+    port: options.port,
+    onRequest: options.onRequest,
+    name: 'fake OpenAI server',
+    internalErrorBody: (message) => ({ error: { message, type: 'server_error' } }),
+    async route(request, res) {
+      const path = request.path;
+      if (request.method === 'POST' && RESPONSES_PATH.test(path)) {
+        await answerResponses(request, res);
         return;
       }
-      res.writeHead(500, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ error: { message: `fake server: ${error instanceof Error ? error.message : String(error)}`, type: 'server_error' } }));
-    });
+      if (request.method === 'GET' && /\/models$/.test(path)) {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ object: 'list', data: [], models: [] }));
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(request.method === 'HEAD' ? undefined : '{}');
+    },
   });
-  server.on('connection', (socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
+  const { port, requests } = server;
 
   return {
     url: `http://127.0.0.1:${port}`,
@@ -430,35 +375,9 @@ export async function createFakeOpenAIServer(script: FakeOpenAIScript = [], opti
     requests,
     responseRequests: () => requests.filter((r) => r.method === 'POST' && RESPONSES_PATH.test(r.path)),
     push(...responses) {
-      if (closed) throw new ClosedError('fake OpenAI server');
+      server.assertOpen();
       queue.push(...responses);
     },
-    async close() {
-      if (closed) return;
-      closed = true;
-      for (const timer of timers) clock.clearTimeout(timer);
-      timers.clear();
-      const done = new Promise<void>((resolve) => server.close(() => resolve()));
-      for (const socket of sockets) socket.destroy();
-      await done;
-    },
+    close: () => server.close(),
   };
-}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const parts: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
-        req.destroy();
-        reject(new Error('request body too large'));
-        return;
-      }
-      parts.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(parts).toString('utf8')));
-    req.on('error', reject);
-  });
 }
