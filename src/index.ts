@@ -64,3 +64,4 @@ export { createMemoryOutboxStore } from './adapters/memory-outbox-store.js';
 export { createCodexProvider, MIN_CODEX_VERSION, type CodexProviderOptions, type CodexModelProvider } from './providers/codex.js';
 export type { CodexApprovalPolicy, CodexSandboxMode } from './providers/codex.js';
 export { createClaudeCodeProvider, CLAUDE_PLUGIN_DIR, CLAUDE_CODE_MIN_VERSION, type ClaudeCodeProviderOptions } from './providers/claude-code.js';
+export { createClaudeInteractiveProvider, type ClaudeInteractiveProviderOptions } from './providers/claude-interactive.js';
