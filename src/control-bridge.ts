@@ -45,8 +45,10 @@ export function controlHandlersFor(core: RunnerCore, logger: Logger): ControlHan
         core.providerEvent({ type: 'session', sessionId: input.sessionId, source: source as 'startup' });
       }
     },
+    // Subagents are counted from the hooks for every provider that runs them: Claude's headless
+    // stdout does not report subagent lifecycles, and providers without hooks never call this.
     subagent: (input) => {
-      if (core.hookDriven) core.providerEvent({ type: 'subagent', phase: input.phase, ...(input.agentId ? { id: input.agentId } : {}) });
+      core.providerEvent({ type: 'subagent', phase: input.phase, ...(input.agentId ? { id: input.agentId } : {}) });
     },
     compact: (input) => {
       logger.info('provider', `compaction ${input.phase} (${input.trigger ?? 'unknown trigger'})`);

@@ -134,3 +134,16 @@ describe('runner: failed start', () => {
     expect(r.runner.controlUrl === undefined || (await fetch(r.runner.controlUrl).catch(() => 'refused')) === 'refused').toBe(true);
   });
 });
+
+describe('runner: subagent hooks', () => {
+  it('counts subagents reported by the SubagentStart/Stop hooks, also for a provider whose turns come from stdout', async () => {
+    rig = await startRig();
+    const r = rig;
+    await r.runner.start();
+    const base = { session_id: 's1', transcript_path: '/tmp/t.jsonl', cwd: r.dir };
+    expect((await r.control('POST', '/hooks/subagent-start', { ...base, hook_event_name: 'SubagentStart', agent_id: 'a1', agent_type: 'Explore' })).status).toBe(204);
+    expect(r.runner.status).toMatchObject({ state: 'busy', openSubagents: 1 });
+    expect((await r.control('POST', '/hooks/subagent-stop', { ...base, hook_event_name: 'SubagentStop', agent_id: 'a1', stop_hook_active: false })).status).toBe(204);
+    expect(r.runner.status).toMatchObject({ state: 'idle', openSubagents: 0 });
+  });
+});
