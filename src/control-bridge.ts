@@ -1,7 +1,6 @@
 import type { Logger } from './ports/logger.js';
 import type { RunnerCore } from './core/runner.js';
 import type { ControlHandlers, PermissionOutcome } from './control/handlers.js';
-import { PERMISSION_MAX_WAIT_MS } from './control/handlers.js';
 
 /**
  * Answer the control port from the runner core: hook payloads become provider events, the Stop
@@ -84,6 +83,3 @@ function summarizeToolInput(input: Record<string, unknown>): string {
   const text = typeof pick === 'string' ? pick : JSON.stringify(input);
   return text.length > 200 ? `${text.slice(0, 197)}...` : text;
 }
-
-/** Re-exported so the bound is visible where the runner's permission timeout is chosen. */
-export { PERMISSION_MAX_WAIT_MS };

@@ -155,10 +155,8 @@ export function createRunner(options: RunnerOptions): Runner {
     });
   const makeBus =
     options.bus ??
-    ((agentId: string, initial: string) => {
-      const bus = createWsRelayBus({ url: toWsUrl(options.relayUrl as string), agentId, token: () => token ?? initial, clock, logger });
-      return bus;
-    });
+    ((agentId: string, initial: string) =>
+      createWsRelayBus({ url: toWsUrl(options.relayUrl as string), agentId, token: () => token ?? initial, clock, logger }));
   const store = options.store ?? createSqlJsOutboxStore({ path: join(dataDir, 'outbox.sqlite'), logger, clock });
   const spawner = options.spawner ?? createChildProcessSpawner({ clock });
   const workspace = parseWorkspaceJson(env.AGENT_RELAY_WORKSPACE_JSON);

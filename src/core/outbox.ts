@@ -461,7 +461,7 @@ class OutboxDispatcher extends Emitter<OutboxEvents> implements Outbox {
       if (acked.length > 0) {
         await this.#store.remove(acked);
         if (this.#approxRows !== undefined) this.#approxRows -= acked.length;
-        if (acked.length > 0) this.#log.debug('outbox', `acknowledged ${acked.length} row(s) up to #${acked.at(-1)}`);
+        this.#log.debug('outbox', `acknowledged ${acked.length} row(s) up to #${acked.at(-1)}`);
       }
       if (!blocked) continue;
 
