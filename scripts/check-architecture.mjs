@@ -3,8 +3,9 @@
 //
 //   node scripts/check-architecture.mjs [--root <dir>]
 //
-// (a) src/core imports only src/core, src/ports, src/errors (plus `import type` from typed-emitter)
+// (a) src/core imports only src/core, src/ports, src/errors, src/shared (plus `import type` from typed-emitter)
 // (b) src/ports imports only src/ports and src/errors
+// (b2) src/shared (pure helpers every layer may use) imports only src/shared
 // (c) src/adapters never imports src/core (type-only imports of the contract file outbox-send.ts are fine)
 // (d) outside src/adapters/system-clock.ts no Date.now(), setTimeout(, setInterval(, setImmediate(,
 //     argument-less new Date(), or node:timers imports — comments and strings are ignored
@@ -168,7 +169,15 @@ function resolveRelative(fromFile, specifier) {
 const inDir = (file, dir) => file.startsWith(`${dir}/`);
 
 function checkImports(file, code, masked) {
-  const layer = inDir(file, 'src/core') ? 'core' : inDir(file, 'src/ports') ? 'ports' : inDir(file, 'src/adapters') ? 'adapters' : undefined;
+  const layer = inDir(file, 'src/core')
+    ? 'core'
+    : inDir(file, 'src/ports')
+      ? 'ports'
+      : inDir(file, 'src/adapters')
+        ? 'adapters'
+        : inDir(file, 'src/shared')
+          ? 'shared'
+          : undefined;
   for (const imp of findImports(code, masked)) {
     const line = lineOf(code, imp.index);
     const spec = imp.specifier;
@@ -181,9 +190,13 @@ function checkImports(file, code, masked) {
     if (layer === 'core') {
       if (!relativeSpec) {
         if (imp.typeOnly && CORE_TYPE_PACKAGES.has(spec)) continue;
-        report(file, line, `core imports '${spec}': core may import only src/core, src/ports, src/errors${CORE_TYPE_PACKAGES.has(spec) ? ` (use 'import type' for ${spec})` : ''}`);
-      } else if (!['src/core', 'src/ports', 'src/errors'].some((d) => inDir(target, d))) {
-        report(file, line, `core imports '${spec}' (${target}): core may import only src/core, src/ports, src/errors`);
+        report(file, line, `core imports '${spec}': core may import only src/core, src/ports, src/errors, src/shared${CORE_TYPE_PACKAGES.has(spec) ? ` (use 'import type' for ${spec})` : ''}`);
+      } else if (!['src/core', 'src/ports', 'src/errors', 'src/shared'].some((d) => inDir(target, d))) {
+        report(file, line, `core imports '${spec}' (${target}): core may import only src/core, src/ports, src/errors, src/shared`);
+      }
+    } else if (layer === 'shared') {
+      if (!relativeSpec || !inDir(target, 'src/shared')) {
+        report(file, line, `shared imports '${spec}'${target ? ` (${target})` : ''}: src/shared is pure and may import only src/shared`);
       }
     } else if (layer === 'ports') {
       if (!relativeSpec || !['src/ports', 'src/errors'].some((d) => inDir(target, d))) {

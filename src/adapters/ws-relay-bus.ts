@@ -15,6 +15,8 @@ import type {
 } from '../ports/relay-bus.js';
 import { ClosedError, InvalidArgumentError } from '../errors/index.js';
 import { createSystemClock } from './system-clock.js';
+import { backoffDelay } from '../shared/backoff.js';
+import { describeError } from '../shared/describe-error.js';
 
 /**
  * Options of {@link createWsRelayBus}.
@@ -173,7 +175,7 @@ class WsRelayBus implements RelayBus {
     try {
       ws = new WebSocket(this.#opts.url);
     } catch (error) {
-      this.#scheduleReconnect(`cannot open socket: ${describe(error)}`);
+      this.#scheduleReconnect(`cannot open socket: ${describeError(error)}`);
       return;
     }
     this.#ws = ws;
@@ -226,10 +228,8 @@ class WsRelayBus implements RelayBus {
   #scheduleReconnect(reason: string): void {
     if (this.#closed) return;
     this.#failures += 1;
-    const base = this.#opts.baseDelayMs ?? 500;
-    const max = this.#opts.maxDelayMs ?? 30_000;
-    const step = Math.min(max, base * 2 ** Math.min(this.#failures - 1, 30));
-    const delay = Math.round(step / 2 + (step / 2) * Math.min(Math.max(this.#random(), 0), 1));
+    const policy = { baseDelayMs: this.#opts.baseDelayMs ?? 500, maxDelayMs: this.#opts.maxDelayMs ?? 30_000 };
+    const delay = backoffDelay(this.#failures, policy, this.#random());
     this.#log('debug', `bus reconnect in ${delay} ms (${reason})`);
     this.#emit('state', { connected: false, reason, retryInMs: delay });
     this.#clearTimer('reconnect');
@@ -316,7 +316,7 @@ class WsRelayBus implements RelayBus {
       ws.send(JSON.stringify(frame));
       return true;
     } catch (error) {
-      this.#log('warn', `bus send failed: ${describe(error)}`);
+      this.#log('warn', `bus send failed: ${describeError(error)}`);
       return false;
     }
   }
@@ -326,7 +326,7 @@ class WsRelayBus implements RelayBus {
       try {
         (listener as (p: typeof payload) => void)(payload);
       } catch (error) {
-        this.#log('error', `bus "${event}" listener threw: ${describe(error)}`);
+        this.#log('error', `bus "${event}" listener threw: ${describeError(error)}`);
       }
     }
   }
@@ -357,9 +357,6 @@ function bytesToText(data: unknown): string {
   return String(data);
 }
 
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isStr = (v: unknown): v is string => typeof v === 'string';

@@ -5,6 +5,8 @@ import type { OutboxDelivery, OutboxSend, OutboxSendResult } from './outbox-send
 import { ClosedError, InvalidArgumentError, RelayHttpError, isRunnerError } from '../errors/index.js';
 import { Emitter, type TypedEvents } from './emitter.js';
 import { assertJsonValue, hashString } from './json.js';
+import { backoffDelay } from '../shared/backoff.js';
+import { describeError } from '../shared/describe-error.js';
 
 /**
  * Delivery policy of an {@link Outbox}. Every field has a default suited to a relay on the
@@ -210,15 +212,7 @@ export function classifySendResult(result: OutboxSendResult): Verdict {
   return { type: 'rejected', status, reason };
 }
 
-/**
- * Delay before the next attempt: capped exponential backoff with jitter, never below half the step.
- * @internal
- */
-export function backoffDelay(attempts: number, policy: { baseDelayMs: number; maxDelayMs: number }, random: number): number {
-  const exponent = Math.max(0, attempts - 1);
-  const step = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.min(exponent, 30));
-  return Math.round(step / 2 + (step / 2) * Math.min(Math.max(random, 0), 1));
-}
+export { backoffDelay } from '../shared/backoff.js';
 
 /**
  * Create the outbox dispatcher over a store and a sender.
@@ -255,7 +249,7 @@ class OutboxDispatcher extends Emitter<OutboxEvents> implements Outbox {
   #counters = { delivered: 0, rejected: 0, dropped: 0, retries: 0 };
 
   constructor(options: OutboxOptions) {
-    super((event, error) => options.logger.error('outbox', `listener for "${event}" threw: ${describe(error)}`));
+    super((event, error) => options.logger.error('outbox', `listener for "${event}" threw: ${describeError(error)}`));
     this.#store = options.store;
     this.#send = options.send;
     this.#clock = options.clock;
@@ -405,7 +399,7 @@ class OutboxDispatcher extends Emitter<OutboxEvents> implements Outbox {
         await this.#pumpUntilBlocked();
       } catch (error) {
         // A store failure must not kill delivery for good: log it and let the poll timer retry.
-        this.#log.error('outbox', `delivery pass failed: ${describe(error)}`);
+        this.#log.error('outbox', `delivery pass failed: ${describeError(error)}`);
         return;
       }
     } while (this.#rerun && !this.#closed);
@@ -519,7 +513,7 @@ class OutboxDispatcher extends Emitter<OutboxEvents> implements Outbox {
       await this.#onAuthFailure();
       return true;
     } catch (error) {
-      this.#log.warn('outbox', `token recovery failed: ${describe(error)}`);
+      this.#log.warn('outbox', `token recovery failed: ${describeError(error)}`);
       return false;
     }
   }
@@ -562,10 +556,6 @@ function resultFromError(error: unknown): OutboxSendResult {
     return result;
   }
   // Network failures (refused, reset, timeout) carry no status: 0 means "retry".
-  return { status: 0, message: isRunnerError(error) ? error.message : `send failed: ${describe(error)}` };
+  return { status: 0, message: isRunnerError(error) ? error.message : `send failed: ${describeError(error)}` };
 }
 
-function describe(error: unknown): string {
-  if (error instanceof Error) return error.message;
-  return String(error);
-}

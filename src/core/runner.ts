@@ -20,6 +20,7 @@ import { ExitPolicy, type ExitDecision, type ExitPolicyOptions } from './exit-po
 import { StatusTracker, type AgentStatus } from './status.js';
 import { createObligationCache, type ObligationCache } from './obligations.js';
 import { relayContextBlock, type WorkspaceInfo } from './turns.js';
+import { describeError } from '../shared/describe-error.js';
 
 /**
  * A runner timeline entry: decisions and lifecycle events worth showing on a dashboard.
@@ -434,7 +435,7 @@ export class RunnerCore extends Emitter<RunnerEvents> {
       if (created.decision) this.#applyPermission(requestId, created.decision);
     } catch (error) {
       // Fail closed (or fall back locally) at once: nobody remote can answer a request the relay never saw.
-      this.#log.warn('permission', `could not relay request ${requestId}: ${describe(error)}`);
+      this.#log.warn('permission', `could not relay request ${requestId}: ${describeError(error)}`);
       this.#applyPermission(requestId, null, onTimeout);
     }
     return outcome;
@@ -521,8 +522,8 @@ export class RunnerCore extends Emitter<RunnerEvents> {
       this.#timeline('provider.started', { pid: session.pid ?? null, resumed: Boolean(launch.resumeSessionId) });
       void this.#delivery.pump();
     } catch (error) {
-      this.#log.error('provider', `could not start ${d.provider.name}: ${describe(error)}`);
-      this.status.set('error', describe(error));
+      this.#log.error('provider', `could not start ${d.provider.name}: ${describeError(error)}`);
+      this.status.set('error', describeError(error));
       this.emit('error', error instanceof Error ? error : new Error(String(error)));
       throw error;
     }
@@ -592,7 +593,7 @@ export class RunnerCore extends Emitter<RunnerEvents> {
       try {
         inbound.attachments = await this.#d.saveAttachments(message);
       } catch (error) {
-        this.#log.warn('attachments', `message ${message.id}: ${describe(error)}`);
+        this.#log.warn('attachments', `message ${message.id}: ${describeError(error)}`);
       }
     }
     if (!this.#delivery.accept(inbound)) return;
@@ -608,7 +609,7 @@ export class RunnerCore extends Emitter<RunnerEvents> {
       for (const message of unread) await this.#accept(message);
       if (unread.length > 0) this.#log.info('delivery', `caught up ${unread.length} unread message(s)`);
     } catch (error) {
-      this.#log.warn('delivery', `unread poll failed: ${describe(error)}`);
+      this.#log.warn('delivery', `unread poll failed: ${describeError(error)}`);
     }
   }
 
@@ -619,7 +620,7 @@ export class RunnerCore extends Emitter<RunnerEvents> {
       await this.#withAuth(() => this.#d.http.markRead(agentId, [messageId]));
     } catch (error) {
       // Harmless: an unread message that was already delivered is deduped by id.
-      this.#log.debug('delivery', `mark read ${messageId} failed: ${describe(error)}`);
+      this.#log.debug('delivery', `mark read ${messageId} failed: ${describeError(error)}`);
     }
   }
 
@@ -666,7 +667,7 @@ export class RunnerCore extends Emitter<RunnerEvents> {
           reply(false, undefined, `unknown command ${frame.name}`);
       }
     } catch (error) {
-      reply(false, undefined, describe(error));
+      reply(false, undefined, describeError(error));
     }
   }
 
@@ -692,7 +693,7 @@ export class RunnerCore extends Emitter<RunnerEvents> {
     try {
       await this.#withAuth(() => this.#d.http.heartbeat(agentId));
     } catch (error) {
-      this.#log.debug('heartbeat', `failed: ${describe(error)}`);
+      this.#log.debug('heartbeat', `failed: ${describeError(error)}`);
     }
   }
 
@@ -704,7 +705,7 @@ export class RunnerCore extends Emitter<RunnerEvents> {
     const inMs = Math.max(0, Math.min(ttl - 1000, ttl * 0.8));
     this.#renewTimer = clock
       .setTimeout(() => {
-        void this.recoverAuth().catch((error: unknown) => this.#log.warn('auth', `scheduled renewal failed: ${describe(error)}`));
+        void this.recoverAuth().catch((error: unknown) => this.#log.warn('auth', `scheduled renewal failed: ${describeError(error)}`));
       }, inMs)
       .unref();
   }
@@ -736,7 +737,7 @@ export class RunnerCore extends Emitter<RunnerEvents> {
     try {
       await outbox.enqueue({ kind, payload: stripUndefined(payload) });
     } catch (error) {
-      this.#log.error('outbox', `could not queue ${kind}: ${describe(error)}`);
+      this.#log.error('outbox', `could not queue ${kind}: ${describeError(error)}`);
       this.emit('error', error instanceof Error ? error : new Error(String(error)));
     }
   }
@@ -787,6 +788,3 @@ function formatMs(ms: number): string {
   return ms >= 1000 && ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
 }
 
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}

@@ -11,7 +11,8 @@ import type {
   TerminalAttachSpec,
 } from '../ports/provider.js';
 import { isRunnerError, ProviderError } from '../errors/index.js';
-import { COMPONENT, describeError, EventFanout, probeVersion, shorten, stopChild } from './process-session.js';
+import { COMPONENT, EventFanout, probeVersion, shorten, stopChild } from './process-session.js';
+import { describeError } from '../shared/describe-error.js';
 
 /**
  * Root of this package, which is also its Claude Code plugin (`.claude-plugin/plugin.json`,

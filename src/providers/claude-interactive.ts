@@ -17,6 +17,7 @@ import type {
 } from '../ports/provider.js';
 import { ProviderError } from '../errors/index.js';
 import { CLAUDE_CODE_MIN_VERSION, CLAUDE_PLUGIN_DIR, createClaudeCodeProvider } from './claude-code.js';
+import { describeError } from '../shared/describe-error.js';
 
 /**
  * Options of {@link createClaudeInteractiveProvider}.
@@ -134,9 +135,6 @@ const INPUT_NOT_EMPTY = /─{20,}\n❯[^\S\n]*\S/;
 /** How long `interrupt()` waits for the running turn to leave the screen. */
 const INTERRUPT_SETTLE_MS = 5_000;
 
-function describeError(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
 
 /** A POSIX shell single-quoted word. */
 function shellQuote(value: string): string {

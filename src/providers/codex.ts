@@ -16,7 +16,7 @@ import type {
   TerminalAttachSpec,
 } from '../ports/provider.js';
 import { isRunnerError, ProviderError } from '../errors/index.js';
-import { COMPONENT, describeError, EventFanout, probeVersion, shorten, stopChild } from './process-session.js';
+import { COMPONENT, EventFanout, probeVersion, shorten, stopChild } from './process-session.js';
 import type { InitializeParams } from './codex-protocol/InitializeParams.js';
 import type { ThreadStartParams } from './codex-protocol/v2/ThreadStartParams.js';
 import type { ThreadStartResponse } from './codex-protocol/v2/ThreadStartResponse.js';
@@ -41,6 +41,7 @@ import type { ExecCommandApprovalResponse } from './codex-protocol/ExecCommandAp
 import type { ApplyPatchApprovalParams } from './codex-protocol/ApplyPatchApprovalParams.js';
 import type { AskForApproval } from './codex-protocol/v2/AskForApproval.js';
 import type { SandboxMode } from './codex-protocol/v2/SandboxMode.js';
+import { describeError } from '../shared/describe-error.js';
 
 /**
  * The oldest `codex` CLI this adapter speaks to: its protocol types were generated from 0.169.0.

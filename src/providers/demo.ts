@@ -13,7 +13,8 @@ import type {
   TerminalAttachSpec,
 } from '../ports/provider.js';
 import { isRunnerError, ProviderError } from '../errors/index.js';
-import { COMPONENT, describeError, EventFanout, probeVersion, shorten, stopChild } from './process-session.js';
+import { COMPONENT, EventFanout, probeVersion, shorten, stopChild } from './process-session.js';
+import { describeError } from '../shared/describe-error.js';
 
 /**
  * Absolute path of the demo agent script shipped with the package (`provider-scripts/demo-agent.mjs`).

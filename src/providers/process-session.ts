@@ -2,6 +2,7 @@ import type { Clock } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
 import type { ProcessExit, SpawnedProcess } from '../ports/process-spawner.js';
 import type { ProviderEvent } from '../ports/provider.js';
+import { describeError } from '../shared/describe-error.js';
 
 // Internal helpers shared by the child-process provider adapters (demo, claude-code, codex).
 // Nothing here is part of the public API; protocol-specific code stays in each adapter.
@@ -16,9 +17,6 @@ export function shorten(text: string, max = SHOWN_LINE_CHARS): string {
 }
 
 /** The message of an error, or its string form. */
-export function describeError(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
 
 /** Resolves `true` if `promise` settles within `ms`, else `false`; the timer never outlives the race. */
 export async function settlesWithin(promise: Promise<unknown>, ms: number, clock: Clock): Promise<boolean> {

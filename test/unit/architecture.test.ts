@@ -87,6 +87,8 @@ describe('scripts/check-architecture.mjs', () => {
     ['core importing an adapter', { 'src/core/bad.ts': "export { now } from '../adapters/system-clock.js';\n" }, /core imports '\.\.\/adapters\/system-clock\.js' \(src\/adapters\/system-clock\.ts\)/],
     ['core with a dynamic import', { 'src/core/bad.ts': "export const load = () => import('node:path');\n" }, /core imports 'node:path'/],
     ['ports importing core', { 'src/ports/bad.ts': "import type { OutboxSend } from '../core/outbox-send.js';\nexport type X = OutboxSend;\n" }, /ports import '\.\.\/core\/outbox-send\.js'/],
+    ['shared importing node:*', { 'src/shared/bad.ts': "import { join } from 'node:path';\nvoid join;\n" }, /shared imports 'node:path'.*pure/],
+    ['shared importing core', { 'src/shared/bad.ts': "export { run } from '../core/dispatcher.js';\n" }, /shared imports '\.\.\/core\/dispatcher\.js'/],
     ['ports importing a package', { 'src/ports/bad.ts': "import type { Logger } from 'tslog';\nexport type X = Logger<unknown>;\n" }, /ports import 'tslog'/],
     ['adapter importing core at runtime', { 'src/adapters/bad.ts': "import { run } from '../core/dispatcher.js';\nvoid run;\n" }, /adapter imports '\.\.\/core\/dispatcher\.js'/],
     ['adapter importing the contract at runtime', { 'src/adapters/bad.ts': "import { OutboxSend } from '../core/outbox-send.js';\nvoid OutboxSend;\n" }, /use import type for the contract/],
