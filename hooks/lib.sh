@@ -11,7 +11,11 @@
 #     (AR_BUDGET_MS, 1.8 s), so a hung runner can never hold Claude past 2.5 s;
 #   - an unexpected failure trips the ERR trap, which reports to /hooks/fatal (bounded) and exits 0;
 #   - hooks always exit 0: a broken runner must never break the agent.
-# Assumes only bash >= 4 and curl (no jq, python or node). The token never appears in argv:
+# Runs on bash 3.2 (what macOS ships) and later: no bash-4-only constructs (test/integration/
+# hooks-portability.test.ts checks); bash's own /dev/tcp transport needs bash >= 4 for fractional
+# read timeouts, so older bash uses curl. Needs only bash, cat and (on old bash) curl: no jq, python
+# or node. SIGPIPE is ignored, so a runner that resets the connection makes a write fail (handled)
+# instead of killing the hook with status 141. The token never appears in argv:
 # curl reads it from a config on fd 3 (a here-string: -K /dev/fd/3), and the body from stdin
 # (`@-`). Stdin is read, never re-opened: Claude spawns hooks with a socket as stdin, which
 # /dev/fd/0 cannot open.
@@ -51,6 +55,7 @@ ar_init() {
     token=${token//\"/\\\"}
     AR_CURL_CONFIG="header = \"Authorization: Bearer ${token}\""
   fi
+  trap '' PIPE
   ar__start_watchdog
   trap ar__on_exit EXIT
   set -E
@@ -131,11 +136,11 @@ ar_post() {
   AR_STATUS=000
   AR_BODY=
   if [[ $source == stdin ]]; then
-    AR_REQ_BODY=
-    IFS= read -r -d '' AR_REQ_BODY || :
+    ar_read_stdin
+    AR_REQ_BODY=$AR_STDIN
   fi
   if ! ar__budget "$cap"; then return 0; fi
-  if [[ ${AGENT_RELAY_HOOK_TRANSPORT:-} == curl ]]; then
+  if [[ ${AGENT_RELAY_HOOK_TRANSPORT:-} == curl ]] || ((BASH_VERSINFO[0] < 4)); then
     ar__post_curl "$path"
   else
     ar__post_devtcp "$path"
@@ -153,24 +158,32 @@ ar__call_left() {
   return 0
 }
 
+# Read all of the hook's stdin into AR_STDIN in one go. `read -d ''` would read a pipe or socket
+# one byte per system call (a 1.5 MB payload took longer than the hook's whole budget); cat reads
+# in blocks. Trailing newlines are dropped, which a JSON payload does not mind.
+ar_read_stdin() {
+  AR_STDIN=$(cat 2>/dev/null || :)
+}
+
+# The HTTP call over bash's /dev/tcp on a fixed descriptor (9): `exec {fd}<>` is bash 4.1 only.
 ar__post_devtcp() {
   # C locale: lengths and reads count bytes, whatever the payload's characters.
-  local path=$1 fd= line status= len= done_headers=0 body= LC_ALL=C
-  { exec {fd}<>"/dev/tcp/127.0.0.1/${AGENT_RELAY_RUNNER_PORT}"; } 2>/dev/null || return 0
+  local path=$1 line status= len= done_headers=0 body= LC_ALL=C
+  { exec 9<>"/dev/tcp/127.0.0.1/${AGENT_RELAY_RUNNER_PORT}"; } 2>/dev/null || return 0
   if ! { printf 'POST %s HTTP/1.1\r\nHost: 127.0.0.1:%s\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s' \
-    "$path" "$AGENT_RELAY_RUNNER_PORT" "$AR_TOKEN" "${#AR_REQ_BODY}" "$AR_REQ_BODY" >&"$fd"; } 2>/dev/null; then
-    exec {fd}>&-
+    "$path" "$AGENT_RELAY_RUNNER_PORT" "$AR_TOKEN" "${#AR_REQ_BODY}" "$AR_REQ_BODY" >&9; } 2>/dev/null; then
+    exec 9>&-
     return 0
   fi
-  if ar__call_left && IFS= read -r -t "$AR_MAX_TIME" -u "$fd" line && [[ $line =~ ^HTTP/1\.[01]\ ([0-9][0-9][0-9]) ]]; then
+  if ar__call_left && IFS= read -r -t "$AR_MAX_TIME" -u 9 line && [[ $line =~ ^HTTP/1\.[01]\ ([0-9][0-9][0-9]) ]]; then
     status=${BASH_REMATCH[1]}
-    while ar__call_left && IFS= read -r -t "$AR_MAX_TIME" -u "$fd" line; do
+    while ar__call_left && IFS= read -r -t "$AR_MAX_TIME" -u 9 line; do
       line=${line%$'\r'}
       if [[ -z $line ]]; then
         done_headers=1
         break
       fi
-      if [[ ${line,,} =~ ^content-length:\ *([0-9]+) ]]; then len=${BASH_REMATCH[1]}; fi
+      if [[ $line =~ ^[Cc][Oo][Nn][Tt][Ee][Nn][Tt]-[Ll][Ee][Nn][Gg][Tt][Hh]:\ *([0-9]+) ]]; then len=${BASH_REMATCH[1]}; fi
     done
     if ((done_headers == 1)); then
       # The control port always sends Content-Length; anything else (chunked) counts as no answer.
@@ -178,13 +191,17 @@ ar__post_devtcp() {
         AR_STATUS=$status
       elif [[ -z $len ]]; then
         :
-      elif ar__call_left && IFS= read -r -t "$AR_MAX_TIME" -N "$len" -u "$fd" body && ((${#body} == len)); then
-        AR_STATUS=$status
-        AR_BODY=$body
+      elif ar__call_left; then
+        # The request said `Connection: close`: the body runs to end of stream (read -N is bash 4.1).
+        IFS= read -r -d '' -t "$AR_MAX_TIME" -u 9 body || :
+        if ((${#body} == len)); then
+          AR_STATUS=$status
+          AR_BODY=$body
+        fi
       fi
     fi
   fi
-  exec {fd}>&-
+  exec 9>&-
   return 0
 }
 

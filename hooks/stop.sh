@@ -20,7 +20,8 @@ ar_stop_on_exit() {
 }
 AR_EXIT_HOOK=ar_stop_on_exit
 
-IFS= read -r -d '' AR_PAYLOAD || :
+ar_read_stdin
+AR_PAYLOAD=$AR_STDIN
 ar_test_fail_point
 
 # Belt and braces with the runner: never print a block when Claude says this stop already
