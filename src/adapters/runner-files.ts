@@ -1,14 +1,23 @@
 import { mkdir, readdir, rm, writeFile, rename, chmod } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { InvalidArgumentError } from '../errors/index.js';
 
 /**
- * Create a directory (and parents) with owner-only permissions.
+ * Create a directory (and missing parents) with owner-only permissions.
+ * @remarks Only directories this call creates get mode 0700 (set explicitly, whatever the umask);
+ * an existing directory keeps its mode — it may be shared (a 1777 temp dir, a home directory) and
+ * is not ours to change.
  * @internal
  */
 export async function ensurePrivateDir(path: string): Promise<void> {
-  await mkdir(path, { recursive: true, mode: 0o700 });
-  await chmod(path, 0o700).catch(() => {});
+  const first = await mkdir(path, { recursive: true, mode: 0o700 });
+  if (first === undefined) return;
+  // mkdir returns the top-most directory it created; everything from there down to `path` is ours.
+  const top = resolve(first);
+  for (let dir = resolve(path); ; dir = dirname(dir)) {
+    await chmod(dir, 0o700).catch(() => {});
+    if (dir === top || dirname(dir) === dir) break;
+  }
 }
 
 /**
