@@ -21,7 +21,7 @@ import { clip, describeBodyIssues } from './body-schema.js';
  * @public
  */
 export interface ControlServerOptions {
-  /** Routes served from the start (more can be added with {@link ControlServer.addRoute}). */
+  /** Routes served from the start (more can be added with {@link ControlRoutes.addRoute}). */
   routes?: ReadonlyArray<ControlRoute<unknown>>;
   /** What the `/monitor` hello carries as `status` (omitted when absent or when it fails). */
   monitorStatus?: () => unknown;
