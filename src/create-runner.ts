@@ -245,9 +245,10 @@ export function createRunner(options: RunnerOptions): Runner {
     const swept = await sweepStaleScratch(dataDir);
     if (swept.length > 0) logger.info('runner', `removed stale scratch dirs: ${swept.join(', ')}`);
     await ensurePrivateDir(scratchDir);
+    const runnerControl = runnerControlFor(core, logger);
     control = await createControlServer({
-      routes: runnerControlRoutes(runnerControlFor(core, logger)),
-      monitorStatus: () => ({ ...core.status.get(), connected: core.connected }),
+      routes: runnerControlRoutes(runnerControl),
+      monitorStatus: runnerControl.providerStatus,
       token: controlToken,
       logger,
       clock,
