@@ -16,7 +16,8 @@ import { availableParallelism, cpus, loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { createSystemClock } from '../src/adapters/system-clock.js';
 import { createControlServer } from '../src/control/control-server.js';
-import type { ControlHandlers, OwedReply } from '../src/control/handlers.js';
+import { runnerControlRoutes, type OwedReply, type RunnerControl } from '../src/control/runner-routes.js';
+import { claudeHookRoutes, type ClaudeHookSink } from '../src/providers/claude/hook-routes.js';
 import { createObligationCache } from '../src/core/obligations.js';
 import { createMemoryLogger } from '../src/testing/memory-logger.js';
 
@@ -58,7 +59,7 @@ const cache = createObligationCache<OwedReply>({
 cache.start();
 
 const noop = () => undefined;
-const handlers: ControlHandlers = {
+const handlers: RunnerControl & ClaudeHookSink = {
   providerStatus: () => ({ state: 'busy' }),
   terminalAttachSpec: () => ({ kind: 'none' }),
   obligations: () => ({ items: cache.get().items, stale: cache.get().stale }),
@@ -80,7 +81,7 @@ const handlers: ControlHandlers = {
   permissionRequest: () => ({ behavior: 'ask' }),
 };
 
-const server = await createControlServer({ handlers, token: TOKEN, logger: createMemoryLogger({ level: 'warn' }) });
+const server = await createControlServer({ routes: [...runnerControlRoutes(handlers), ...claudeHookRoutes(handlers)], token: TOKEN, logger: createMemoryLogger({ level: 'warn' }) });
 
 function runStopHook(transport = 'devtcp', args = [resolve(ROOT, 'hooks/stop.sh')]): Promise<{ ms: number; code: number | null; stdout: string }> {
   return new Promise((resolvePromise, reject) => {

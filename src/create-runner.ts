@@ -27,7 +27,8 @@ import { createWsRelayBus } from './adapters/ws-relay-bus.js';
 import { createRelayOutboxSend } from './adapters/relay-outbox-send.js';
 import { ensurePrivateDir, writePrivateJson, sweepStaleScratch, saveAttachmentFile } from './adapters/runner-files.js';
 import { createControlServer, type ControlServer } from './control/control-server.js';
-import { controlHandlersFor } from './control-bridge.js';
+import { providerHostFor, runnerControlFor } from './control/runner-control.js';
+import { runnerControlRoutes } from './control/runner-routes.js';
 
 /**
  * typed-emitter's `TypedEmitter` (a typed view of Node's `EventEmitter`), re-exported under a name
@@ -196,6 +197,10 @@ export function createRunner(options: RunnerOptions): Runner {
       childEnv.AGENT_RELAY_SCRATCH_DIR = scratchDir;
       return childEnv;
     },
+    providerHost: providerHostFor(
+      { stopDecision: (active) => core.stopDecision(active), requestPermission: (request) => core.requestPermission(request) },
+      () => control,
+    ),
     ...(options.initialPrompt ? { initialPrompt: options.initialPrompt } : {}),
     ...(workspace.workspace ? { workspace: workspace.workspace } : {}),
     runnerVersion: RUNNER_VERSION,
@@ -240,8 +245,10 @@ export function createRunner(options: RunnerOptions): Runner {
     const swept = await sweepStaleScratch(dataDir);
     if (swept.length > 0) logger.info('runner', `removed stale scratch dirs: ${swept.join(', ')}`);
     await ensurePrivateDir(scratchDir);
+    const runnerControl = runnerControlFor(core, logger);
     control = await createControlServer({
-      handlers: controlHandlersFor(core, logger),
+      routes: runnerControlRoutes(runnerControl),
+      monitorStatus: runnerControl.providerStatus,
       token: controlToken,
       logger,
       clock,

@@ -35,30 +35,8 @@ export type { DeliveryEvent, DeliveryState, InboundMessage } from './core/delive
 export type { ExitPolicyOptions, ExitDecision } from './core/exit-policy.js';
 export type { WorkspaceInfo } from './core/turns.js';
 export { createControlServer, type ControlServer, type ControlServerOptions } from './control/control-server.js';
-export { PERMISSION_MAX_WAIT_MS } from './control/handlers.js';
-export type {
-  ControlHandlers,
-  ControlRequestContext,
-  ProviderStatusSnapshot,
-  ObligationsView,
-  OwedReply,
-  HookContext,
-  SessionStartInput,
-  UserPromptInput,
-  StopInput,
-  SessionTurnInput,
-  StopDecision,
-  StopFailureInput,
-  SubagentInput,
-  CompactInput,
-  SessionEndInput,
-  HookFatalReport,
-  SendRequest,
-  SendResult,
-  PermissionRequestInput,
-  PermissionOutcome,
-  HookAdditionalContext,
-} from './control/handlers.js';
+export type { ProviderStatusSnapshot, ObligationsView, OwedReply } from './control/runner-routes.js';
+export { PERMISSION_MAX_WAIT_MS } from './providers/claude/hook-routes.js';
 export { createSqlJsOutboxStore, type SqlJsOutboxStoreOptions, type OutboxJournalIo } from './adapters/sqljs-outbox-store.js';
 export { createMemoryOutboxStore } from './adapters/memory-outbox-store.js';
 export { createCodexProvider, MIN_CODEX_VERSION, type CodexProviderOptions, type CodexModelProvider } from './providers/codex.js';

@@ -1,7 +1,9 @@
 /**
  * The runner's loopback control port (SPEC §8): a small `node:http` server the hook scripts and
  * the `send` / `status` / `log-level` commands call, plus a `/monitor` WebSocket event stream.
- * Endpoints and bodies are documented in `docs/control-port.md`.
+ * It knows routes, authentication, body caps and body validation, and nothing about who calls it:
+ * the runner adds its own routes (`runner-routes.ts`), a provider adds its hooks' routes through
+ * its `ProviderHost`. Endpoints and bodies are documented in `docs/control-port.md`.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -10,33 +12,19 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { createSystemClock } from '../adapters/system-clock.js';
 import { InvalidArgumentError, isRunnerError } from '../errors/index.js';
 import type { Clock, TimerHandle } from '../ports/clock.js';
-import { LOG_LEVELS, type Logger, type LogLevel } from '../ports/logger.js';
-import {
-  additionalContextOutput,
-  parseCompact,
-  parseHookFatal,
-  parsePermissionRequest,
-  parseSendRequest,
-  parseSessionEnd,
-  parseSessionStart,
-  parseSessionTurn,
-  parseStop,
-  parseStopFailure,
-  parseSubagent,
-  parseUserPrompt,
-  permissionOutput,
-  stopBlockOutput,
-} from './claude-hook-payloads.js';
-import type { ControlHandlers, HookAdditionalContext } from './handlers.js';
-import { parseJsonObject, reqString, type JsonObject } from './validate.js';
+import type { ControlResponse, ControlRoute, ControlRoutes } from '../ports/control.js';
+import type { Logger } from '../ports/logger.js';
+import { clip, describeBodyIssues } from './body-schema.js';
 
 /**
  * Options of {@link createControlServer}.
  * @public
  */
 export interface ControlServerOptions {
-  /** What answers each endpoint (the runner). */
-  handlers: ControlHandlers;
+  /** Routes served from the start (more can be added with {@link ControlRoutes.addRoute}). */
+  routes?: ReadonlyArray<ControlRoute<unknown>>;
+  /** What the `/monitor` hello carries as `status` (omitted when absent or when it fails). */
+  monitorStatus?: () => unknown;
   /** Per-runner secret every request must present (`Authorization: Bearer <token>`). */
   token: string;
   /** Address to bind: loopback only. @defaultValue `'127.0.0.1'` */
@@ -57,7 +45,7 @@ export interface ControlServerOptions {
  * A running control server.
  * @public
  */
-export interface ControlServer {
+export interface ControlServer extends ControlRoutes {
   /** Base URL, e.g. `http://127.0.0.1:43123`. */
   readonly url: string;
   /** The bound port (what hooks get as `AGENT_RELAY_RUNNER_PORT`). */
@@ -70,20 +58,16 @@ export interface ControlServer {
   close(): Promise<void>;
 }
 
-/** Hook event names each hook endpoint accepts in `hook_event_name` (when the payload carries one). */
+type AnyRoute = ControlRoute<unknown>;
 type RouteResult = { status: number; body?: string };
-type Route = (body: JsonObject, signal: AbortSignal) => RouteResult | Promise<RouteResult>;
 
 const DEFAULT_MAX_BODY = 1024 * 1024;
 const LOOPBACK_NAMES = new Set(['127.0.0.1', 'localhost', '::1']);
 const MONITOR_PATH = '/monitor';
 /** A monitor client this far behind is dropped rather than buffered without bound. */
 const MONITOR_MAX_BUFFERED = 4 * 1024 * 1024;
-const DEFAULT_STOP_REASON =
-  'You still owe a reply on the Agent Relay. Answer it with `agent-relay-runner send --to <sender> --reply-to <message id> <body>` before stopping.';
-
-const NO_CONTENT: RouteResult = { status: 204 };
 const json = (value: unknown, status = 200): RouteResult => ({ status, body: JSON.stringify(value) });
+const isJsonObject = (value: unknown): boolean => typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /** The host name of a Host header (`[::1]:8080` → `::1`), lower-cased. */
 export function hostName(header: string): string {
@@ -125,33 +109,34 @@ function bearer(header: string | undefined): string | undefined {
 }
 
 /** One-line, length-capped text for error bodies and logs. */
-function oneLine(text: string, max = 300): string {
-  const line = text.replace(/[\r\n]+/g, ' ').trim();
-  return line.length > max ? `${line.slice(0, max)}…` : line;
+const oneLine = clip;
+
+/** Parse a request body as JSON, or throw a one-line reason (a 400). */
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    const detail = error instanceof Error ? error.message.split('\n')[0] : 'parse error';
+    throw new InvalidArgumentError(`malformed JSON: ${detail}`);
+  }
 }
 
-/** Reject a payload whose `hook_event_name` names another event (a hook wired to the wrong endpoint). */
-function expectEvent(body: JsonObject, ...names: string[]): void {
-  const event = body['hook_event_name'];
-  if (event === undefined || event === null) return;
-  if (typeof event !== 'string') throw new InvalidArgumentError('field "hook_event_name" must be a string');
-  if (!names.includes(event)) throw new InvalidArgumentError(`hook_event_name "${oneLine(event, 60)}" does not belong to this endpoint`);
+/** The route's answer as wire text; a body that cannot be serialised is a handler bug (500). */
+function toResult(response: ControlResponse): RouteResult {
+  if (response.body === undefined) return { status: response.status };
+  return { status: response.status, body: JSON.stringify(response.body) };
 }
-
-const contextResult = (event: 'SessionStart' | 'UserPromptSubmit', value: void | HookAdditionalContext): RouteResult => {
-  const text = value && typeof value.additionalContext === 'string' ? value.additionalContext : '';
-  return text ? { status: 200, body: additionalContextOutput(event, text) } : NO_CONTENT;
-};
 
 /**
  * Start the control server on loopback.
  * @remarks Every request needs the bearer token (401), a loopback Host header (403), a body under
- * the cap (413) and well-formed JSON of the right shape (400); unknown paths are 404 and handler
- * failures a generic 500. The server answers each hook in one round trip.
+ * the cap (413) and well-formed JSON its route's schema accepts (400 with a one-line reason);
+ * unknown paths are 404, other methods on a known path 405, and handler failures a generic 500
+ * (logged, never sent). Routes can be added and removed while it runs.
  * @public
  */
 export async function createControlServer(options: ControlServerOptions): Promise<ControlServer> {
-  const { handlers, logger } = options;
+  const { logger } = options;
   if (typeof options.token !== 'string' || options.token.length === 0) throw new InvalidArgumentError('control token must be a non-empty string');
   const host = options.host ?? '127.0.0.1';
   if (host !== '127.0.0.1' && host !== '::1') throw new InvalidArgumentError(`control server binds loopback only, not "${String(host)}"`);
@@ -162,82 +147,26 @@ export async function createControlServer(options: ControlServerOptions): Promis
 
   const tokenMatches = (candidate: string | undefined) => candidate !== undefined && timingSafeEqual(digest(candidate), tokenDigest);
 
-  const routes = new Map<string, Route>([
-    ['GET /status', async () => json(await handlers.providerStatus())],
-    ['GET /terminal', async () => json(await handlers.terminalAttachSpec())],
-    ['GET /obligations', () => json(handlers.obligations())],
-    [
-      'POST /hooks/stop',
-      async (body) => {
-        expectEvent(body, 'Stop');
-        const input = parseStop(body);
-        const decision = handlers.stopDecision(input);
-        // Belt and braces with the hook: a stop that follows a block is never blocked again.
-        if (decision.block && !input.stopHookActive) {
-          return { status: 200, body: stopBlockOutput(decision.reason?.trim() || DEFAULT_STOP_REASON) };
-        }
-        await handlers.sessionTurn(parseSessionTurn(body, 'stop'));
-        return NO_CONTENT;
-      },
-    ],
-    [
-      'POST /hooks/session-turn',
-      async (body) => {
-        expectEvent(body, 'Stop');
-        await handlers.sessionTurn(parseSessionTurn(body, 'stop-exit'));
-        return NO_CONTENT;
-      },
-    ],
-    [
-      'POST /hooks/user-prompt',
-      async (body) => (expectEvent(body, 'UserPromptSubmit'), contextResult('UserPromptSubmit', await handlers.userPrompt(parseUserPrompt(body)))),
-    ],
-    [
-      'POST /hooks/session-start',
-      async (body) => (expectEvent(body, 'SessionStart'), contextResult('SessionStart', await handlers.sessionStart(parseSessionStart(body)))),
-    ],
-    ['POST /hooks/subagent-start', async (body) => (expectEvent(body, 'SubagentStart'), await handlers.subagent(parseSubagent(body, 'start')), NO_CONTENT)],
-    ['POST /hooks/subagent-stop', async (body) => (expectEvent(body, 'SubagentStop'), await handlers.subagent(parseSubagent(body, 'stop')), NO_CONTENT)],
-    ['POST /hooks/pre-compact', async (body) => (expectEvent(body, 'PreCompact'), await handlers.compact(parseCompact(body, 'pre')), NO_CONTENT)],
-    ['POST /hooks/post-compact', async (body) => (expectEvent(body, 'PostCompact'), await handlers.compact(parseCompact(body, 'post')), NO_CONTENT)],
-    ['POST /hooks/stop-failure', async (body) => (expectEvent(body, 'StopFailure'), await handlers.stopFailure(parseStopFailure(body)), NO_CONTENT)],
-    ['POST /hooks/session-end', async (body) => (expectEvent(body, 'SessionEnd'), await handlers.sessionEnd(parseSessionEnd(body)), NO_CONTENT)],
-    [
-      'POST /hooks/permission-request',
-      async (body, signal) => {
-        expectEvent(body, 'PermissionRequest');
-        const outcome = await handlers.permissionRequest(parsePermissionRequest(body), { signal });
-        const text = permissionOutput(outcome);
-        return text ? { status: 200, body: text } : NO_CONTENT;
-      },
-    ],
-    ['POST /hooks/fatal', async (body) => (await handlers.hookFatal(parseHookFatal(body)), NO_CONTENT)],
-    ['GET /log-level', () => json({ level: handlers.getLogLevel() })],
-    [
-      'POST /log-level',
-      (body) => {
-        const level = reqString(body, 'level');
-        if (!(LOG_LEVELS as readonly string[]).includes(level)) {
-          throw new InvalidArgumentError(`invalid level "${oneLine(level, 40)}"; valid levels: ${LOG_LEVELS.join(', ')}`);
-        }
-        handlers.setLogLevel(level as LogLevel);
-        return json({ level: handlers.getLogLevel() });
-      },
-    ],
-    [
-      'POST /send',
-      async (body) => {
-        const result = await handlers.send(parseSendRequest(body));
-        return json({ seq: result.seq });
-      },
-    ],
-  ]);
-  const knownPaths = new Map<string, string[]>();
-  for (const key of routes.keys()) {
-    const [method = '', path = ''] = key.split(' ');
-    knownPaths.set(path, [...(knownPaths.get(path) ?? []), method]);
-  }
-  knownPaths.set(MONITOR_PATH, ['GET']);
+  const routes = new Map<string, AnyRoute>();
+  const addRoute = (route: AnyRoute): (() => void) => {
+    if (route.method !== 'GET' && route.method !== 'POST') throw new InvalidArgumentError(`unsupported method "${String(route.method)}"`);
+    if (typeof route.path !== 'string' || !route.path.startsWith('/') || route.path === MONITOR_PATH) {
+      throw new InvalidArgumentError(`invalid route path "${oneLine(String(route.path), 80)}"`);
+    }
+    const key = `${route.method} ${route.path}`;
+    if (routes.has(key)) throw new InvalidArgumentError(`route ${key} is already registered`);
+    routes.set(key, route);
+    return () => {
+      if (routes.get(key) === route) routes.delete(key);
+    };
+  };
+  for (const route of options.routes ?? []) addRoute(route);
+  /** Methods served on a path, for 405 answers. */
+  const methodsOf = (path: string): string[] => {
+    const methods: string[] = [];
+    for (const route of routes.values()) if (route.path === path) methods.push(route.method);
+    return methods;
+  };
 
   const send = (res: ServerResponse, result: RouteResult, extraHeaders: Record<string, string> = {}) => {
     if (res.headersSent || res.destroyed) return;
@@ -299,23 +228,34 @@ export async function createControlServer(options: ControlServerOptions): Promis
     const method = req.method ?? 'GET';
     const route = routes.get(`${method} ${path}`);
     if (!route) {
-      const allowed = knownPaths.get(path);
-      if (path === MONITOR_PATH) return fail(res, 426, 'use a WebSocket upgrade for /monitor', { upgrade: 'websocket' }), 426;
-      if (allowed) return fail(res, 405, `method ${method} not allowed`, { allow: allowed.join(', ') }), 405;
+      if (path === MONITOR_PATH) {
+        if (method === 'GET') return fail(res, 426, 'use a WebSocket upgrade for /monitor', { upgrade: 'websocket' }), 426;
+        return fail(res, 405, `method ${method} not allowed`, { allow: 'GET' }), 405;
+      }
+      const allowed = methodsOf(path);
+      if (allowed.length > 0) return fail(res, 405, `method ${method} not allowed`, { allow: allowed.join(', ') }), 405;
       return fail(res, 404, `no such endpoint: ${oneLine(path, 80)}`), 404;
     }
-    let body: JsonObject = {};
+    let body: unknown;
     if (method === 'POST') {
       const text = await readBody(req, res);
       if (text === undefined) return 413;
-      body = parseJsonObject(text);
+      const parsed = parseJson(text);
+      if (route.body) {
+        const checked = await route.body['~standard'].validate(parsed);
+        if (checked.issues) throw new InvalidArgumentError(describeBodyIssues(checked.issues));
+        body = checked.value;
+      } else {
+        if (!isJsonObject(parsed)) throw new InvalidArgumentError('body must be a JSON object');
+        body = parsed;
+      }
     }
     const aborter = new AbortController();
     // `close` before the response finished means the hook gave up (curl timeout) or was killed.
     res.once('close', () => {
       if (!res.writableFinished) aborter.abort();
     });
-    const result = await route(body, aborter.signal);
+    const result = toResult(await route.handle(body, { signal: aborter.signal }));
     send(res, result);
     return result.status;
   };
@@ -372,9 +312,9 @@ export async function createControlServer(options: ControlServerOptions): Promis
         ws.on('error', () => clients.delete(ws));
         // Incoming frames are ignored: the stream is one-way.
         void Promise.resolve()
-          .then(() => handlers.providerStatus())
+          .then(() => options.monitorStatus?.())
           .then(
-            (status) => sendTo(ws, JSON.stringify({ type: 'hello', at: clock.now(), status })),
+            (status) => sendTo(ws, JSON.stringify(status === undefined ? { type: 'hello', at: clock.now() } : { type: 'hello', at: clock.now(), status })),
             () => sendTo(ws, JSON.stringify({ type: 'hello', at: clock.now() })),
           );
       });
@@ -430,6 +370,7 @@ export async function createControlServer(options: ControlServerOptions): Promis
   return {
     url,
     port,
+    addRoute: addRoute as ControlRoutes['addRoute'],
     get monitorClients() {
       return clients.size;
     },

@@ -6,6 +6,7 @@ import type {
   PermissionDecision,
   ProviderAdapter,
   ProviderEvent,
+  ProviderHost,
   ProviderSession,
   ProviderTurn,
   TerminalAttachSpec,
@@ -109,6 +110,8 @@ export interface RunnerCoreDeps {
   obligationRefreshMs: number;
   /** Download attachments to local files; returns their paths. */
   saveAttachments?: (message: RelayMessage) => Promise<string[]>;
+  /** What providers get as `ProviderDeps.host` (control routes, Stop decision, permission relay). */
+  providerHost?: ProviderHost;
 }
 
 interface Turn {
@@ -403,6 +406,16 @@ export class RunnerCore extends Emitter<RunnerEvents> {
       case 'warning':
         this.#log.warn('provider', event.message);
         return;
+      case 'compaction':
+        this.#log.info('provider', `compaction ${event.phase} (${event.trigger ?? 'unknown trigger'})`);
+        this.status.activity();
+        return;
+      case 'turn.failed':
+        this.#log.error('provider', `turn failed: ${event.error ?? 'unknown error'}${event.details ? ` (${event.details})` : ''}`);
+        return;
+      case 'session.ended':
+        void this.sessionEnded(event.reason);
+        return;
     }
   }
 
@@ -505,12 +518,13 @@ export class RunnerCore extends Emitter<RunnerEvents> {
     const d = this.#d;
     this.status.set('starting');
     try {
-      const version = await d.provider.checkVersion({ spawner: d.spawner, logger: d.logger, clock: d.clock });
+      const deps = { spawner: d.spawner, logger: d.logger, clock: d.clock, ...(d.providerHost ? { host: d.providerHost } : {}) };
+      const version = await d.provider.checkVersion(deps);
       this.status.update({ providerVersion: version });
       this.#log.info('provider', `${d.provider.name} version ${version}`);
       const launch: { cwd: string; env: Record<string, string>; resumeSessionId?: string } = { cwd: d.cwd, env: d.providerEnv() };
       if (resumeSessionId && d.provider.capabilities.resume) launch.resumeSessionId = resumeSessionId;
-      const session = await d.provider.start(launch, { spawner: d.spawner, logger: d.logger, clock: d.clock });
+      const session = await d.provider.start(launch, deps);
       this.#session = session;
       this.#expectedExit = false;
       const off = session.onEvent((event) => this.providerEvent(event));

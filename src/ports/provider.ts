@@ -1,4 +1,5 @@
 import type { Clock } from './clock.js';
+import type { ControlRoute } from './control.js';
 import type { Logger } from './logger.js';
 import type { ProcessExit, ProcessSpawner } from './process-spawner.js';
 
@@ -48,7 +49,12 @@ export interface ProviderTurn {
 }
 
 /**
- * Session and turn events a provider reports.
+ * Session and turn events a provider reports (from its output, or from hooks it translates).
+ * @remarks The lifecycle variants a hook-reporting provider adds: `session.ended` (the provider's
+ * session is ending; `reason` as the provider names it, e.g. Claude's `prompt_input_exit`),
+ * `compaction` (the context is being compacted, `pre`, or was, `post`; `trigger` is `manual` or
+ * `auto` when known) and `turn.failed` (the turn died on an error such as an API failure; a
+ * provider that reports turns itself follows it with `turn.completed` `interrupted`).
  * @public
  */
 export type ProviderEvent =
@@ -62,7 +68,10 @@ export type ProviderEvent =
   | { type: 'subagent'; phase: 'start' | 'stop'; id?: string }
   | { type: 'permission'; requestId: string; tool: string; summary: string }
   | { type: 'version'; version: string }
-  | { type: 'warning'; message: string };
+  | { type: 'warning'; message: string }
+  | { type: 'session.ended'; reason: string }
+  | { type: 'compaction'; phase: 'pre' | 'post'; trigger?: string }
+  | { type: 'turn.failed'; error?: string; details?: string };
 
 /**
  * A permission decision from the relay, or the runner's fail-closed default.
@@ -73,6 +82,37 @@ export interface PermissionDecision {
   behavior: 'allow' | 'deny';
   /** Reason shown to the agent on deny. */
   message?: string;
+}
+
+/**
+ * The answer to a permission request a provider relayed through its host: a decision, or `ask`
+ * (nobody decided in time: the provider falls back to its own dialog).
+ * @public
+ */
+export type HostPermissionOutcome = PermissionDecision | { behavior: 'ask'; message?: string };
+
+/**
+ * What the runner offers a provider beyond processes, logging and time: control-port routes (for
+ * hooks the provider's CLI calls) and the runner decisions those hooks ask for.
+ * @public
+ */
+export interface ProviderHost {
+  /**
+   * Serve a route on the runner's control port; returns the function that removes it. Register
+   * when a session starts, remove when it ends.
+   * @throws `InvalidArgumentError` when the method and path are already taken.
+   */
+  addControlRoute<B>(route: ControlRoute<B>): () => void;
+  /**
+   * May the agent stop now? SYNCHRONOUS: answered from the runner's local obligation snapshot,
+   * never the network. Never blocks when `stopHookActive` (the stop already follows a block).
+   */
+  stopDecision(stopHookActive: boolean): { block: boolean; reason?: string };
+  /**
+   * Relay a permission request and wait (bounded by the runner's permission timeout) for the
+   * decision. Interactive providers get `ask` on timeout, the others `deny` with a reason.
+   */
+  requestPermission(request: { tool: string; summary: string; input?: unknown }): Promise<HostPermissionOutcome>;
 }
 
 /**
@@ -112,6 +152,11 @@ export interface ProviderDeps {
   logger: Logger;
   /** The runner's clock. */
   clock: Clock;
+  /**
+   * The runner itself (control routes, Stop decision, permission relay). Absent when a provider
+   * runs outside a runner (tests, tools): then it registers no routes.
+   */
+  host?: ProviderHost;
 }
 
 /**

@@ -13,6 +13,7 @@ import type {
 import { isRunnerError, ProviderError } from '../errors/index.js';
 import { COMPONENT, EventFanout, probeVersion, shorten, stopChild } from './process-session.js';
 import { describeError } from '../shared/describe-error.js';
+import { withClaudeHooks } from './claude/hook-routes.js';
 
 /**
  * Root of this package, which is also its Claude Code plugin (`.claude-plugin/plugin.json`,
@@ -534,7 +535,7 @@ export function createClaudeCodeProvider(options: ClaudeCodeProviderOptions = {}
       }
       const resumeNote = resumeSessionId === undefined ? '' : ` resuming ${resumeSessionId}`;
       deps.logger.info(COMPONENT, `claude started headless (pid ${child.pid})${resumeNote}`);
-      return createClaudeSession(child, deps, settings, resumeSessionId, (id) => unresumable.add(id));
+      return withClaudeHooks(createClaudeSession(child, deps, settings, resumeSessionId, (id) => unresumable.add(id)), deps, CAPABILITIES);
     },
   };
 }

@@ -18,6 +18,7 @@ import type {
 import { ProviderError } from '../errors/index.js';
 import { CLAUDE_CODE_MIN_VERSION, CLAUDE_PLUGIN_DIR, createClaudeCodeProvider } from './claude-code.js';
 import { describeError } from '../shared/describe-error.js';
+import { withClaudeHooks } from './claude/hook-routes.js';
 
 /**
  * Options of {@link createClaudeInteractiveProvider}.
@@ -370,7 +371,7 @@ export function createClaudeInteractiveProvider(options: ClaudeInteractiveProvid
       const pid = pidOut && pidOut.code === 0 ? Number.parseInt(pidOut.stdout.trim(), 10) || undefined : undefined;
       const resumeNote = launch.resumeSessionId === undefined ? '' : ` resuming ${launch.resumeSessionId}`;
       logger.info(COMPONENT, `claude started interactive in tmux session ${name} (wrapper pid ${pid ?? '?'})${resumeNote}`);
-      return createInteractiveSession({ deps, settings, tmux, dir, socket, name, exitFile, pid, startedAt: clock.now() });
+      return withClaudeHooks(createInteractiveSession({ deps, settings, tmux, dir, socket, name, exitFile, pid, startedAt: clock.now() }), deps, CAPABILITIES);
     },
   };
 }

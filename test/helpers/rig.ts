@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { createRunner, type Runner, type RunnerOptions } from '../../src/create-runner.js';
 import { createRelayDevServer, type RelayDevServer } from '../../src/testing/relay-dev-server/index.js';
 import { createDemoProvider } from '../../src/providers/demo.js';
+import { withClaudeHooks } from '../../src/providers/claude/hook-routes.js';
+import type { ProviderAdapter } from '../../src/ports/provider.js';
 import { createMemoryLogger, type MemoryLogger } from '../../src/testing/memory-logger.js';
 import type { DeliveryEvent } from '../../src/core/delivery.js';
 import type { MirrorEvent, TimelineEvent } from '../../src/core/runner.js';
@@ -23,6 +25,21 @@ export async function waitFor<T>(check: () => T | Promise<T>, what: string, time
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`);
     await new Promise((r) => setTimeout(r, 25));
   }
+}
+
+/**
+ * The demo provider with the Claude Code hook routes registered as the headless Claude provider
+ * does (hooks ask and observe; turns come from stdout): for tests of the hook endpoints end to end
+ * through a runner without a real Claude.
+ */
+export function demoWithClaudeHooks(): ProviderAdapter {
+  const demo = createDemoProvider();
+  return {
+    name: demo.name,
+    capabilities: demo.capabilities,
+    checkVersion: (deps) => demo.checkVersion(deps),
+    start: async (launch, deps) => withClaudeHooks(await demo.start(launch, deps), deps, { hookDriven: false }),
+  };
 }
 
 /** A real reference relay, a real runner with the demo provider, temp dirs; records every event. */

@@ -20,7 +20,7 @@ let logger: MemoryLogger;
 async function start(options: RecordingOptions = {}, maxBodyBytes?: number): Promise<ControlServer> {
   handlers = createRecordingHandlers(options);
   logger = createMemoryLogger({ level: 'debug' });
-  server = await createControlServer({ handlers, token: TOKEN, logger, ...(maxBodyBytes === undefined ? {} : { maxBodyBytes }) });
+  server = await createControlServer({ routes: handlers.routes, monitorStatus: handlers.providerStatus, token: TOKEN, logger, ...(maxBodyBytes === undefined ? {} : { maxBodyBytes }) });
   return server;
 }
 afterEach(async () => {
@@ -50,10 +50,10 @@ describe('control port endpoints', () => {
   });
 
   it('refuses to bind anything but loopback, and an empty token', async () => {
-    await expect(createControlServer({ handlers: createRecordingHandlers(), token: TOKEN, logger: createMemoryLogger(), host: '0.0.0.0' as '127.0.0.1' })).rejects.toBeInstanceOf(
+    await expect(createControlServer({ routes: createRecordingHandlers().routes, token: TOKEN, logger: createMemoryLogger(), host: '0.0.0.0' as '127.0.0.1' })).rejects.toBeInstanceOf(
       InvalidArgumentError,
     );
-    await expect(createControlServer({ handlers: createRecordingHandlers(), token: '', logger: createMemoryLogger() })).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(createControlServer({ routes: createRecordingHandlers().routes, token: '', logger: createMemoryLogger() })).rejects.toBeInstanceOf(InvalidArgumentError);
   });
 
   it('stop decision: block JSON while a reply is owed, 204 (turn recorded) otherwise, never a block when stop_hook_active', async () => {

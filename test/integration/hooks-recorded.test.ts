@@ -23,7 +23,7 @@ afterEach(async () => {
 async function replay(script: string, fixture: string, owed: Array<{ messageId: string; from: string }> = []) {
   handlers = createRecordingHandlers({ fetchObligations: async () => owed });
   await handlers.cache.refresh();
-  server = await createControlServer({ handlers, token: TOKEN, logger: createMemoryLogger() });
+  server = await createControlServer({ routes: handlers.routes, token: TOKEN, logger: createMemoryLogger() });
   const payload = recorded(fixture);
   const run = await runHook(script, payload, { AGENT_RELAY_RUNNER_PORT: String(server.port), AGENT_RELAY_RUNNER_TOKEN: TOKEN });
   return { run, payload: JSON.parse(payload) as Record<string, unknown> };

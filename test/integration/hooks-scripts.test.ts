@@ -8,7 +8,8 @@ import { createServer as createNetServer, type Server as NetServer, type Socket 
 import { resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createControlServer, type ControlServer } from '../../src/control/control-server.js';
-import type { HookFatalReport, SessionTurnInput, StopInput } from '../../src/control/handlers.js';
+import type { HookFatalReport } from '../../src/control/runner-routes.js';
+import type { SessionTurnInput, StopInput } from '../../src/providers/claude/hook-schemas.js';
 import { createMemoryLogger } from '../../src/testing/memory-logger.js';
 import { HOOKS_DIR, createRecordingHandlers, fixture, runHook, type RecordingHandlers, type RecordingOptions } from '../fixtures/hooks/harness.js';
 
@@ -49,7 +50,7 @@ let handlers: RecordingHandlers;
 
 async function start(options: RecordingOptions = {}): Promise<ControlServer> {
   handlers = createRecordingHandlers(options);
-  server = await createControlServer({ handlers, token: TOKEN, logger: createMemoryLogger() });
+  server = await createControlServer({ routes: handlers.routes, token: TOKEN, logger: createMemoryLogger() });
   return server;
 }
 const env = (extra: Record<string, string | undefined> = {}) => ({

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { readFile, stat } from 'node:fs/promises';
-import { startRig, waitFor, type Rig } from '../helpers/rig.js';
+import { demoWithClaudeHooks, startRig, waitFor, type Rig } from '../helpers/rig.js';
 
 let rig: Rig | undefined;
 afterEach(async () => {
@@ -137,7 +137,7 @@ describe('runner: failed start', () => {
 
 describe('runner: subagent hooks', () => {
   it('counts subagents reported by the SubagentStart/Stop hooks, also for a provider whose turns come from stdout', async () => {
-    rig = await startRig();
+    rig = await startRig({ provider: demoWithClaudeHooks() });
     const r = rig;
     await r.runner.start();
     const base = { session_id: 's1', transcript_path: '/tmp/t.jsonl', cwd: r.dir };

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startRig, waitFor, type Rig } from '../helpers/rig.js';
+import { demoWithClaudeHooks, startRig, waitFor, type Rig } from '../helpers/rig.js';
 
 let rig: Rig | undefined;
 afterEach(async () => {
@@ -52,7 +52,7 @@ describe('runner with the reference relay and the demo provider', () => {
   });
 
   it('an owed reply makes the Stop decision block; send --reply-to clears it', async () => {
-    rig = await startRig({ obligationRefreshMs: 200 });
+    rig = await startRig({ obligationRefreshMs: 200, provider: demoWithClaudeHooks() });
     const r = rig;
     await r.runner.start();
     const sent = r.relay.sendToAgent(r.runner.agentId!, { from: 'alice', body: 'what is 2+2?', expectsReply: true });

@@ -1,0 +1,49 @@
+/**
+ * Hook-reported lifecycle through a whole runner: the Claude hook routes a provider registers turn
+ * compaction, turn failures and the session's end into provider events the core acts on (log,
+ * activity, timeline, insight), and a restarted provider serves them again.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { demoWithClaudeHooks, startRig, waitFor, type Rig } from '../helpers/rig.js';
+
+let rig: Rig | undefined;
+afterEach(async () => {
+  await rig?.close();
+  rig = undefined;
+});
+
+describe('runner: lifecycle reported by the hooks', () => {
+  it('compaction, a failed turn and the session end reach the core as provider events', async () => {
+    rig = await startRig({ provider: demoWithClaudeHooks() });
+    const r = rig;
+    await r.runner.start();
+    const base = { session_id: 's1', transcript_path: '/tmp/t.jsonl' };
+    expect((await r.control('POST', '/hooks/pre-compact', { ...base, hook_event_name: 'PreCompact', trigger: 'manual' })).status).toBe(204);
+    expect(r.logger.lines().some((l) => l.includes('compaction pre (manual)'))).toBe(true);
+    expect((await r.control('POST', '/hooks/stop-failure', { ...base, hook_event_name: 'StopFailure', error: 'rate_limit', error_details: '429' })).status).toBe(204);
+    expect(r.logger.entries.some((e) => e.level === 'error' && e.message.includes('turn failed: rate_limit (429)'))).toBe(true);
+    expect((await r.control('POST', '/hooks/session-end', { ...base, hook_event_name: 'SessionEnd', reason: 'clear' })).status).toBe(204);
+    await waitFor(() => r.timeline.some((t) => t.event === 'provider.session_end' && t.data?.reason === 'clear'), 'session_end on the timeline');
+  });
+
+  it('a provider without hook routes leaves the hook paths unserved (404); the runner’s own routes stay', async () => {
+    rig = await startRig();
+    const r = rig;
+    await r.runner.start();
+    expect((await r.control('POST', '/hooks/stop', { hook_event_name: 'Stop' })).status).toBe(404);
+    expect((await r.control('POST', '/hooks/fatal', { hook: 'x', line: 1, exitCode: 1, command: 'false' })).status).toBe(204);
+    expect((await r.control('GET', '/status')).status).toBe(200);
+  });
+
+  it('a restarted provider registers its hook routes again: they keep answering', async () => {
+    rig = await startRig({ provider: demoWithClaudeHooks() });
+    const r = rig;
+    await r.runner.start();
+    expect((await r.control('POST', '/hooks/subagent-start', { agent_id: 'a' })).status).toBe(204);
+    const started = r.timeline.find((t) => t.event === 'provider.started');
+    process.kill(started!.data!.pid as number, 'SIGKILL');
+    await waitFor(() => r.timeline.filter((t) => t.event === 'provider.started').length === 2, 'the restarted provider');
+    expect((await r.control('POST', '/hooks/subagent-stop', { agent_id: 'a' })).status).toBe(204);
+    expect(r.logger.lines().some((l) => l.includes('already registered'))).toBe(false);
+  });
+});
