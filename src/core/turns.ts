@@ -84,3 +84,13 @@ export function stripClaimGuidance(body: string): string {
     .join('\n')
     .trim();
 }
+
+/** Id of the runner's own initial prompt: delivered like a message, never mirrored or marked read. */
+export function initialPromptId(now: number): string {
+  return `initial-${now}`;
+}
+
+/** Whether a delivered message is the runner's initial prompt rather than a relay message. */
+export function isInitialPromptId(id: string): boolean {
+  return id.startsWith('initial-');
+}
