@@ -1,5 +1,6 @@
 import type { Clock, TimerHandle } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
+import { describeError } from '../shared/describe-error.js';
 
 /**
  * What the Stop decision reads: the agent's outstanding reply obligations, as last fetched.
@@ -90,7 +91,7 @@ export function createObligationCache<T extends object>(options: ObligationCache
         stale = false;
       } catch (error) {
         stale = true;
-        logger.debug('obligations', `refresh failed, serving last snapshot: ${error instanceof Error ? error.message : String(error)}`);
+        logger.debug('obligations', `refresh failed, serving last snapshot: ${describeError(error)}`);
       } finally {
         inFlight = undefined;
       }
