@@ -37,24 +37,24 @@ export class RunnerCore extends Emitter<RunnerEvents> {
     super((event, error) => deps.logger.error('runner', `listener for "${event}" threw: ${String(error)}`));
     const { clock, logger, http, provider } = deps;
     this.#d = deps;
-    const auth = (this.#registration = new Registration({
+    this.#registration = new Registration({
       http, clock, logger, heartbeatMs: deps.heartbeatMs,
       identity: { name: deps.name, provider: provider.name, runnerVersion: deps.runnerVersion },
       busConnected: () => this.connected,
-      onRenewed: (token) => link.tokenRenewed(token),
-    }));
-    const link = (this.#link = new RelayLink({
-      clock, logger, http, auth, makeBus: deps.makeBus, makeOutbox: deps.makeOutbox, obligationRefreshMs: deps.obligationRefreshMs,
+      onRenewed: (token) => this.#link.tokenRenewed(token),
+    });
+    this.#link = new RelayLink({
+      clock, logger, http, auth: this.#registration, makeBus: deps.makeBus, makeOutbox: deps.makeOutbox, obligationRefreshMs: deps.obligationRefreshMs,
       onTimeline: (entry) => this.emit('timeline', entry),
       onError: (error) => this.emit('error', error),
-    }));
+    });
     this.status = new StatusTracker(clock, deps.stalledAfterMs, (status) => {
-      link.status(status);
+      this.#link.status(status);
       this.emit('status', status);
     });
-    const supervisor = (this.#supervisor = new ProviderSupervisor({
+    this.#supervisor = new ProviderSupervisor({
       provider, providerDeps: deps.providerDeps, clock, logger, status: this.status, cwd: deps.cwd, env: deps.providerEnv, exitPolicy: deps.exitPolicy,
-      timeline: (event, data) => link.timeline(event, data),
+      timeline: (event, data) => this.#link.timeline(event, data),
       onEvent: (event) => this.providerEvent(event),
       onUp: () => void this.#inbox.queue.pump(),
       onDown: () => {
@@ -62,18 +62,18 @@ export class RunnerCore extends Emitter<RunnerEvents> {
         if (this.#mirror.turnOpen) this.#endTurn(undefined, true);
       },
       onError: (error) => this.emit('error', error),
-    }));
-    this.#permissions = new PermissionRelay({ clock, logger, auth, http, timeoutMs: deps.permissionTimeoutMs, interactive: provider.capabilities.interactive });
+    });
+    this.#permissions = new PermissionRelay({ clock, logger, auth: this.#registration, http, timeoutMs: deps.permissionTimeoutMs, interactive: provider.capabilities.interactive });
     this.#mirror = new SessionMirror({
-      features: () => auth.profile?.features,
-      enqueue: (kind, payload) => link.enqueue(kind, payload),
+      features: () => this.#registration.profile?.features,
+      enqueue: (kind, payload) => this.#link.enqueue(kind, payload),
       onMirror: (event) => this.emit('mirror', event),
     });
     this.#inbox = new Inbox({
-      clock, logger, http, auth, provider: supervisor, maxAttachmentBytes: deps.maxAttachmentBytes, saveAttachment: deps.saveAttachment,
-      contextBlock: () => (auth.profile?.features.relayContext === false ? undefined : relayContextBlock(deps.name, deps.workspace)),
+      clock, logger, http, auth: this.#registration, provider: this.#supervisor, maxAttachmentBytes: deps.maxAttachmentBytes, saveAttachment: deps.saveAttachment,
+      contextBlock: () => (this.#registration.profile?.features.relayContext === false ? undefined : relayContextBlock(deps.name, deps.workspace)),
       onState: (event) => this.emit('delivery', event),
-      onObligation: () => link.obligationsChanged(),
+      onObligation: () => this.#link.obligationsChanged(),
     });
   }
 
