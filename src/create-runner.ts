@@ -120,6 +120,7 @@ export function createRunner(options: RunnerOptions): Runner {
       createOutbox({ store, send: createRelayOutboxSend(http), clock, logger, agentId, onAuthFailure: () => core.recoverAuth(), ...options.outbox }),
     provider: options.provider,
     providerDeps: { spawner: r.spawner, logger, clock },
+    // Read at each provider start: the control port is the runner's and known once it started.
     providerEnv: () => ({
       ...definedEntries(r.env),
       AGENT_RELAY_RUNNER_PORT: String(runner.controlPort ?? ''),
