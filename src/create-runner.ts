@@ -1,23 +1,20 @@
-import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { homedir } from 'node:os';
-import { join, dirname } from 'node:path';
+import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
-import type * as TypedEmitterModule from 'typed-emitter';
 import type { Clock } from './ports/clock.js';
 import type { Logger } from './ports/logger.js';
 import type { OutboxStore } from './ports/outbox-store.js';
 import type { ProcessSpawner } from './ports/process-spawner.js';
 import type { ProviderAdapter } from './ports/provider.js';
-import type { RelayHttp, TokenGrant } from './ports/relay-http.js';
+import type { RelayHttp } from './ports/relay-http.js';
 import type { RelayBus } from './ports/relay-bus.js';
-import type { OutboxPolicy, OutboxStats } from './core/outbox.js';
+import type { OutboxPolicy } from './core/outbox.js';
 import type { ExitPolicyOptions } from './core/exit-policy.js';
-import type { AgentStatus } from './core/status.js';
 import { createOutbox } from './core/outbox.js';
-import { RunnerCore, type RunnerEvents } from './core/runner.js';
+import { RunnerCore } from './core/runner.js';
 import { parseWorkspaceJson } from './core/turns.js';
-import { ClosedError, InvalidArgumentError } from './errors/index.js';
+import { InvalidArgumentError } from './errors/index.js';
 import { createSystemClock } from './adapters/system-clock.js';
 import { createFileLogger, safeFileName } from './adapters/tslog-logger.js';
 import { createChildProcessSpawner } from './adapters/child-process-spawner.js';
@@ -25,17 +22,13 @@ import { createSqlJsOutboxStore } from './adapters/sqljs-outbox-store.js';
 import { createFetchRelayHttp } from './adapters/fetch-relay-http.js';
 import { createWsRelayBus } from './adapters/ws-relay-bus.js';
 import { createRelayOutboxSend } from './adapters/relay-outbox-send.js';
-import { ensurePrivateDir, writePrivateJson, sweepStaleScratch, saveAttachmentFile } from './adapters/runner-files.js';
-import { createControlServer, type ControlServer } from './control/control-server.js';
+import { saveAttachmentFile } from './adapters/runner-files.js';
+import { createControlServer } from './control/control-server.js';
 import { providerHostFor, runnerControlFor } from './control/runner-control.js';
 import { runnerControlRoutes } from './control/runner-routes.js';
+import { AgentRunner, type Runner } from './agent-runner.js';
 
-/**
- * typed-emitter's `TypedEmitter` (a typed view of Node's `EventEmitter`), re-exported under a name
- * because the package's default export cannot be named directly from ESM.
- * @public
- */
-export type TypedEmitter<E extends TypedEmitterModule.EventMap> = TypedEmitterModule.default<E>;
+export type { Runner, TypedEmitter } from './agent-runner.js';
 
 /**
  * Options of {@link createRunner}. Every port can be passed in; anything left out gets the
@@ -81,9 +74,18 @@ export interface RunnerOptions {
   maxAttachmentBytes?: number;
   /** Port: time. @defaultValue the system clock */
   clock?: Clock;
-  /** Port: logging. @defaultValue a file logger for this agent */
+  /**
+   * Port: logging. @defaultValue a file logger for this agent
+   * @remarks A logger you pass in stays yours: the runner never closes it (see docs/embedding.md,
+   * "Who owns what"). The default file logger is the runner's and is closed by `stop()`.
+   */
   logger?: Logger;
-  /** Port: outbox storage. @defaultValue sql.js at `<dataDir>/outbox.sqlite` */
+  /**
+   * Port: outbox storage. @defaultValue sql.js at `<dataDir>/outbox.sqlite`
+   * @remarks A store you pass in stays yours: the runner never closes it, so it can outlive the
+   * runner or be shared with a later one (see docs/embedding.md, "Who owns what"). The default
+   * store is the runner's and is closed by `stop()`.
+   */
   store?: OutboxStore;
   /** Port: the relay's HTTP API. @defaultValue `createFetchRelayHttp` on `relayUrl` */
   http?: RelayHttp;
@@ -95,61 +97,113 @@ export interface RunnerOptions {
   fetch?: typeof globalThis.fetch;
 }
 
-/**
- * A running agent on the relay.
- * @public
- */
-export interface Runner extends TypedEmitter<RunnerEvents> {
-  /** Bring everything up; resolves when registered, connected (or connecting) and the provider runs. */
-  start(): Promise<void>;
-  /** Tear down; idempotent; nothing accepted is lost. */
-  stop(): Promise<void>;
-  /** Current status (a copy). */
-  readonly status: AgentStatus;
-  /** Relay agent id, once registered. */
-  readonly agentId: string | undefined;
-  /** Control port URL (`http://127.0.0.1:<port>`), once started. */
-  readonly controlUrl: string | undefined;
-  /** Whether the relay bus is connected. */
-  readonly connected: boolean;
-  /** Outbox health. */
-  outboxStats(): Promise<OutboxStats>;
-  /** Send a relay message as the agent (through the outbox). */
-  send(input: { to: string; body: string; replyTo?: string }): Promise<{ seq: number }>;
-}
-
 /** The package version, read once from package.json. */
 export const RUNNER_VERSION: string = readPackageVersion();
 
 /**
- * Create a runner: the composition root. Fills in default adapters for every port the host did
- * not pass, builds the core, and wires the control port.
+ * Create a runner: the composition root. Resolves every default (see {@link RunnerOptions}) in
+ * one place, then composes the core, the control port and the runner around them.
  * @public
  */
 export function createRunner(options: RunnerOptions): Runner {
   validateOptions(options);
+  // The token is the core's (its registration subsystem); the adapters read it through a getter.
+  const r = resolveDefaults(options, () => core.token);
+  const { clock, logger, http, store } = r;
+  const core: RunnerCore = new RunnerCore({
+    name: options.name,
+    cwd: r.cwd,
+    clock,
+    logger,
+    http,
+    makeBus: r.makeBus,
+    makeOutbox: (agentId) =>
+      createOutbox({ store, send: createRelayOutboxSend(http), clock, logger, agentId, onAuthFailure: () => core.recoverAuth(), ...options.outbox }),
+    provider: options.provider,
+    providerDeps: {
+      spawner: r.spawner,
+      logger,
+      clock,
+      host: providerHostFor({ stopDecision: (active) => core.stopDecision(active), requestPermission: (request) => core.requestPermission(request) }, () => runner.controlServer),
+    },
+    // Read at each provider start: the control port is the runner's and known once it started.
+    providerEnv: () => ({
+      ...definedEntries(r.env),
+      AGENT_RELAY_RUNNER_PORT: String(runner.controlPort ?? ''),
+      AGENT_RELAY_RUNNER_TOKEN: r.controlToken,
+      AGENT_RELAY_AGENT_NAME: options.name,
+      AGENT_RELAY_SCRATCH_DIR: r.scratchDir,
+    }),
+    ...(options.initialPrompt ? { initialPrompt: options.initialPrompt } : {}),
+    ...(r.workspace ? { workspace: r.workspace } : {}),
+    runnerVersion: RUNNER_VERSION,
+    ...(options.exitPolicy ? { exitPolicy: options.exitPolicy } : {}),
+    ...r.timings,
+    maxAttachmentBytes: r.maxAttachmentBytes,
+    saveAttachment: (messageId, name, bytes) => saveAttachmentFile(join(r.dataDir, 'attachments'), messageId, name, bytes),
+  });
+  const runner = new AgentRunner({
+    core,
+    clock,
+    logger,
+    name: options.name,
+    providerName: options.provider.name,
+    version: RUNNER_VERSION,
+    dataDir: r.dataDir,
+    scratchDir: r.scratchDir,
+    infoFile: r.infoFile,
+    openControl: () => {
+      const control = runnerControlFor(core, logger);
+      return createControlServer({
+        routes: runnerControlRoutes(control),
+        monitorStatus: control.providerStatus,
+        token: r.controlToken,
+        logger,
+        clock,
+        ...(options.control?.port !== undefined ? { port: options.control.port } : {}),
+      });
+    },
+    owned: r.owned,
+  });
+  return runner;
+}
+
+/** Every default of {@link RunnerOptions}, resolved once. */
+interface ResolvedOptions {
+  env: Readonly<Record<string, string | undefined>>;
+  cwd: string;
+  clock: Clock;
+  dataDir: string;
+  scratchDir: string;
+  logger: Logger;
+  http: RelayHttp;
+  makeBus: (agentId: string, token: string) => RelayBus;
+  store: OutboxStore;
+  spawner: ProcessSpawner;
+  controlToken: string;
+  infoFile: string | undefined;
+  workspace: ReturnType<typeof parseWorkspaceJson>['workspace'];
+  maxAttachmentBytes: number;
+  timings: { stalledAfterMs: number; heartbeatMs: number; permissionTimeoutMs: number; obligationRefreshMs: number };
+  /** What the runner created, and so closes on stop; never what the host passed in. */
+  owned: { store?: OutboxStore; logger?: Logger };
+}
+
+/** The one place defaults are chosen: every port and setting the host left out gets its default here. */
+function resolveDefaults(options: RunnerOptions, token: () => string | undefined): ResolvedOptions {
   const env = options.env ?? process.env;
   const clock = options.clock ?? createSystemClock();
-  const safeName = safeFileName(options.name);
-  const dataDir = options.dataDir ?? join(homedir(), '.agent-relay', 'runners', safeName);
+  const dataDir = options.dataDir ?? join(homedir(), '.agent-relay', 'runners', safeFileName(options.name));
   const logger =
     options.logger ?? createFileLogger({ agentId: options.name, env, clock, ...(options.logDir ? { logDir: options.logDir } : {}) });
   const controlToken = options.control?.token ?? randomBytes(24).toString('hex');
   logger.addSecret?.(controlToken);
   if (options.apiKey) logger.addSecret?.(options.apiKey);
-
-  let token: string | undefined;
-  const tokens = {
-    set(grant: TokenGrant) {
-      token = grant.token;
-      logger.addSecret?.(grant.token);
-    },
-  };
   const http =
     options.http ??
     createFetchRelayHttp({
       baseUrl: options.relayUrl as string,
-      token: () => token,
+      token,
       clock,
       ...(options.apiKey ? { apiKey: () => options.apiKey } : {}),
       ...(options.fetch ? { fetch: options.fetch } : {}),
@@ -157,160 +211,33 @@ export function createRunner(options: RunnerOptions): Runner {
   const makeBus =
     options.bus ??
     ((agentId: string, initial: string) =>
-      createWsRelayBus({ url: toWsUrl(options.relayUrl as string), agentId, token: () => token ?? initial, clock, logger }));
+      createWsRelayBus({ url: toWsUrl(options.relayUrl as string), agentId, token: () => token() ?? initial, clock, logger }));
   const store = options.store ?? createSqlJsOutboxStore({ path: join(dataDir, 'outbox.sqlite'), logger, clock });
-  const spawner = options.spawner ?? createChildProcessSpawner({ clock });
   const workspace = parseWorkspaceJson(env.AGENT_RELAY_WORKSPACE_JSON);
   if (workspace.error) logger.warn('runner', workspace.error);
-
-  let control: ControlServer | undefined;
-  const scratchDir = join(dataDir, `scratch-${process.pid}`);
-  const infoFile = options.infoFile ?? env.AGENT_RELAY_RUNNER_INFO_FILE;
-  const maxAttachmentBytes = options.maxAttachmentBytes ?? 25 * 1024 * 1024;
-
-  const core: RunnerCore = new RunnerCore({
-    name: options.name,
+  return {
+    env,
     cwd: options.cwd ?? process.cwd(),
     clock,
+    dataDir,
+    scratchDir: join(dataDir, `scratch-${process.pid}`),
     logger,
     http,
     makeBus,
-    makeOutbox: (agentId) =>
-      createOutbox({
-        store,
-        send: createRelayOutboxSend(http),
-        clock,
-        logger,
-        agentId,
-        onAuthFailure: () => core.recoverAuth(),
-        ...options.outbox,
-      }),
-    provider: options.provider,
-    spawner,
-    tokens,
-    providerEnv: () => {
-      const childEnv: Record<string, string> = {};
-      for (const [k, v] of Object.entries(env)) if (v !== undefined) childEnv[k] = v;
-      childEnv.AGENT_RELAY_RUNNER_PORT = String(control?.port ?? '');
-      childEnv.AGENT_RELAY_RUNNER_TOKEN = controlToken;
-      childEnv.AGENT_RELAY_AGENT_NAME = options.name;
-      childEnv.AGENT_RELAY_SCRATCH_DIR = scratchDir;
-      return childEnv;
+    store,
+    spawner: options.spawner ?? createChildProcessSpawner({ clock }),
+    controlToken,
+    infoFile: options.infoFile ?? env.AGENT_RELAY_RUNNER_INFO_FILE,
+    workspace: workspace.workspace,
+    maxAttachmentBytes: options.maxAttachmentBytes ?? 25 * 1024 * 1024,
+    timings: {
+      stalledAfterMs: options.stalledAfterMs ?? 120_000,
+      heartbeatMs: options.heartbeatMs ?? 30_000,
+      permissionTimeoutMs: options.permissionTimeoutMs ?? 60_000,
+      obligationRefreshMs: options.obligationRefreshMs ?? 10_000,
     },
-    providerHost: providerHostFor(
-      { stopDecision: (active) => core.stopDecision(active), requestPermission: (request) => core.requestPermission(request) },
-      () => control,
-    ),
-    ...(options.initialPrompt ? { initialPrompt: options.initialPrompt } : {}),
-    ...(workspace.workspace ? { workspace: workspace.workspace } : {}),
-    runnerVersion: RUNNER_VERSION,
-    ...(options.exitPolicy ? { exitPolicy: options.exitPolicy } : {}),
-    stalledAfterMs: options.stalledAfterMs ?? 120_000,
-    heartbeatMs: options.heartbeatMs ?? 30_000,
-    permissionTimeoutMs: options.permissionTimeoutMs ?? 60_000,
-    obligationRefreshMs: options.obligationRefreshMs ?? 10_000,
-    saveAttachments: async (message) => {
-      const paths: string[] = [];
-      for (const attachment of message.attachments) {
-        if (attachment.size > maxAttachmentBytes) {
-          logger.warn('attachments', `skipped ${attachment.name} (${attachment.size} bytes > ${maxAttachmentBytes})`);
-          continue;
-        }
-        const bytes = await http.downloadAttachment(attachment.url, { maxBytes: maxAttachmentBytes });
-        paths.push(await saveAttachmentFile(join(dataDir, 'attachments'), message.id, attachment.name, bytes));
-      }
-      return paths;
-    },
-  });
-
-  const emitter = new EventEmitter() as unknown as TypedEmitter<RunnerEvents>;
-  for (const event of ['status', 'delivery', 'mirror', 'timeline', 'ready', 'error'] as const) {
-    core.on(event, (...args: unknown[]) => {
-      // An 'error' event without listeners must not crash the host: it is logged already.
-      if (event === 'error' && emitter.listenerCount('error') === 0) return;
-      (emitter.emit as (e: string, ...a: unknown[]) => boolean)(event, ...args);
-    });
-  }
-  core.on('status', (status) => control?.publish({ type: 'status', status }));
-  core.on('delivery', (delivery) => control?.publish({ type: 'delivery', delivery }));
-  core.on('mirror', (mirror) => control?.publish({ type: 'mirror', mirror }));
-  core.on('timeline', (timeline) => control?.publish({ type: 'timeline', timeline }));
-
-  let starting: Promise<void> | undefined;
-  let stopped = false;
-  const startedAt = clock.now();
-
-  const start = async () => {
-    await ensurePrivateDir(dataDir);
-    const swept = await sweepStaleScratch(dataDir);
-    if (swept.length > 0) logger.info('runner', `removed stale scratch dirs: ${swept.join(', ')}`);
-    await ensurePrivateDir(scratchDir);
-    const runnerControl = runnerControlFor(core, logger);
-    control = await createControlServer({
-      routes: runnerControlRoutes(runnerControl),
-      monitorStatus: runnerControl.providerStatus,
-      token: controlToken,
-      logger,
-      clock,
-      ...(options.control?.port !== undefined ? { port: options.control.port } : {}),
-    });
-    try {
-      await core.start();
-    } catch (error) {
-      // A half-started runner (registered, bus connecting) must not linger behind a failed start.
-      await core.stop().catch(() => {});
-      await control.close().catch(() => {});
-      await store.close?.().catch(() => {});
-      throw error;
-    }
-    if (infoFile) {
-      await ensurePrivateDir(dirname(infoFile));
-      await writePrivateJson(infoFile, {
-        name: options.name,
-        agentId: core.agentId,
-        pid: process.pid,
-        port: control.port,
-        provider: options.provider.name,
-        startedAt: new Date(startedAt).toISOString(),
-        version: RUNNER_VERSION,
-      });
-    }
-    logger.info('runner', `ready: agent ${core.agentId}, control ${control.url}`);
+    owned: { ...(options.store ? {} : { store }), ...(options.logger ? {} : { logger }) },
   };
-
-  const api = {
-    start() {
-      if (stopped) return Promise.reject(new ClosedError('runner'));
-      starting ??= start();
-      return starting;
-    },
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      await starting?.catch(() => {});
-      await core.stop();
-      await control?.close().catch(() => {});
-      await store.close?.().catch((error: unknown) => logger.error('outbox', `closing the store failed: ${String(error)}`));
-      if (!options.logger) await logger.close?.();
-    },
-    async outboxStats() {
-      const outbox = core.outbox;
-      if (!outbox) throw new ClosedError('runner (not started)');
-      return outbox.stats();
-    },
-    send(input: { to: string; body: string; replyTo?: string }) {
-      return core.send(input);
-    },
-  };
-  // Getters must stay live: Object.assign would copy their values once.
-  Object.defineProperties(emitter, {
-    ...Object.getOwnPropertyDescriptors(api),
-    status: { get: () => core.status.get(), enumerable: true },
-    agentId: { get: () => core.agentId, enumerable: true },
-    controlUrl: { get: () => control?.url, enumerable: true },
-    connected: { get: () => core.connected, enumerable: true },
-  });
-  return emitter as unknown as Runner;
 }
 
 function validateOptions(options: RunnerOptions): void {
@@ -327,6 +254,13 @@ function validateOptions(options: RunnerOptions): void {
   if (options.relayUrl !== undefined && !/^https?:\/\//.test(options.relayUrl)) {
     throw new InvalidArgumentError(`relayUrl must be an http(s) URL, got "${options.relayUrl}"`);
   }
+}
+
+/** The variables that are set (the provider's environment has no `undefined` values). */
+function definedEntries(env: Readonly<Record<string, string | undefined>>): Record<string, string> {
+  const defined: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined) defined[k] = v;
+  return defined;
 }
 
 function toWsUrl(relayUrl: string): string {

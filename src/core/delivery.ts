@@ -2,6 +2,7 @@ import type { Clock } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
 import type { ProviderTurn } from '../ports/provider.js';
 import { messageHeader, stripClaimGuidance } from './turns.js';
+import { describeError } from '../shared/describe-error.js';
 
 /**
  * A relay message addressed to this agent, as the runner delivers it.
@@ -139,7 +140,7 @@ export class DeliveryQueue {
           // Stays at the head; the next pump (provider restart) tries again.
           this.deps.logger.warn(
             'delivery',
-            `injecting message ${next.message.id} failed, back to the queue: ${error instanceof Error ? error.message : String(error)}`,
+            `injecting message ${next.message.id} failed, back to the queue: ${describeError(error)}`,
           );
           return;
         }

@@ -1,5 +1,6 @@
 import type { Clock, TimerHandle } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
+import { describeError } from '../shared/describe-error.js';
 
 /**
  * What the Stop decision reads: the agent's outstanding reply obligations, as last fetched.
@@ -90,7 +91,7 @@ export function createObligationCache<T extends object>(options: ObligationCache
         stale = false;
       } catch (error) {
         stale = true;
-        logger.debug('obligations', `refresh failed, serving last snapshot: ${error instanceof Error ? error.message : String(error)}`);
+        logger.debug('obligations', `refresh failed, serving last snapshot: ${describeError(error)}`);
       } finally {
         inFlight = undefined;
       }
@@ -132,5 +133,35 @@ export function createObligationCache<T extends object>(options: ObligationCache
       interval = undefined;
       debounce = undefined;
     },
+  };
+}
+
+/**
+ * The runner's answer to "may the agent stop now?", from the local obligation snapshot.
+ * @public
+ */
+export interface StopVerdict {
+  /** True when the agent still owes replies and must continue. */
+  block: boolean;
+  /** What the agent is told, when blocking. */
+  reason?: string;
+  /** The messages still owed. */
+  messageIds: string[];
+}
+
+/**
+ * The Stop decision: block while replies are owed, unless the Stop hook is already continuing
+ * (blocking again would loop), telling the agent exactly how to answer each one.
+ */
+export function stopVerdict(owed: ReadonlyArray<{ messageId: string; from: string; excerpt: string }>, stopHookActive: boolean): StopVerdict {
+  const messageIds = owed.map((o) => o.messageId);
+  if (stopHookActive || owed.length === 0) return { block: false, messageIds };
+  const lines = owed.map(
+    (o) => `- message ${o.messageId} from ${o.from}: "${o.excerpt}" → agent-relay-runner send --to ${o.from} --reply-to ${o.messageId} "<answer>"`,
+  );
+  return {
+    block: true,
+    reason: `You still owe ${owed.length === 1 ? 'a reply' : `${owed.length} replies`} on the relay. Answer before finishing:\n${lines.join('\n')}`,
+    messageIds,
   };
 }

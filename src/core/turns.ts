@@ -3,6 +3,8 @@
  * sender header of each relay message, and the task-claim guidance the runner makes redundant.
  */
 
+import { describeError } from '../shared/describe-error.js';
+
 /**
  * The workspace description a host passes in `AGENT_RELAY_WORKSPACE_JSON`.
  * @public
@@ -35,7 +37,7 @@ export function parseWorkspaceJson(raw: string | undefined): { workspace?: Works
     if (Array.isArray(linked)) workspace.symlinks = { linked: linked.filter((p): p is string => typeof p === 'string') };
     return { workspace };
   } catch (error) {
-    return { error: `AGENT_RELAY_WORKSPACE_JSON is not valid JSON: ${error instanceof Error ? error.message : String(error)}` };
+    return { error: `AGENT_RELAY_WORKSPACE_JSON is not valid JSON: ${describeError(error)}` };
   }
 }
 
@@ -83,4 +85,14 @@ export function stripClaimGuidance(body: string): string {
     .filter((line) => !/\bclaim (it|this task|the task) yourself\b/i.test(line))
     .join('\n')
     .trim();
+}
+
+/** Id of the runner's own initial prompt: delivered like a message, never mirrored or marked read. */
+export function initialPromptId(now: number): string {
+  return `initial-${now}`;
+}
+
+/** Whether a delivered message is the runner's initial prompt rather than a relay message. */
+export function isInitialPromptId(id: string): boolean {
+  return id.startsWith('initial-');
 }

@@ -1,0 +1,139 @@
+import type { Clock, TimerHandle } from '../ports/clock.js';
+import type { Logger } from '../ports/logger.js';
+import type { PermissionDecision, ProviderSession } from '../ports/provider.js';
+import type { RelayHttp, RelayPermissionRequestInput } from '../ports/relay-http.js';
+import type { RelayAuth } from './registration.js';
+import { describeError } from '../shared/describe-error.js';
+
+/**
+ * Outcome of a relayed permission request; `ask` leaves the decision to the provider's own dialog.
+ * @public
+ */
+export type RelayedPermissionOutcome = PermissionDecision | { behavior: 'ask'; message: string };
+
+/** What {@link PermissionRelay} needs. */
+export interface PermissionRelayDeps {
+  clock: Clock;
+  logger: Logger;
+  /** How long a request waits for a decision from the relay. */
+  timeoutMs: number;
+  /** Interactive providers fall back to their own dialog on timeout; the others deny. */
+  interactive: boolean;
+  /** The agent id (requests fall back at once while unregistered) and authenticated calls. */
+  auth: RelayAuth;
+  /** The relay call this subsystem makes. */
+  http: Pick<RelayHttp, 'createPermissionRequest'>;
+}
+
+interface Pending {
+  resolve: (outcome: RelayedPermissionOutcome) => void;
+  timer: TimerHandle;
+}
+
+/**
+ * The permission relay: raises a provider's request on the relay and waits a bounded time for a
+ * decision. On timeout an interactive provider falls back to its own dialog (`ask`), the others
+ * deny with a reason. A decision with no waiting request (late, unknown) is ignored, and the
+ * requests of a turn that settled are denied, so nothing is applied late.
+ */
+export class PermissionRelay {
+  readonly #d: PermissionRelayDeps;
+  readonly #pending = new Map<string, Pending>();
+  /** Requests raised during the open turn; undefined when no turn is open. */
+  #turn: Set<string> | undefined;
+  #seq = 0;
+  #stopped = false;
+
+  constructor(deps: PermissionRelayDeps) {
+    this.#d = deps;
+  }
+
+  /** Relay a request and wait for its outcome (never rejects). */
+  async request(input: { requestId?: string; tool: string; summary: string; input?: unknown }): Promise<RelayedPermissionOutcome> {
+    const { clock, logger, timeoutMs } = this.#d;
+    const agentId = this.#d.auth.agentId;
+    const requestId = input.requestId ?? `perm-${++this.#seq}`;
+    const onTimeout: RelayedPermissionOutcome = this.#d.interactive
+      ? { behavior: 'ask', message: 'no decision from the relay in time; asking locally' }
+      : { behavior: 'deny', message: `no permission decision from the relay within ${formatMs(timeoutMs)}` };
+    if (!agentId || this.#stopped) return onTimeout;
+    this.#turn?.add(requestId);
+    const outcome = new Promise<RelayedPermissionOutcome>((resolve) => {
+      const timer = clock.setTimeout(() => {
+        this.#pending.delete(requestId);
+        logger.warn('permission', `request ${requestId} (${input.tool}) timed out: ${onTimeout.behavior}`);
+        resolve(onTimeout);
+      }, timeoutMs);
+      this.#pending.set(requestId, { resolve, timer });
+    });
+    try {
+      const body: RelayPermissionRequestInput = { requestId, tool: input.tool, summary: input.summary };
+      if (input.input !== undefined) body.input = input.input;
+      const created = await this.#d.auth.withAuth(() => this.#d.http.createPermissionRequest(agentId, body));
+      if (created.decision) this.decide(requestId, created.decision);
+    } catch (error) {
+      // Fail closed (or fall back locally) at once: nobody remote can answer a request the relay never saw.
+      logger.warn('permission', `could not relay request ${requestId}: ${describeError(error)}`);
+      this.decide(requestId, null, onTimeout);
+    }
+    return outcome;
+  }
+
+  /** A structured provider raised a request: relay it and hand the outcome to its session. */
+  answerProvider(event: { requestId: string; tool: string; summary: string }, session: () => Pick<ProviderSession, 'decidePermission'> | undefined): void {
+    void this.request({ requestId: event.requestId, tool: event.tool, summary: event.summary }).then((outcome) => {
+      if (outcome.behavior === 'ask') return; // only interactive providers are told to ask, and they ask through the hooks
+      session()?.decidePermission(event.requestId, outcome);
+    });
+  }
+
+  /**
+   * Apply a decision to a waiting request; `null` settles it with `fallback` (or a deny).
+   * @returns false when no request with that id is waiting (the decision is ignored).
+   */
+  decide(requestId: string, decision: PermissionDecision | null, fallback?: RelayedPermissionOutcome): boolean {
+    const pending = this.#pending.get(requestId);
+    if (!pending) {
+      if (decision) this.#d.logger.info('permission', `ignored a decision for ${requestId}: no request is waiting (late or unknown)`);
+      return false;
+    }
+    this.#pending.delete(requestId);
+    this.#d.clock.clearTimeout(pending.timer);
+    const outcome: RelayedPermissionOutcome = decision
+      ? { behavior: decision.behavior, ...(decision.message ? { message: decision.message } : {}) }
+      : (fallback ?? { behavior: 'deny', message: 'no decision' });
+    this.#d.logger.info('permission', `request ${requestId}: ${outcome.behavior}`);
+    pending.resolve(outcome);
+    return true;
+  }
+
+  /** A turn began: requests from now on belong to it. */
+  turnStarted(): void {
+    this.#turn = new Set();
+  }
+
+  /** The turn settled: its requests still waiting are denied, never applied late. */
+  turnEnded(): void {
+    const requests = this.#turn ?? new Set<string>();
+    this.#turn = undefined;
+    for (const requestId of requests) this.#settle(requestId, 'the turn ended before a decision arrived');
+  }
+
+  /** Deny everything still waiting and refuse new requests. */
+  stop(): void {
+    this.#stopped = true;
+    for (const requestId of [...this.#pending.keys()]) this.#settle(requestId, 'the runner is stopping');
+  }
+
+  #settle(requestId: string, message: string): void {
+    const pending = this.#pending.get(requestId);
+    if (!pending) return;
+    this.#d.clock.clearTimeout(pending.timer);
+    this.#pending.delete(requestId);
+    pending.resolve({ behavior: 'deny', message });
+  }
+}
+
+function formatMs(ms: number): string {
+  return ms >= 1000 && ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
+}

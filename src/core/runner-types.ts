@@ -1,0 +1,75 @@
+import type { Clock } from '../ports/clock.js';
+import type { Logger } from '../ports/logger.js';
+import type { ProviderAdapter, ProviderDeps } from '../ports/provider.js';
+import type { RelayHttp } from '../ports/relay-http.js';
+import type { RelayBus } from '../ports/relay-bus.js';
+import type { Outbox } from './outbox.js';
+import type { AgentStatus } from './status.js';
+import type { DeliveryEvent } from './delivery.js';
+import type { ExitPolicyOptions } from './exit-policy.js';
+import type { MirrorEvent } from './session-mirror.js';
+
+export type { MirrorEvent } from './session-mirror.js';
+export type { StopVerdict } from './obligations.js';
+export type { RelayedPermissionOutcome } from './permissions.js';
+import type { SaveAttachment } from './inbox.js';
+import type { WorkspaceInfo } from './turns.js';
+
+/**
+ * A runner timeline entry: decisions and lifecycle events worth showing on a dashboard.
+ * @public
+ */
+export interface TimelineEvent {
+  /** Event name, e.g. `provider.restart_decision`. */
+  event: string;
+  /** Epoch ms. */
+  at: number;
+  /** Details (plain JSON). */
+  data?: Record<string, unknown>;
+}
+
+/**
+ * Events of a runner.
+ * @public
+ */
+export type RunnerEvents = {
+  /** Status changed (last-wins). */
+  status: (status: AgentStatus) => void;
+  /** A delivery changed state: queued, injected, consumed. */
+  delivery: (event: DeliveryEvent) => void;
+  /** A session-mirror entry was queued for the relay. */
+  mirror: (event: MirrorEvent) => void;
+  /** A timeline event (also published on the bus). */
+  timeline: (event: TimelineEvent) => void;
+  /** The runner finished `start()`. */
+  ready: (info: { agentId: string; controlUrl?: string }) => void;
+  /** A failure the runner handled (logged too). */
+  error: (error: Error) => void;
+};
+
+/** Everything the core needs; the composition root fills it, every default already resolved. */
+export interface RunnerCoreDeps {
+  name: string;
+  cwd: string;
+  clock: Clock;
+  logger: Logger;
+  http: RelayHttp;
+  makeBus: (agentId: string, token: string) => RelayBus;
+  makeOutbox: (agentId: string) => Outbox;
+  provider: ProviderAdapter;
+  /** The ports handed to the provider on every start and version check. */
+  providerDeps: ProviderDeps;
+  providerEnv: () => Record<string, string>;
+  initialPrompt?: string;
+  workspace?: WorkspaceInfo;
+  runnerVersion: string;
+  exitPolicy?: ExitPolicyOptions;
+  stalledAfterMs: number;
+  heartbeatMs: number;
+  permissionTimeoutMs: number;
+  obligationRefreshMs: number;
+  /** Largest attachment downloaded. */
+  maxAttachmentBytes: number;
+  /** Store a downloaded attachment locally; returns its path. */
+  saveAttachment: SaveAttachment;
+}
