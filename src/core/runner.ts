@@ -187,12 +187,9 @@ export class RunnerCore extends Emitter<RunnerEvents> {
       case 'permission':
         return this.#permissions.answerProvider(event, () => this.#supervisor.session);
       case 'warning':
-        return this.#d.logger.warn('provider', event.message);
-      case 'compaction':
-        this.#d.logger.info('provider', `compaction ${event.phase} (${event.trigger ?? 'unknown trigger'})`);
-        return this.status.activity();
       case 'turn.failed':
-        return this.#d.logger.error('provider', `turn failed: ${event.error ?? 'unknown error'}${event.details ? ` (${event.details})` : ''}`);
+      case 'compaction':
+        return this.#supervisor.notice(event);
       case 'session.ended':
         return void this.sessionEnded(event.reason);
     }

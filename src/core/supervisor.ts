@@ -65,6 +65,15 @@ export class ProviderSupervisor {
     this.#sessionId = sessionId;
   }
 
+  /** A notice from the provider that only needs logging (and, for compaction, counts as activity). */
+  notice(event: Extract<ProviderEvent, { type: 'warning' | 'turn.failed' | 'compaction' }>): void {
+    const { logger, status } = this.#d;
+    if (event.type === 'warning') return logger.warn('provider', event.message);
+    if (event.type === 'turn.failed') return logger.error('provider', `turn failed: ${event.error ?? 'unknown error'}${event.details ? ` (${event.details})` : ''}`);
+    logger.info('provider', `compaction ${event.phase} (${event.trigger ?? 'unknown trigger'})`);
+    status.activity();
+  }
+
   /** Start the provider, resuming `resumeSessionId` when the provider can. Rejects when it cannot start. */
   async start(resumeSessionId: string | undefined): Promise<void> {
     if (this.#stopping) return;
