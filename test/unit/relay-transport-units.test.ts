@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { createRelayOutboxSend } from '../../src/adapters/relay-outbox-send.js';
 import { createFetchRelayHttp, parseRetryAfter, type FetchLike } from '../../src/adapters/fetch-relay-http.js';
-import { createWsRelayBus, parseServerFrame } from '../../src/adapters/ws-relay-bus.js';
+import { createWsRelayBus } from '../../src/adapters/ws-relay-bus.js';
+import { decodeServerFrame } from '../../src/protocol/relay-codec.js';
 import { createFakeClock } from '../../src/testing/fake-clock.js';
 import { ProtocolError, RelayHttpError, RelayUnavailableError } from '../../src/errors/index.js';
 import type { RelayBatchItem, RelayBatchResult } from '../../src/ports/relay-http.js';
@@ -114,14 +115,25 @@ describe('createFetchRelayHttp with a host fetch', () => {
   });
 });
 
-describe('parseServerFrame', () => {
+describe('decodeServerFrame', () => {
+  const parse = (value: unknown) => {
+    const decoded = decodeServerFrame(JSON.stringify(value));
+    return decoded.ok ? decoded.frame : undefined;
+  };
+
   it('accepts known shapes and rejects malformed ones', () => {
-    expect(parseServerFrame({ type: 'command', id: 'c1', name: 'stop' })).toEqual({ type: 'command', id: 'c1', name: 'stop', args: {} });
-    expect(parseServerFrame({ type: 'command', id: 'c1' })).toBeUndefined();
-    expect(parseServerFrame({ type: 'permission.decision', permissionId: 'p', requestId: 'r', behavior: 'maybe' })).toBeUndefined();
-    expect(parseServerFrame({ type: 'message.new', message: { id: 'm', body: 'b', from: 'f' } })).toBeDefined();
-    expect(parseServerFrame({ type: 'martian' })).toBeUndefined();
-    expect(parseServerFrame([1])).toBeUndefined();
+    expect(parse({ type: 'command', id: 'c1', name: 'stop' })).toEqual({ type: 'command', id: 'c1', name: 'stop', args: {} });
+    expect(parse({ type: 'command', id: 'c1' })).toBeUndefined();
+    expect(parse({ type: 'permission.decision', permissionId: 'p', requestId: 'r', behavior: 'maybe' })).toBeUndefined();
+    // A message missing required fields is refused here (it used to pass and throw later, inside the core).
+    expect(parse({ type: 'message.new', message: { id: 'm', body: 'b', from: 'f' } })).toBeUndefined();
+    expect(parse({ type: 'martian' })).toBeUndefined();
+    expect(parse([1])).toBeUndefined();
+  });
+
+  it('applies defaults, so the core always sees complete messages', () => {
+    const message = { id: 'm', seq: 1, kind: 'message', from: 'f', to: 't', body: 'b', occurredAt: 1, createdAt: 2 };
+    expect(parse({ type: 'message.new', message })).toEqual({ type: 'message.new', message: { ...message, expectsReply: false, attachments: [] } });
   });
 });
 
