@@ -17,23 +17,17 @@ import {
 import {
   MarkReadInputSchema,
   MarkReadResultSchema,
-  MessageEventPayloadSchema,
   ObligationsSchema,
   SendMessageInputSchema,
   SendMessageResultSchema,
-  SessionEventPayloadSchema,
   UnreadMessagesSchema,
 } from './relay-messages.js';
 import {
-  HookFatalPayloadSchema,
   InsightInputSchema,
-  InsightPayloadSchema,
   InsightResultSchema,
   RelayBatchEnvelopeSchema,
-  RelayBatchItemSchema,
   RelayBatchResultSchema,
-  TaskStatusInputSchema,
-  TaskStatusPayloadSchema,
+  TaskStatusRequestSchema,
   TaskStatusResultSchema,
 } from './relay-events.js';
 import { RelayPermissionRequestInputSchema, RelayPermissionResponseSchema } from './relay-permissions.js';
@@ -87,7 +81,7 @@ export const RELAY_HTTP_SHAPES = {
   'markRead.request': shape(MarkReadInputSchema, 1 * MiB),
   'markRead.response': shape(MarkReadResultSchema, 4 * KiB),
   'obligations.response': shape(ObligationsSchema, 64 * MiB),
-  'taskStatus.request': shape(TaskStatusInputSchema, 64 * KiB),
+  'taskStatus.request': shape(TaskStatusRequestSchema, 64 * KiB),
   'taskStatus.response': shape(TaskStatusResultSchema, 64 * KiB),
   'insight.request': shape(InsightInputSchema, 1 * MiB),
   'insight.response': shape(InsightResultSchema, 4 * KiB),
@@ -97,18 +91,6 @@ export const RELAY_HTTP_SHAPES = {
 
 /** Name of an HTTP body shape. */
 export type RelayHttpShapeName = keyof typeof RELAY_HTTP_SHAPES;
-
-/** One batch item, checked on its own inside a batch body (bounded by the batch's byte cap). */
-export const BATCH_ITEM_SCHEMA = RelayBatchItemSchema;
-
-/** Payload schema per event kind; a kind not listed here is a per-item 422 `unknown_kind`. */
-export const EVENT_PAYLOAD_SCHEMAS: ReadonlyMap<string, v.GenericSchema> = new Map<string, v.GenericSchema>([
-  ['message', MessageEventPayloadSchema],
-  ['session', SessionEventPayloadSchema],
-  ['task_status', TaskStatusPayloadSchema],
-  ['insight', InsightPayloadSchema],
-  ['hook_fatal', HookFatalPayloadSchema],
-]);
 
 /** Server → runner frames by type, with their byte caps. */
 export const SERVER_FRAME_SHAPES: ReadonlyMap<string, WireShape> = new Map<string, WireShape>([
@@ -173,26 +155,34 @@ export function decodeText<S extends v.GenericSchema>(wire: WireShape<S>, text: 
   return checkValue(wire.schema, value, root);
 }
 
-/** A decoded frame, or why it was refused (`type` when the frame named one). */
+/**
+ * A decoded frame, or why it was refused: `type` when the frame named one, `value` when it was a
+ * JSON object (so a relay can still read a refused hello's `protocol`).
+ */
 export type FrameDecoded<F> =
   | { ok: true; frame: F }
-  | { ok: false; type: string | undefined; unknownType: boolean; problem: DecodeProblem; reason: string };
+  | {
+      ok: false;
+      type: string | undefined;
+      unknownType: boolean;
+      problem: DecodeProblem;
+      reason: string;
+      value?: Readonly<Record<string, unknown>>;
+    };
 
 const largest = (shapes: ReadonlyMap<string, WireShape>) => Math.max(...[...shapes.values()].map((s) => s.maxBytes));
 const MAX_SERVER_FRAME = largest(SERVER_FRAME_SHAPES);
 const MAX_RUNNER_FRAME = largest(RUNNER_FRAME_SHAPES);
 
 function decodeFrame<F>(shapes: ReadonlyMap<string, WireShape>, max: number, text: string): FrameDecoded<F> {
-  const fail = (type: string | undefined, problem: DecodeProblem, reason: string, unknownType = false): FrameDecoded<F> => ({
-    ok: false,
-    type,
-    unknownType,
-    problem,
-    reason,
-  });
+  let value: unknown;
+  const fail = (type: string | undefined, problem: DecodeProblem, reason: string, unknownType = false): FrameDecoded<F> => {
+    const failure: FrameDecoded<F> = { ok: false, type, unknownType, problem, reason };
+    if (typeof value === 'object' && value !== null && !Array.isArray(value)) failure.value = value as Record<string, unknown>;
+    return failure;
+  };
   // The largest cap first, before parsing anything; the frame's own cap once its type is known.
   if (exceedsBytes(text, max)) return fail(undefined, 'too_large', `frame exceeds ${max} bytes`);
-  let value: unknown;
   try {
     value = JSON.parse(text) as unknown;
   } catch {

@@ -164,6 +164,19 @@ export const TaskStatusInputSchema = v.object({
 export type TaskStatusInput = v.InferOutput<typeof TaskStatusInputSchema>;
 
 /**
+ * Schema of {@link TaskStatusRequest}: the body of `POST /v1/tasks/:taskId/status`, whose path
+ * carries the task id (a `taskId` in the body is ignored).
+ * @public
+ */
+export const TaskStatusRequestSchema = v.omit(TaskStatusInputSchema, ['taskId']);
+
+/**
+ * Body of `POST /v1/tasks/:taskId/status`.
+ * @public
+ */
+export type TaskStatusRequest = v.InferOutput<typeof TaskStatusRequestSchema>;
+
+/**
  * Schema of {@link RelayTask}.
  * @public
  */

@@ -7,15 +7,25 @@ import type { Database, SqlValue, Statement } from 'sql.js';
 import type {
   AgentProfile,
   Obligation,
+  RegisterAgentInput,
   RelayAgent,
   RelayAttachment,
   RelayMessage,
   RelayMessageKind,
   RelayPermissionRequest,
+  RelayPermissionRequestInput,
   RelayTask,
+  SessionEventPayload,
   TaskStatus,
 } from '../../ports/relay-http.js';
-import { HttpFailure, invalid, obj, optBool, optStr, reqEnum, reqStr } from './validate.js';
+import { MessageEventPayloadSchema, SessionEventPayloadSchema } from '../../protocol/relay-messages.js';
+import {
+  HookFatalPayloadSchema,
+  InsightPayloadSchema,
+  RelayEventKindSchema,
+  TaskStatusPayloadSchema,
+} from '../../protocol/relay-events.js';
+import { HttpFailure, checked } from './http.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS agents (id TEXT PRIMARY KEY, name TEXT NOT NULL, provider TEXT, metadata TEXT,
@@ -43,11 +53,6 @@ CREATE TABLE IF NOT EXISTS attachments (id TEXT PRIMARY KEY, name TEXT NOT NULL,
   size INTEGER NOT NULL, data BLOB NOT NULL);
 `;
 
-/** Event kinds the batch route accepts. */
-export const EVENT_KINDS = ['message', 'session', 'task_status', 'insight', 'hook_fatal'] as const;
-const TASK_STATUSES: readonly TaskStatus[] = ['pending', 'in_progress', 'completed', 'failed', 'cancelled'];
-const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
-const MAX_BODY_CHARS = 256 * 1024;
 
 /**
  * An accepted event, as the relay dev server's inspection API lists it.
@@ -225,12 +230,8 @@ export class DevState {
     };
   }
 
-  register(body: unknown): { agent: RelayAgent; created: boolean } {
-    const o = obj(body, 'body');
-    const name = reqStr(o, 'name', 'body', { pattern: NAME });
-    const provider = optStr(o, 'provider', 'body', { max: 64 });
-    optStr(o, 'runnerVersion', 'body', { max: 64 });
-    const metadata = o['metadata'] === undefined ? undefined : obj(o['metadata'], 'body.metadata');
+  register(input: RegisterAgentInput): { agent: RelayAgent; created: boolean } {
+    const { name, provider, metadata } = input;
     const now = this.now();
     this.#agentCache.clear();
     const existing = this.get('SELECT id FROM agents WHERE name = ? AND deleted_at IS NULL', [name]);
@@ -346,62 +347,49 @@ export class DevState {
     }
   }
 
+  /** Check the payload with its kind's protocol schema, then store it. */
   #applyKind(agent: RelayAgent, kind: string, occurredAt: number, payload: unknown, where: string): string {
     switch (kind) {
       case 'message':
+        return this.#storeAgentMessage(agent, 'message', occurredAt, checked(MessageEventPayloadSchema, payload, where));
       case 'session':
-        return this.#storeAgentMessage(agent, kind, occurredAt, obj(payload, where), where);
+        return this.#storeAgentMessage(agent, 'session', occurredAt, checked(SessionEventPayloadSchema, payload, where));
       case 'task_status': {
-        const p = obj(payload, where);
-        const taskId = reqStr(p, 'taskId', where, { min: 1, max: 200 });
-        const status = reqEnum(p, 'status', where, TASK_STATUSES);
-        const messageId = optStr(p, 'messageId', where, { max: 200 });
-        const note = optStr(p, 'note', where, { max: 2000 });
+        const p = checked(TaskStatusPayloadSchema, payload, where);
         this.run(
           `INSERT INTO tasks (task_id, agent_id, status, message_id, note, updated_at) VALUES (?, ?, ?, ?, ?, ?)
            ON CONFLICT(task_id) DO UPDATE SET agent_id = excluded.agent_id, status = excluded.status,
            message_id = excluded.message_id, note = excluded.note, updated_at = excluded.updated_at`,
-          [taskId, agent.id, status, messageId ?? null, note ?? null, occurredAt],
+          [p.taskId, agent.id, p.status, p.messageId ?? null, p.note ?? null, occurredAt],
         );
-        return taskId;
+        return p.taskId;
       }
       case 'insight': {
         if (!this.profileFor(agent.name).features.insights) {
           throw new HttpFailure(409, 'insights_disabled', 'insights are disabled for this agent');
         }
-        const p = obj(payload, where);
-        reqStr(p, 'type', where, { min: 1, max: 100 });
-        obj(p['data'], `${where}.data`);
+        checked(InsightPayloadSchema, payload, where);
         return newId('ins');
       }
-      case 'hook_fatal': {
-        const p = obj(payload, where);
-        reqStr(p, 'hook', where, { min: 1, max: 200 });
-        reqStr(p, 'message', where, { max: 8000 });
+      case 'hook_fatal':
+        checked(HookFatalPayloadSchema, payload, where);
         return newId('hkf');
-      }
       default:
-        throw new HttpFailure(422, 'unknown_kind', `event kind "${kind.slice(0, 60)}" is not one of ${EVENT_KINDS.join(', ')}`);
+        throw new HttpFailure(422, 'unknown_kind', `event kind "${kind.slice(0, 60)}" is not one of ${RelayEventKindSchema.options.join(', ')}`);
     }
   }
 
-  #storeAgentMessage(agent: RelayAgent, kind: RelayMessageKind, occurredAt: number, p: Record<string, unknown>, where: string): string {
-    const body = reqStr(p, 'body', where, { max: MAX_BODY_CHARS });
-    const to = kind === 'message' ? reqStr(p, 'to', where, { min: 1, max: 200 }) : (optStr(p, 'to', where, { max: 200 }) ?? '');
-    const replyTo = optStr(p, 'replyTo', where, { max: 200 });
-    const taskId = optStr(p, 'taskId', where, { max: 200 });
-    const expectsReply = optBool(p, 'expectsReply', where) ?? false;
-    const entry = optStr(p, 'entry', where, { max: 64 });
-    if (p['attachments'] !== undefined && !Array.isArray(p['attachments'])) invalid(`${where}.attachments`, 'must be an array');
+  #storeAgentMessage(agent: RelayAgent, kind: RelayMessageKind, occurredAt: number, p: SessionEventPayload): string {
+    const { body, replyTo, taskId, entry } = p;
     const { message, recipientId } = this.#insert({
       kind,
       from: agent.name,
       fromAgentId: agent.id,
-      to,
+      to: p.to ?? '',
       body,
       replyTo,
       taskId,
-      expectsReply,
+      expectsReply: p.expectsReply ?? false,
       entry,
       occurredAt,
       attachments: [],
@@ -582,12 +570,9 @@ export class DevState {
   }
 
   // ---- permissions -------------------------------------------------------------------------
-  createPermission(agent: RelayAgent, body: unknown): { permission: RelayPermissionRequest; created: boolean } {
-    const o = obj(body, 'body');
-    const requestId = reqStr(o, 'requestId', 'body', { min: 1, max: 200 });
-    const tool = reqStr(o, 'tool', 'body', { min: 1, max: 200 });
-    const summary = reqStr(o, 'summary', 'body', { max: 4000 });
-    const input = o['input'] === undefined ? null : JSON.stringify(o['input']).slice(0, 64 * 1024);
+  createPermission(agent: RelayAgent, body: RelayPermissionRequestInput): { permission: RelayPermissionRequest; created: boolean } {
+    const { requestId, tool, summary } = body;
+    const input = body.input === undefined ? null : JSON.stringify(body.input).slice(0, 64 * 1024);
     const existing = this.get('SELECT id FROM permissions WHERE agent_id = ? AND request_id = ?', [agent.id, requestId]);
     if (existing) return { permission: this.permission(existing['id'] as string)!, created: false };
     const id = newId('perm');
