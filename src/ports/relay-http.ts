@@ -40,6 +40,7 @@ export type {
   TaskStatus,
   TaskStatusPayload,
   TaskStatusInput,
+  TaskStatusRequest,
   RelayTask,
   TaskStatusResult,
   InsightPayload,

@@ -38,10 +38,10 @@ export const epochMs = v.pipe(v.number(), v.finite(), v.minValue(0));
 /** A finite, non-negative number (counts, sizes, token usage). */
 export const count = v.pipe(v.number(), v.finite(), v.minValue(0));
 
-/** A plain JSON object (not an array, not null), values unchecked. */
-export const jsonObject = v.pipe(
-  v.record(v.string(), v.unknown()),
-  v.check((value) => !Array.isArray(value), 'must be a JSON object'),
+/** A plain JSON object (not an array, not null), values unchecked and kept as sent. */
+export const jsonObject = v.custom<Record<string, unknown>>(
+  (value) => typeof value === 'object' && value !== null && !Array.isArray(value),
+  'must be a JSON object',
 );
 
 /**

@@ -89,6 +89,33 @@ describe('createFetchRelayHttp with a host fetch', () => {
     expect(err).toMatchObject({ status: 503, retryAfterMs: 2000, serverMessage: 'try later', data: { status: 503, serverCode: 'busy' } });
   });
 
+  it('checks every answer against the protocol schema: a bad body is a ProtocolError, never a TypeError later', async () => {
+    const answers: Record<string, string> = {
+      '/v1/agents/agt_1/heartbeat': '{"serverTime":"soon"}',
+      '/v1/agents/agt_1/obligations': '{"obligations":[{"messageId":"m1"}]}',
+      '/v1/events/batch': 'not json at all',
+      '/v1/agents/agt_1/messages/read': '',
+      '/v1/agents/agt_1/messages/unread': JSON.stringify({
+        messages: [{ id: 'm1', seq: 1, kind: 'message', from: 'a', to: 'b', body: 'x', occurredAt: 1, createdAt: 2, extra: { ignored: true } }],
+      }),
+    };
+    const http = createFetchRelayHttp({
+      baseUrl: 'http://relay.test',
+      token: () => 'tok',
+      fetch: (url) => respond(200, answers[new URL(url).pathname] ?? '{}'),
+    });
+    const heartbeat = await http.heartbeat('agt_1').catch((e: unknown) => e);
+    expect(heartbeat).toBeInstanceOf(ProtocolError);
+    expect((heartbeat as Error).message).toBe('relay answered POST /v1/agents/agt_1/heartbeat with a malformed body: body.serverTime must be a number');
+    await expect(http.obligations('agt_1')).rejects.toThrow(/body\.obligations\[0\]\.from is required/);
+    await expect(http.sendBatch([])).rejects.toMatchObject({ code: 'PROTOCOL', data: { problem: 'not_json' } });
+    await expect(http.markRead('agt_1', ['m1'])).rejects.toBeInstanceOf(ProtocolError);
+    // Defaults applied and unknown fields dropped: the core sees complete, known objects.
+    expect(await http.pollUnread('agt_1')).toEqual([
+      { id: 'm1', seq: 1, kind: 'message', from: 'a', to: 'b', body: 'x', expectsReply: false, occurredAt: 1, createdAt: 2, attachments: [] },
+    ]);
+  });
+
   it('times out a fetch that never settles, on the injected clock', async () => {
     const clock = createFakeClock();
     let aborted = false;
