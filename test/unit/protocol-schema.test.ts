@@ -13,6 +13,7 @@ import {
   decodeText,
   exceedsBytes,
   type RelayHttpShapeName,
+  type WireShape,
 } from '../../src/protocol/relay-codec.js';
 import { RelayMessageSchema } from '../../src/protocol/relay-messages.js';
 
@@ -84,7 +85,7 @@ describe('HTTP bodies', () => {
   });
 
   for (const [name, c] of Object.entries(HTTP_CASES) as Array<[RelayHttpShapeName, Case]>) {
-    const wire = RELAY_HTTP_SHAPES[name];
+    const wire: WireShape = RELAY_HTTP_SHAPES[name];
     const decode = (text: string) => {
       let result: ReturnType<typeof decodeText> | undefined;
       expect(() => (result = decodeText(wire, text, 'body'))).not.toThrow();
