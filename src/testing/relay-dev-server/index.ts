@@ -19,8 +19,10 @@ import { createRoutes, type RequestContext, type Route } from './routes.js';
 import type { RelayDevServer, RelayDevServerFaults, RelayDevServerOptions } from './types.js';
 import type { PermissionDecisionFrame } from '../../ports/relay-bus.js';
 
-export type { DevServerEvent, MessageFilter, NewAttachment } from './state.js';
 export type {
+  DevServerEvent,
+  MessageFilter,
+  NewAttachment,
   RelayDevServerOptions,
   DevCommandOutcome,
   ReceivedStatus,

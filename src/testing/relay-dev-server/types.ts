@@ -4,7 +4,7 @@
 import type { Clock } from '../../ports/clock.js';
 import type { AgentProfile, Obligation, RelayAgent, RelayMessage, RelayPermissionRequest, RelayTask } from '../../ports/relay-http.js';
 import type { RunnerStatusSnapshot, TimelineFrame } from '../../ports/relay-bus.js';
-import type { DevServerEvent, MessageFilter, NewAttachment } from './state.js';
+import type { RelayMessageKind } from '../../ports/relay-http.js';
 
 /**
  * Options of {@link createRelayDevServer}.
@@ -144,4 +144,53 @@ export interface RelayDevServer {
   stats(): { requests: number; batchRequests: number; busConnectionsAccepted: number };
   /** Stop serving, flush state to the file, release everything. Idempotent. */
   close(): Promise<void>;
+}
+
+/**
+ * An accepted event, as the relay dev server's inspection API lists it.
+ * @public
+ */
+export interface DevServerEvent {
+  /** Arrival order. */
+  seq: number;
+  /** Id of what was stored. */
+  id: string;
+  /** Agent that sent it. */
+  agentId: string;
+  /** Event kind. */
+  kind: string;
+  /** The idempotency key it arrived with. */
+  idempotencyKey: string;
+  /** Epoch ms the runner stamped. */
+  occurredAt: number;
+  /** Epoch ms the server stored it. */
+  createdAt: number;
+  /** The payload as received. */
+  payload: unknown;
+}
+
+/**
+ * What the relay dev server's `listMessages` may filter by.
+ * @public
+ */
+export interface MessageFilter {
+  /** Recipient name or agent id. */
+  to?: string;
+  /** Sender name or agent id. */
+  from?: string;
+  /** Kind. */
+  kind?: RelayMessageKind;
+}
+
+/**
+ * A new attachment handed to the relay dev server's `sendToAgent`.
+ * @public
+ */
+export interface NewAttachment {
+  /** File name. */
+  name: string;
+  /** MIME type. @defaultValue `'application/octet-stream'` */
+  mediaType?: string;
+  /** Bytes (strings are UTF-8 encoded). */
+  content: string | Uint8Array;
 }
