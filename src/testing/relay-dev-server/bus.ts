@@ -45,6 +45,7 @@ export interface DevBusOptions {
 
 /** The bus of one reference relay. */
 export class DevBus {
+  /** The WebSocket server; the HTTP server hands it the upgrades of `/v1/bus`. */
   readonly wss: WebSocketServer;
   readonly #conns = new Set<BusConn>();
   readonly #pending = new Map<string, PendingCommand>();
@@ -88,14 +89,17 @@ export class DevBus {
     for (const conn of this.#conns) if (conn.agentId === agentId) this.#error(conn, code, message, closeCode);
   }
 
+  /** Status frames received from an agent, oldest first. */
   statuses(agentId: string): ReceivedStatus[] {
     return [...(this.#statuses.get(agentId) ?? [])];
   }
 
+  /** Timeline frames received from an agent, oldest first. */
   timeline(agentId: string): TimelineFrame[] {
     return [...(this.#timelines.get(agentId) ?? [])];
   }
 
+  /** Authenticated connections (of one agent, or all). */
   connections(agentId?: string): number {
     return [...this.#conns].filter((c) => c.agentId !== undefined && (agentId === undefined || c.agentId === agentId)).length;
   }

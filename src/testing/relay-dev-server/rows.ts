@@ -4,6 +4,7 @@
 import type { RelayAgent, RelayAttachment, RelayMessage, RelayMessageKind, RelayPermissionRequest, RelayTask, TaskStatus } from '../../ports/relay-http.js';
 import type { Row } from './sql.js';
 
+/** An `agents` row as a {@link RelayAgent}. */
 export function toAgent(r: Row): RelayAgent {
   const agent: RelayAgent = {
     id: r['id'] as string,
@@ -15,6 +16,7 @@ export function toAgent(r: Row): RelayAgent {
   return agent;
 }
 
+/** A `messages` row as a {@link RelayMessage}. */
 export function toMessage(r: Row): RelayMessage {
   const m: RelayMessage = {
     id: r['id'] as string,
@@ -34,6 +36,7 @@ export function toMessage(r: Row): RelayMessage {
   return m;
 }
 
+/** A `tasks` row as a {@link RelayTask}. */
 export function toTask(r: Row): RelayTask {
   const t: RelayTask = {
     taskId: r['task_id'] as string,
@@ -46,6 +49,7 @@ export function toTask(r: Row): RelayTask {
   return t;
 }
 
+/** A `permissions` row as a {@link RelayPermissionRequest}. */
 export function toPermission(r: Row): RelayPermissionRequest {
   const p: RelayPermissionRequest = {
     id: r['id'] as string,

@@ -53,6 +53,7 @@ export class SqlDb {
     }
     return stmt;
   }
+  /** Every row of a query. */
   all(sql: string, params: SqlValue[] = []): Row[] {
     const stmt = this.#prepare(sql);
     try {
@@ -64,9 +65,11 @@ export class SqlDb {
       stmt.reset();
     }
   }
+  /** The first row of a query, if any. */
   get(sql: string, params: SqlValue[] = []): Row | undefined {
     return this.all(sql, params)[0];
   }
+  /** Run a statement. */
   run(sql: string, params: SqlValue[] = []): void {
     this.#prepare(sql).run(params);
   }
