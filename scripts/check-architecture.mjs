@@ -3,8 +3,10 @@
 //
 //   node scripts/check-architecture.mjs [--root <dir>]
 //
-// (a) src/core imports only src/core, src/ports, src/errors, src/shared (plus `import type` from typed-emitter)
-// (b) src/ports imports only src/ports and src/errors
+// (a) src/core imports only src/core, src/ports, src/errors, src/shared (plus `import type` from typed-emitter
+//     and `import type` / `export type` from src/protocol)
+// (b) src/ports imports only src/ports and src/errors (plus `import type` / `export type` from src/protocol)
+// (b3) src/protocol (the wire schemas) imports only valibot, src/protocol and src/errors
 // (b2) src/shared (pure helpers every layer may use) imports only src/shared
 // (c) src/adapters never imports src/core (type-only imports of the contract file outbox-send.ts are fine)
 // (d) outside src/adapters/system-clock.ts no Date.now(), setTimeout(, setInterval(, setImmediate(,
@@ -24,6 +26,7 @@ const root = resolve(rootFlag >= 0 && args[rootFlag + 1] ? args[rootFlag + 1] : 
 const CLOCK_ADAPTER = 'src/adapters/system-clock.ts';
 const CORE_CONTRACTS = new Set(['src/core/outbox-send.ts']);
 const CORE_TYPE_PACKAGES = new Set(['typed-emitter']);
+const PROTOCOL_PACKAGES = new Set(['valibot']);
 const SOURCE_EXT = /\.(?:[cm]?ts|tsx|[cm]?js|jsx)$/;
 
 const violations = [];
@@ -177,7 +180,9 @@ function checkImports(file, code, masked) {
         ? 'adapters'
         : inDir(file, 'src/shared')
           ? 'shared'
-          : undefined;
+          : inDir(file, 'src/protocol')
+            ? 'protocol'
+            : undefined;
   for (const imp of findImports(code, masked)) {
     const line = lineOf(code, imp.index);
     const spec = imp.specifier;
@@ -187,10 +192,22 @@ function checkImports(file, code, masked) {
     if (!layer) continue;
     const relativeSpec = spec.startsWith('.');
     const target = relativeSpec ? resolveRelative(file, spec) : undefined;
+    if ((layer === 'core' || layer === 'ports') && relativeSpec && inDir(target, 'src/protocol')) {
+      // Core and ports speak the wire types, never the schema library: types only.
+      if (!imp.typeOnly) {
+        report(file, line, `${layer} imports '${spec}' (${target}) at runtime: ${layer} may import src/protocol only with 'import type' / 'export type'`);
+      }
+      continue;
+    }
+    if (layer === 'protocol') {
+      const ok = relativeSpec ? ['src/protocol', 'src/errors'].some((d) => inDir(target, d)) : PROTOCOL_PACKAGES.has(spec);
+      if (!ok) report(file, line, `protocol imports '${spec}'${target ? ` (${target})` : ''}: src/protocol may import only valibot, src/protocol and src/errors`);
+      continue;
+    }
     if (layer === 'core') {
       if (!relativeSpec) {
         if (imp.typeOnly && CORE_TYPE_PACKAGES.has(spec)) continue;
-        report(file, line, `core imports '${spec}': core may import only src/core, src/ports, src/errors, src/shared${CORE_TYPE_PACKAGES.has(spec) ? ` (use 'import type' for ${spec})` : ''}`);
+        report(file, line, `core imports '${spec}': core may import only src/core, src/ports, src/errors, src/shared (and src/protocol types)${CORE_TYPE_PACKAGES.has(spec) ? ` (use 'import type' for ${spec})` : ''}`);
       } else if (!['src/core', 'src/ports', 'src/errors', 'src/shared'].some((d) => inDir(target, d))) {
         report(file, line, `core imports '${spec}' (${target}): core may import only src/core, src/ports, src/errors, src/shared`);
       }

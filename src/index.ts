@@ -4,12 +4,25 @@
  */
 export * from './errors/index.js';
 export * from './ports/index.js';
+// The relay wire schemas (valibot); their types come with the ports above.
+export * from './protocol/relay-agents.js';
+export * from './protocol/relay-messages.js';
+export * from './protocol/relay-events.js';
+export * from './protocol/relay-permissions.js';
+export * from './protocol/relay-bus.js';
 export { createSystemClock } from './adapters/system-clock.js';
 export { createFileLogger, createSilentLogger, type FileLogger, type FileLoggerOptions } from './adapters/tslog-logger.js';
 export { createChildProcessSpawner, type ChildProcessSpawnerOptions } from './adapters/child-process-spawner.js';
 export { createDemoProvider, DEMO_AGENT_SCRIPT_PATH, type DemoProviderOptions } from './providers/demo.js';
-export { createFetchRelayHttp, parseRetryAfter, type FetchRelayHttpOptions, type FetchLike, type FetchResponseLike } from './adapters/fetch-relay-http.js';
-export { createWsRelayBus, type WsRelayBusOptions } from './adapters/ws-relay-bus.js';
+export {
+  createFetchRelayHttp,
+  parseRetryAfter,
+  type FetchRelayHttp,
+  type FetchRelayHttpOptions,
+  type FetchLike,
+  type FetchResponseLike,
+} from './adapters/fetch-relay-http.js';
+export { createWsRelayBus, type WsRelayBus, type WsRelayBusOptions, type WsRelayBusStats } from './adapters/ws-relay-bus.js';
 export { createRelayOutboxSend } from './adapters/relay-outbox-send.js';
 export type { OutboxDelivery, OutboxSendResult, OutboxSend } from './core/outbox-send.js';
 export {

@@ -1,26 +1,13 @@
 import crossFetch from 'cross-fetch';
 import type { Clock } from '../ports/clock.js';
-import {
-  RELAY_PROTOCOL_HEADER,
-  RELAY_PROTOCOL_VERSION,
-  type InsightInput,
-  type Obligation,
-  type RelayPermissionRequestInput,
-  type RegisterAgentInput,
-  type RegisterAgentResult,
-  type RelayBatchItem,
-  type RelayBatchResult,
-  type RelayHttp,
-  type RelayMessage,
-  type RelayPermissionRequest,
-  type RelayTask,
-  type SendMessageInput,
-  type SendMessageResult,
-  type TaskStatusInput,
-  type TokenGrant,
-} from '../ports/relay-http.js';
+import { RELAY_PROTOCOL_HEADER, RELAY_PROTOCOL_VERSION, type RelayHttp } from '../ports/relay-http.js';
+import type { InsightInput, InsightResult, RelayTask, TaskStatusInput } from '../protocol/relay-events.js';
+import type { SendMessageInput, SendMessageResult } from '../protocol/relay-messages.js';
+import type { RelayPermissionRequest } from '../protocol/relay-permissions.js';
+import { RELAY_HTTP_SHAPES as SHAPES, decodeText, type WireShape } from '../protocol/relay-codec.js';
 import { InvalidArgumentError, ProtocolError, RelayHttpError, RelayUnavailableError } from '../errors/index.js';
 import { createSystemClock } from './system-clock.js';
+import type { InferOutput } from 'valibot';
 
 /**
  * The slice of a fetch `Response` the adapter reads.
@@ -66,11 +53,30 @@ export interface FetchRelayHttpOptions {
 }
 
 /**
- * The default {@link RelayHttp}: JSON over `fetch`, protocol header on every call, a timeout on
- * every call, and errors mapped to `RelayHttpError` / `RelayUnavailableError` / `ProtocolError`.
+ * The {@link RelayHttp} of {@link createFetchRelayHttp}, plus the relay routes the runner itself
+ * never calls (for hosts, tools and tests).
  * @public
  */
-export function createFetchRelayHttp(options: FetchRelayHttpOptions): RelayHttp {
+export interface FetchRelayHttp extends RelayHttp {
+  /** Delete an agent and revoke its tokens. */
+  deleteAgent(agentId: string): Promise<void>;
+  /** Send one message (idempotent on `idempotencyKey`); the runner sends through the ordered batch instead. */
+  sendMessage(input: SendMessageInput): Promise<SendMessageResult>;
+  /** Update a task's status (idempotent on `idempotencyKey`). */
+  taskStatus(input: TaskStatusInput): Promise<RelayTask>;
+  /** Post an insight observation; 409 (`insights_disabled`) when insights are off. */
+  insight(input: InsightInput): Promise<InsightResult>;
+  /** Read a permission request (and its decision, once made). */
+  getPermissionRequest(agentId: string, permissionId: string): Promise<RelayPermissionRequest>;
+}
+
+/**
+ * The default {@link RelayHttp}: JSON over `fetch`, protocol header on every call, a timeout on
+ * every call, errors mapped to `RelayHttpError` / `RelayUnavailableError` / `ProtocolError`, and
+ * every answer checked against the protocol schema (a malformed body is a `ProtocolError`).
+ * @public
+ */
+export function createFetchRelayHttp(options: FetchRelayHttpOptions): FetchRelayHttp {
   if (typeof options.baseUrl !== 'string' || !/^https?:\/\//.test(options.baseUrl)) {
     throw new InvalidArgumentError('relay baseUrl must be an http(s) URL');
   }
@@ -81,7 +87,19 @@ export function createFetchRelayHttp(options: FetchRelayHttpOptions): RelayHttp 
   const enc = encodeURIComponent;
 
   type Auth = 'token' | 'key';
-  const call = async <T>(method: string, path: string, body: unknown, auth: Auth, raw = false): Promise<T> => {
+  /** One request; the answer is checked against `answer` (a bad body is a ProtocolError, never a later TypeError). */
+  const call = async <S extends WireShape>(method: string, path: string, body: unknown, auth: Auth, answer: S): Promise<InferAnswer<S>> => {
+    const text = await exchange(method, path, body, auth, false);
+    const decoded = decodeText(answer, text as string, 'body');
+    if (!decoded.ok) {
+      throw new ProtocolError(`relay answered ${method} ${path} with a malformed body: ${decoded.reason}`, {
+        data: { problem: decoded.problem, reason: decoded.reason },
+      });
+    }
+    return decoded.value as InferAnswer<S>;
+  };
+
+  const exchange = async (method: string, path: string, body: unknown, auth: Auth, raw: boolean): Promise<string | Uint8Array> => {
     const secret = auth === 'key' ? options.apiKey?.() : options.token();
     if (!secret) {
       throw new RelayHttpError(401, `no ${auth === 'key' ? 'workspace API key' : 'agent token'} for ${method} ${path}`);
@@ -120,13 +138,7 @@ export function createFetchRelayHttp(options: FetchRelayHttpOptions): RelayHttp 
         throw unavailable(method, path, error, timedOut, timeoutMs);
       }
       if (response.status < 200 || response.status >= 300) throw httpError(method, path, response, text, clock.now());
-      if (raw) return bytes as T;
-      if (text === '') return undefined as T;
-      try {
-        return JSON.parse(text) as T;
-      } catch (error) {
-        throw new ProtocolError(`relay answered ${method} ${path} with malformed JSON`, { cause: error });
-      }
+      return raw ? (bytes as Uint8Array) : text;
     } finally {
       clock.clearTimeout(timer);
     }
@@ -134,63 +146,57 @@ export function createFetchRelayHttp(options: FetchRelayHttpOptions): RelayHttp 
 
   const agentPath = (agentId: string, rest = '') => `/v1/agents/${enc(requireId(agentId))}${rest}`;
 
-  return {
-    register: (input: RegisterAgentInput) => call<RegisterAgentResult>('POST', '/v1/agents', input, 'key'),
+  const http: FetchRelayHttp = {
+    register: (input) => call('POST', '/v1/agents', input, 'key', SHAPES['register.response']),
     deleteAgent: async (agentId) => {
-      await call('DELETE', agentPath(agentId), undefined, 'token');
+      await call('DELETE', agentPath(agentId), undefined, 'token', SHAPES['delete.response']);
     },
-    heartbeat: (agentId) => call<{ serverTime: number }>('POST', agentPath(agentId, '/heartbeat'), {}, 'token'),
+    heartbeat: (agentId) => call('POST', agentPath(agentId, '/heartbeat'), {}, 'token', SHAPES['heartbeat.response']),
     renewToken: async (agentId) => {
+      const renew = (auth: Auth) => call('POST', agentPath(agentId, '/token'), {}, auth, SHAPES['token.response']);
       try {
-        return await call<TokenGrant>('POST', agentPath(agentId, '/token'), {}, 'token');
+        return await renew('token');
       } catch (error) {
         // An expired or revoked token cannot renew itself: recover with the workspace key if we have one.
         const refused = error instanceof RelayHttpError && error.status === 401;
         if (!refused || !options.apiKey?.()) throw error;
-        return call<TokenGrant>('POST', agentPath(agentId, '/token'), {}, 'key');
+        return renew('key');
       }
     },
-    sendMessage: (input: SendMessageInput) => call<SendMessageResult>('POST', '/v1/messages', input, 'token'),
-    sendBatch: (items: readonly RelayBatchItem[]) => call<RelayBatchResult>('POST', '/v1/events/batch', { items }, 'token'),
+    sendMessage: (input) => call('POST', '/v1/messages', input, 'token', SHAPES['message.response']),
+    sendBatch: (items) => call('POST', '/v1/events/batch', { items }, 'token', SHAPES['batch.response']),
     pollUnread: async (agentId, opts = {}) => {
       const query = opts.limit === undefined ? '' : `?limit=${opts.limit}`;
-      const result = await call<{ messages: RelayMessage[] }>('GET', agentPath(agentId, `/messages/unread${query}`), undefined, 'token');
-      return result.messages;
+      return (await call('GET', agentPath(agentId, `/messages/unread${query}`), undefined, 'token', SHAPES['unread.response'])).messages;
     },
-    markRead: async (agentId, messageIds) => {
-      const result = await call<{ marked: number }>('POST', agentPath(agentId, '/messages/read'), { ids: messageIds }, 'token');
-      return result.marked;
-    },
-    obligations: async (agentId) => {
-      const result = await call<{ obligations: Obligation[] }>('GET', agentPath(agentId, '/obligations'), undefined, 'token');
-      return result.obligations;
-    },
-    taskStatus: async (input: TaskStatusInput) => {
+    markRead: async (agentId, messageIds) =>
+      (await call('POST', agentPath(agentId, '/messages/read'), { ids: messageIds }, 'token', SHAPES['markRead.response'])).marked,
+    obligations: async (agentId) => (await call('GET', agentPath(agentId, '/obligations'), undefined, 'token', SHAPES['obligations.response'])).obligations,
+    taskStatus: async (input) => {
       const { taskId, ...body } = input;
-      const result = await call<{ task: RelayTask }>('POST', `/v1/tasks/${enc(requireId(taskId))}/status`, body, 'token');
-      return result.task;
+      return (await call('POST', `/v1/tasks/${enc(requireId(taskId))}/status`, body, 'token', SHAPES['taskStatus.response'])).task;
     },
-    insight: (input: InsightInput) => call<{ id: string; duplicate: boolean }>('POST', '/v1/insights', input, 'token'),
-    createPermissionRequest: async (agentId, input: RelayPermissionRequestInput) => {
-      const result = await call<{ permission: RelayPermissionRequest }>('POST', agentPath(agentId, '/permissions'), input, 'token');
-      return result.permission;
-    },
+    insight: (input) => call('POST', '/v1/insights', input, 'token', SHAPES['insight.response']),
+    createPermissionRequest: async (agentId, input) =>
+      (await call('POST', agentPath(agentId, '/permissions'), input, 'token', SHAPES['permission.response'])).permission,
     getPermissionRequest: async (agentId, permissionId) => {
       const path = agentPath(agentId, `/permissions/${enc(requireId(permissionId))}`);
-      const result = await call<{ permission: RelayPermissionRequest }>('GET', path, undefined, 'token');
-      return result.permission;
+      return (await call('GET', path, undefined, 'token', SHAPES['permission.response'])).permission;
     },
     downloadAttachment: async (url, opts = {}) => {
       // Only relative relay paths: an attachment URL must never send the token to another host.
       if (!url.startsWith('/v1/attachments/')) throw new InvalidArgumentError('attachment url must be a /v1/attachments/ path on the relay');
-      const bytes = await call<Uint8Array>('GET', url, undefined, 'token', true);
+      const bytes = (await exchange('GET', url, undefined, 'token', true)) as Uint8Array;
       if (opts.maxBytes !== undefined && bytes.length > opts.maxBytes) {
         throw new InvalidArgumentError(`attachment is ${bytes.length} bytes, over the ${opts.maxBytes}-byte cap`);
       }
       return bytes;
     },
   };
+  return http;
 }
+
+type InferAnswer<S> = S extends WireShape<infer T> ? InferOutput<T> : never;
 
 function requireId(id: string): string {
   if (typeof id !== 'string' || id.length === 0) throw new InvalidArgumentError('relay ids must be non-empty strings');
@@ -206,15 +212,10 @@ function unavailable(method: string, path: string, error: unknown, timedOut: boo
 }
 
 function httpError(method: string, path: string, response: FetchResponseLike, text: string, now: number): Error {
-  let code: string | undefined;
-  let serverMessage: string | undefined;
-  try {
-    const parsed = JSON.parse(text) as { error?: { code?: unknown; message?: unknown } };
-    if (typeof parsed.error?.code === 'string') code = parsed.error.code;
-    if (typeof parsed.error?.message === 'string') serverMessage = parsed.error.message;
-  } catch {
-    if (text) serverMessage = text.split('\n')[0]!.slice(0, 200);
-  }
+  // The error body is checked with the protocol schema too; anything else is reported as a line of text.
+  const decoded = decodeText(SHAPES['error.response'], text, 'body');
+  const code = decoded.ok ? decoded.value.error.code : undefined;
+  const serverMessage = decoded.ok ? decoded.value.error.message : text ? text.split('\n')[0]!.slice(0, 200) : undefined;
   if (code === 'protocol_mismatch') {
     // Not a RelayHttpError on purpose: the outbox would treat a 400 as a permanent rejection and
     // drop events, while a version mismatch is a deployment problem to be retried after a fix.

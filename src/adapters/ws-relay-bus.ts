@@ -2,17 +2,8 @@ import WebSocket from 'isomorphic-ws';
 import type { Clock, TimerHandle } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
 import { RELAY_PROTOCOL_VERSION } from '../ports/relay-http.js';
-import type {
-  BusErrorFrame,
-  CommandFrame,
-  MessageNewFrame,
-  PermissionDecisionFrame,
-  RelayBus,
-  RelayBusEvents,
-  RunnerFrame,
-  ServerFrame,
-  StatusFrame,
-} from '../ports/relay-bus.js';
+import type { OutgoingRunnerFrame, RelayBus, RelayBusEvents, RunnerFrame, StatusFrame } from '../ports/relay-bus.js';
+import { decodeServerFrame } from '../protocol/relay-codec.js';
 import { ClosedError, InvalidArgumentError } from '../errors/index.js';
 import { createSystemClock } from './system-clock.js';
 import { backoffDelay } from '../shared/backoff.js';
@@ -49,6 +40,30 @@ export interface WsRelayBusOptions {
   maxBufferedFrames?: number;
 }
 
+/**
+ * Counters of a {@link WsRelayBus}.
+ * @public
+ */
+export interface WsRelayBusStats {
+  /** Server frames received and delivered (or handled by the bus itself: welcome, pong). */
+  framesAccepted: number;
+  /** Server frames dropped because they failed the protocol schema, were not JSON, or exceeded their byte cap (each logged at WARN). */
+  framesDropped: number;
+  /** Server frames of a type this version does not know, ignored for forward compatibility (logged at debug). */
+  framesIgnored: number;
+  /** The reason the last frame was dropped, for diagnostics. */
+  lastDropReason?: string;
+}
+
+/**
+ * The {@link RelayBus} of {@link createWsRelayBus}, with counters.
+ * @public
+ */
+export interface WsRelayBus extends RelayBus {
+  /** A snapshot of the frame counters: a frame that fails validation is dropped and counted, never thrown into the runner. */
+  stats(): WsRelayBusStats;
+}
+
 type Listeners = { [K in keyof RelayBusEvents]: Set<RelayBusEvents[K]> };
 type TimerName = 'reconnect' | 'connect' | 'ping' | 'pingDeadline';
 
@@ -60,13 +75,13 @@ type TimerName = 'reconnect' | 'connect' | 'ping' | 'pingDeadline';
  * frames are buffered up to `maxBufferedFrames`.
  * @public
  */
-export function createWsRelayBus(options: WsRelayBusOptions): RelayBus {
+export function createWsRelayBus(options: WsRelayBusOptions): WsRelayBus {
   if (typeof options.url !== 'string' || !/^wss?:\/\//.test(options.url)) throw new InvalidArgumentError('bus url must be a ws(s) URL');
   if (typeof options.agentId !== 'string' || options.agentId === '') throw new InvalidArgumentError('bus agentId must be a non-empty string');
-  return new WsRelayBus(options);
+  return new WebSocketRelayBus(options);
 }
 
-class WsRelayBus implements RelayBus {
+class WebSocketRelayBus implements WsRelayBus {
   readonly #opts: WsRelayBusOptions;
   readonly #clock: Clock;
   readonly #random: () => number;
@@ -89,6 +104,7 @@ class WsRelayBus implements RelayBus {
   #pingSeq = 0;
   #outstandingPing: string | undefined;
   #timers: Partial<Record<TimerName, TimerHandle>> = {};
+  #stats: WsRelayBusStats = { framesAccepted: 0, framesDropped: 0, framesIgnored: 0 };
 
   constructor(opts: WsRelayBusOptions) {
     this.#opts = opts;
@@ -107,7 +123,11 @@ class WsRelayBus implements RelayBus {
     this.#open();
   }
 
-  send(frame: Exclude<RunnerFrame, { type: 'hello' | 'ping' }>): boolean {
+  stats(): WsRelayBusStats {
+    return { ...this.#stats };
+  }
+
+  send(frame: OutgoingRunnerFrame): boolean {
     if (this.#closed) return false;
     if (frame.type === 'status') this.#lastStatus = frame;
     if (this.#connected && this.#ws && this.#transmit(frame)) return true;
@@ -243,16 +263,22 @@ class WsRelayBus implements RelayBus {
   // ---- frames ------------------------------------------------------------------------------
   #onData(ws: WebSocket, data: unknown): void {
     const text = typeof data === 'string' ? data : bytesToText(data);
-    let frame: ServerFrame | undefined;
-    try {
-      frame = parseServerFrame(JSON.parse(text) as unknown);
-    } catch {
-      frame = undefined;
-    }
-    if (!frame) {
-      this.#log('warn', `bus ignored a malformed frame: ${text.slice(0, 200)}`);
+    const decoded = decodeServerFrame(text);
+    if (!decoded.ok) {
+      if (decoded.unknownType) {
+        // New frame types are additive within protocol v1: a newer relay may send them.
+        this.#stats.framesIgnored += 1;
+        this.#log('debug', `bus ignored a frame of unknown type "${decoded.type}"`);
+        return;
+      }
+      // Dropped here, never thrown into the runner: a listener must only ever see complete frames.
+      this.#stats.framesDropped += 1;
+      this.#stats.lastDropReason = decoded.reason;
+      this.#log('warn', `bus dropped a malformed ${decoded.type === undefined ? 'frame' : `"${decoded.type}" frame`}: ${decoded.reason}`);
       return;
     }
+    this.#stats.framesAccepted += 1;
+    const frame = decoded.frame;
     switch (frame.type) {
       case 'welcome':
         this.#onWelcome(ws);
@@ -357,37 +383,3 @@ function bytesToText(data: unknown): string {
   return String(data);
 }
 
-
-const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-const isStr = (v: unknown): v is string => typeof v === 'string';
-
-/**
- * Check a decoded server frame's shape; undefined when it is not one this version knows.
- * @internal
- */
-export function parseServerFrame(value: unknown): ServerFrame | undefined {
-  if (!isObj(value)) return undefined;
-  switch (value['type']) {
-    case 'welcome':
-      return isStr(value['agentId']) && typeof value['protocol'] === 'number' ? (value as unknown as ServerFrame) : undefined;
-    case 'pong':
-      return isStr(value['id']) ? (value as unknown as ServerFrame) : undefined;
-    case 'error':
-      return isStr(value['code']) && isStr(value['message']) ? (value as unknown as BusErrorFrame) : undefined;
-    case 'message.new': {
-      const m = value['message'];
-      return isObj(m) && isStr(m['id']) && isStr(m['body']) && isStr(m['from']) ? (value as unknown as MessageNewFrame) : undefined;
-    }
-    case 'command': {
-      if (!isStr(value['id']) || !isStr(value['name'])) return undefined;
-      const args = value['args'] === undefined ? {} : value['args'];
-      return isObj(args) ? ({ type: 'command', id: value['id'], name: value['name'], args } satisfies CommandFrame) : undefined;
-    }
-    case 'permission.decision': {
-      const ok = isStr(value['permissionId']) && isStr(value['requestId']) && (value['behavior'] === 'allow' || value['behavior'] === 'deny');
-      return ok ? (value as unknown as PermissionDecisionFrame) : undefined;
-    }
-    default:
-      return undefined;
-  }
-}

@@ -26,6 +26,11 @@ export {
 } from './relay-dev-server/index.js';
 // The ports and value types the test kit's signatures mention, so `./testing` stands on its own.
 export type * from '../ports/index.js';
+export * from '../protocol/relay-agents.js';
+export * from '../protocol/relay-messages.js';
+export * from '../protocol/relay-events.js';
+export * from '../protocol/relay-permissions.js';
+export * from '../protocol/relay-bus.js';
 export { runOutboxStoreConformance, type OutboxStoreHarness } from './conformance/outbox-store.js';
 export { createMemoryOutboxStore } from '../adapters/memory-outbox-store.js';
 export {

@@ -2,6 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { connect } from 'node:net';
 import { createRelayDevServer, type RelayDevServer } from '../../src/testing/relay-dev-server/index.js';
+import { createWsRelayBus } from '../../src/adapters/ws-relay-bus.js';
+import { createMemoryLogger } from '../../src/testing/memory-logger.js';
+import type { MessageNewFrame } from '../../src/ports/relay-bus.js';
+import { waitFor } from './relay-helpers.js';
 
 let server: RelayDevServer;
 let agentId = '';
@@ -96,6 +100,37 @@ const cases: Array<{ name: string; status: number; code: string; run: () => Retu
         body: JSON.stringify({ name: 'no spaces/slashes' }),
       }),
   },
+  { name: 'heartbeat body is an array', status: 400, code: 'invalid_body', run: () => call('POST', `/v1/agents/${agentId}/heartbeat`, { headers: auth(), body: '[]' }) },
+  { name: 'token renewal body is a string', status: 400, code: 'invalid_body', run: () => call('POST', `/v1/agents/${agentId}/token`, { headers: auth(), body: '"renew"' }) },
+  {
+    name: 'permission request without a tool',
+    status: 400,
+    code: 'invalid_body',
+    run: () => call('POST', `/v1/agents/${agentId}/permissions`, { headers: auth(), body: JSON.stringify({ requestId: 'r1', summary: 'ls' }) }),
+  },
+  {
+    name: 'insight data is an array',
+    status: 400,
+    code: 'invalid_body',
+    run: () => call('POST', '/v1/insights', { headers: auth(), body: JSON.stringify({ type: 't', data: [1], occurredAt: 1, idempotencyKey: 'k5' }) }),
+  },
+  {
+    name: 'register metadata is a string',
+    status: 400,
+    code: 'invalid_body',
+    run: () =>
+      call('POST', '/v1/agents', {
+        headers: { ...P, Authorization: `Bearer ${server.apiKey}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ name: 'beta', metadata: 'x' }),
+      }),
+  },
+  { name: 'mark read without ids', status: 400, code: 'invalid_body', run: () => call('POST', `/v1/agents/${agentId}/messages/read`, { headers: auth(), body: '{}' }) },
+  {
+    name: 'task status with a huge note',
+    status: 400,
+    code: 'invalid_body',
+    run: () => call('POST', '/v1/tasks/T1/status', { headers: auth(), body: JSON.stringify({ status: 'completed', note: 'n'.repeat(2001), occurredAt: 1, idempotencyKey: 'k6' }) }),
+  },
   { name: 'bad unread limit', status: 400, code: 'invalid_query', run: () => call('GET', `/v1/agents/${agentId}/messages/unread?limit=abc`, { headers: auth() }) },
   {
     name: 'oversized body',
@@ -185,5 +220,61 @@ describe('the dev server refuses bad input with a 4xx and a one-line reason, and
     expect(server.statuses(agentId)).toEqual([]);
     expect(ws.readyState).toBe(ws.OPEN);
     ws.close();
+  });
+
+  it('refuses a body with a huge extra field by its shape\'s byte cap (413), below the server-wide limit', async () => {
+    const big = await createRelayDevServer();
+    try {
+      const reg = await fetch(`${big.url}/v1/agents`, {
+        method: 'POST',
+        headers: { ...P, Authorization: `Bearer ${big.apiKey}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ name: 'gamma' }),
+      });
+      const { agent, token: t } = (await reg.json()) as { agent: { id: string }; token: string };
+      const res = await fetch(`${big.url}/v1/agents/${agent.id}/heartbeat`, {
+        method: 'POST',
+        headers: { ...P, Authorization: `Bearer ${t}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ huge: 'x'.repeat(8000) }),
+      });
+      expect(res.status).toBe(413);
+      expect(((await res.json()) as { error: { code: string; message: string } }).error).toEqual({ code: 'body_too_large', message: 'body exceeds 4096 bytes' });
+      const small = await fetch(`${big.url}/v1/agents/${agent.id}/heartbeat`, {
+        method: 'POST',
+        headers: { ...P, Authorization: `Bearer ${t}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ fromTheFuture: true }),
+      });
+      expect(small.status).toBe(200);
+    } finally {
+      await big.close();
+    }
+  });
+
+  it('a malformed frame from the relay is dropped and counted by the ws adapter, and the next good frame is delivered', async () => {
+    const logger = createMemoryLogger({ level: 'debug' });
+    const bus = createWsRelayBus({ url: server.wsUrl, agentId, token: () => token, logger });
+    const pushed: MessageNewFrame[] = [];
+    bus.on('message.new', (f) => pushed.push(f));
+    try {
+      bus.connect();
+      await waitFor('bus connected', () => bus.connected);
+      // A message without attachments, seq, kind… used to reach the core and throw there.
+      expect(server.faults.rawFrame(agentId, JSON.stringify({ type: 'message.new', message: { id: 'msg_bad', from: 'mallory', body: 'x' } }))).toBe(1);
+      server.faults.rawFrame(agentId, '{"type":"command","id":"c1","name":"stop","args":[1]}');
+      server.faults.rawFrame(agentId, '{not json');
+      server.faults.rawFrame(agentId, '{"type":"from.the.future"}');
+      const good = server.sendToAgent(agentId, { from: 'alice', body: 'still here' });
+      await waitFor('good frame delivered', () => pushed.length === 1);
+      expect(pushed[0]!.message).toEqual(good);
+      expect(bus.stats()).toMatchObject({ framesDropped: 3, framesIgnored: 1 });
+      const warnings = logger.entries.filter((e) => e.level === 'warn').map((e) => e.message);
+      expect(warnings).toEqual([
+        'bus dropped a malformed "message.new" frame: frame.message.seq is required',
+        'bus dropped a malformed "command" frame: frame.args must be a JSON object',
+        'bus dropped a malformed frame: frame is not JSON',
+      ]);
+      expect(bus.connected).toBe(true);
+    } finally {
+      await bus.close();
+    }
   });
 });

@@ -3,18 +3,17 @@ import { WebSocket } from 'ws';
 import { join } from 'node:path';
 import { statSync } from 'node:fs';
 import { createRelayDevServer, type RelayDevServer } from '../../src/testing/relay-dev-server/index.js';
-import { createFetchRelayHttp, type FetchLike } from '../../src/adapters/fetch-relay-http.js';
+import { createFetchRelayHttp, type FetchLike, type FetchRelayHttp } from '../../src/adapters/fetch-relay-http.js';
 import { createWsRelayBus } from '../../src/adapters/ws-relay-bus.js';
 import { createFakeClock } from '../../src/testing/fake-clock.js';
 import { ProtocolError, RelayHttpError, RelayUnavailableError } from '../../src/errors/index.js';
-import type { RelayHttp } from '../../src/ports/relay-http.js';
 import type { RelayBus, RelayBusStateEvent, CommandFrame, PermissionDecisionFrame, MessageNewFrame } from '../../src/ports/relay-bus.js';
 import { tempDir, waitFor } from './relay-helpers.js';
 
 interface Agent {
   id: string;
   token: string;
-  http: RelayHttp;
+  http: FetchRelayHttp;
 }
 
 let server: RelayDevServer;

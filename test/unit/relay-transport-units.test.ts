@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { createRelayOutboxSend } from '../../src/adapters/relay-outbox-send.js';
 import { createFetchRelayHttp, parseRetryAfter, type FetchLike } from '../../src/adapters/fetch-relay-http.js';
-import { createWsRelayBus, parseServerFrame } from '../../src/adapters/ws-relay-bus.js';
+import { createWsRelayBus } from '../../src/adapters/ws-relay-bus.js';
+import { decodeServerFrame } from '../../src/protocol/relay-codec.js';
 import { createFakeClock } from '../../src/testing/fake-clock.js';
 import { ProtocolError, RelayHttpError, RelayUnavailableError } from '../../src/errors/index.js';
 import type { RelayBatchItem, RelayBatchResult } from '../../src/ports/relay-http.js';
@@ -88,6 +89,33 @@ describe('createFetchRelayHttp with a host fetch', () => {
     expect(err).toMatchObject({ status: 503, retryAfterMs: 2000, serverMessage: 'try later', data: { status: 503, serverCode: 'busy' } });
   });
 
+  it('checks every answer against the protocol schema: a bad body is a ProtocolError, never a TypeError later', async () => {
+    const answers: Record<string, string> = {
+      '/v1/agents/agt_1/heartbeat': '{"serverTime":"soon"}',
+      '/v1/agents/agt_1/obligations': '{"obligations":[{"messageId":"m1"}]}',
+      '/v1/events/batch': 'not json at all',
+      '/v1/agents/agt_1/messages/read': '',
+      '/v1/agents/agt_1/messages/unread': JSON.stringify({
+        messages: [{ id: 'm1', seq: 1, kind: 'message', from: 'a', to: 'b', body: 'x', occurredAt: 1, createdAt: 2, extra: { ignored: true } }],
+      }),
+    };
+    const http = createFetchRelayHttp({
+      baseUrl: 'http://relay.test',
+      token: () => 'tok',
+      fetch: (url) => respond(200, answers[new URL(url).pathname] ?? '{}'),
+    });
+    const heartbeat = await http.heartbeat('agt_1').catch((e: unknown) => e);
+    expect(heartbeat).toBeInstanceOf(ProtocolError);
+    expect((heartbeat as Error).message).toBe('relay answered POST /v1/agents/agt_1/heartbeat with a malformed body: body.serverTime must be a number');
+    await expect(http.obligations('agt_1')).rejects.toThrow(/body\.obligations\[0\]\.from is required/);
+    await expect(http.sendBatch([])).rejects.toMatchObject({ code: 'PROTOCOL', data: { problem: 'not_json' } });
+    await expect(http.markRead('agt_1', ['m1'])).rejects.toBeInstanceOf(ProtocolError);
+    // Defaults applied and unknown fields dropped: the core sees complete, known objects.
+    expect(await http.pollUnread('agt_1')).toEqual([
+      { id: 'm1', seq: 1, kind: 'message', from: 'a', to: 'b', body: 'x', expectsReply: false, occurredAt: 1, createdAt: 2, attachments: [] },
+    ]);
+  });
+
   it('times out a fetch that never settles, on the injected clock', async () => {
     const clock = createFakeClock();
     let aborted = false;
@@ -114,14 +142,25 @@ describe('createFetchRelayHttp with a host fetch', () => {
   });
 });
 
-describe('parseServerFrame', () => {
+describe('decodeServerFrame', () => {
+  const parse = (value: unknown) => {
+    const decoded = decodeServerFrame(JSON.stringify(value));
+    return decoded.ok ? decoded.frame : undefined;
+  };
+
   it('accepts known shapes and rejects malformed ones', () => {
-    expect(parseServerFrame({ type: 'command', id: 'c1', name: 'stop' })).toEqual({ type: 'command', id: 'c1', name: 'stop', args: {} });
-    expect(parseServerFrame({ type: 'command', id: 'c1' })).toBeUndefined();
-    expect(parseServerFrame({ type: 'permission.decision', permissionId: 'p', requestId: 'r', behavior: 'maybe' })).toBeUndefined();
-    expect(parseServerFrame({ type: 'message.new', message: { id: 'm', body: 'b', from: 'f' } })).toBeDefined();
-    expect(parseServerFrame({ type: 'martian' })).toBeUndefined();
-    expect(parseServerFrame([1])).toBeUndefined();
+    expect(parse({ type: 'command', id: 'c1', name: 'stop' })).toEqual({ type: 'command', id: 'c1', name: 'stop', args: {} });
+    expect(parse({ type: 'command', id: 'c1' })).toBeUndefined();
+    expect(parse({ type: 'permission.decision', permissionId: 'p', requestId: 'r', behavior: 'maybe' })).toBeUndefined();
+    // A message missing required fields is refused here (it used to pass and throw later, inside the core).
+    expect(parse({ type: 'message.new', message: { id: 'm', body: 'b', from: 'f' } })).toBeUndefined();
+    expect(parse({ type: 'martian' })).toBeUndefined();
+    expect(parse([1])).toBeUndefined();
+  });
+
+  it('applies defaults, so the core always sees complete messages', () => {
+    const message = { id: 'm', seq: 1, kind: 'message', from: 'f', to: 't', body: 'b', occurredAt: 1, createdAt: 2 };
+    expect(parse({ type: 'message.new', message })).toEqual({ type: 'message.new', message: { ...message, expectsReply: false, attachments: [] } });
   });
 });
 

@@ -3,74 +3,31 @@
  * go, so "applied" and "persisted-on-flush" have a single, simple meaning.
  */
 import { randomBytes } from 'node:crypto';
-import type { Database, SqlValue, Statement } from 'sql.js';
+import type { Database, SqlValue } from 'sql.js';
 import type {
   AgentProfile,
   Obligation,
+  RegisterAgentInput,
   RelayAgent,
   RelayAttachment,
   RelayMessage,
   RelayMessageKind,
   RelayPermissionRequest,
+  RelayPermissionRequestInput,
   RelayTask,
-  TaskStatus,
+  SessionEventPayload,
 } from '../../ports/relay-http.js';
-import { HttpFailure, invalid, obj, optBool, optStr, reqEnum, reqStr } from './validate.js';
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS agents (id TEXT PRIMARY KEY, name TEXT NOT NULL, provider TEXT, metadata TEXT,
-  created_at INTEGER NOT NULL, last_seen_at INTEGER NOT NULL, deleted_at INTEGER);
-CREATE INDEX IF NOT EXISTS agents_name ON agents(name);
-CREATE TABLE IF NOT EXISTS tokens (token TEXT PRIMARY KEY, agent_id TEXT NOT NULL, expires_at INTEGER NOT NULL,
-  revoked INTEGER NOT NULL DEFAULT 0);
-CREATE TABLE IF NOT EXISTS messages (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,
-  from_name TEXT NOT NULL, from_agent_id TEXT, to_name TEXT NOT NULL, to_agent_id TEXT, body TEXT NOT NULL,
-  reply_to TEXT, task_id TEXT, expects_reply INTEGER NOT NULL, entry TEXT, occurred_at INTEGER NOT NULL,
-  created_at INTEGER NOT NULL, read_at INTEGER, attachments TEXT NOT NULL DEFAULT '[]');
-CREATE INDEX IF NOT EXISTS messages_unread ON messages(to_agent_id, read_at);
-CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, agent_id TEXT NOT NULL,
-  kind TEXT NOT NULL, idempotency_key TEXT NOT NULL, occurred_at INTEGER NOT NULL, created_at INTEGER NOT NULL,
-  payload TEXT NOT NULL);
-CREATE UNIQUE INDEX IF NOT EXISTS events_idempotency ON events(agent_id, idempotency_key);
-CREATE TABLE IF NOT EXISTS obligations (message_id TEXT PRIMARY KEY, agent_id TEXT NOT NULL, from_name TEXT NOT NULL,
-  excerpt TEXT NOT NULL, task_id TEXT, created_at INTEGER NOT NULL, cleared_at INTEGER, cleared_by TEXT);
-CREATE TABLE IF NOT EXISTS tasks (task_id TEXT PRIMARY KEY, agent_id TEXT NOT NULL, status TEXT NOT NULL,
-  message_id TEXT, note TEXT, updated_at INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS permissions (id TEXT PRIMARY KEY, agent_id TEXT NOT NULL, request_id TEXT NOT NULL,
-  tool TEXT NOT NULL, summary TEXT NOT NULL, input TEXT, created_at INTEGER NOT NULL, behavior TEXT, message TEXT,
-  decided_by TEXT, decided_at INTEGER, UNIQUE (agent_id, request_id));
-CREATE TABLE IF NOT EXISTS attachments (id TEXT PRIMARY KEY, name TEXT NOT NULL, media_type TEXT NOT NULL,
-  size INTEGER NOT NULL, data BLOB NOT NULL);
-`;
-
-/** Event kinds the batch route accepts. */
-export const EVENT_KINDS = ['message', 'session', 'task_status', 'insight', 'hook_fatal'] as const;
-const TASK_STATUSES: readonly TaskStatus[] = ['pending', 'in_progress', 'completed', 'failed', 'cancelled'];
-const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
-const MAX_BODY_CHARS = 256 * 1024;
-
-/**
- * An accepted event, as the relay dev server's inspection API lists it.
- * @public
- */
-export interface DevServerEvent {
-  /** Arrival order. */
-  seq: number;
-  /** Id of what was stored. */
-  id: string;
-  /** Agent that sent it. */
-  agentId: string;
-  /** Event kind. */
-  kind: string;
-  /** The idempotency key it arrived with. */
-  idempotencyKey: string;
-  /** Epoch ms the runner stamped. */
-  occurredAt: number;
-  /** Epoch ms the server stored it. */
-  createdAt: number;
-  /** The payload as received. */
-  payload: unknown;
-}
+import { MessageEventPayloadSchema, SessionEventPayloadSchema } from '../../protocol/relay-messages.js';
+import {
+  HookFatalPayloadSchema,
+  InsightPayloadSchema,
+  RelayEventKindSchema,
+  TaskStatusPayloadSchema,
+} from '../../protocol/relay-events.js';
+import { HttpFailure, checked } from './http.js';
+import { SqlDb } from './sql.js';
+import { toAgent, toMessage, toPermission, toTask } from './rows.js';
+import type { DevServerEvent, MessageFilter, NewAttachment } from './types.js';
 
 /** Outcome of applying one event. */
 export interface ItemOutcome {
@@ -96,33 +53,8 @@ export interface NewMessage {
   attachments: RelayAttachment[];
 }
 
-/**
- * What the relay dev server's `listMessages` may filter by.
- * @public
- */
-export interface MessageFilter {
-  /** Recipient name or agent id. */
-  to?: string;
-  /** Sender name or agent id. */
-  from?: string;
-  /** Kind. */
-  kind?: RelayMessageKind;
-}
 
-/**
- * A new attachment handed to the relay dev server's `sendToAgent`.
- * @public
- */
-export interface NewAttachment {
-  /** File name. */
-  name: string;
-  /** MIME type. @defaultValue `'application/octet-stream'` */
-  mediaType?: string;
-  /** Bytes (strings are UTF-8 encoded). */
-  content: string | Uint8Array;
-}
 
-type Row = Record<string, SqlValue>;
 
 // Ids are a random per-process stem plus a counter: unique across restarts of a file-backed
 // server, and far cheaper than fresh random bytes per id on the batch route's hot path.
@@ -136,80 +68,19 @@ export function newId(prefix: string): string {
 }
 
 /** The relay's state over one sql.js database. */
-export class DevState {
+export class DevState extends SqlDb {
   constructor(
-    readonly db: Database,
+    db: Database,
     private readonly now: () => number,
     private readonly options: { tokenTtlMs: number; insightsEnabled: boolean; profiles: Record<string, Partial<AgentProfile>> },
   ) {
-    // The database lives in memory (persisted by exporting it), so sqlite's rollback journal is
-    // pure overhead: keep it in memory and skip syncs.
-    db.exec('PRAGMA journal_mode = MEMORY; PRAGMA synchronous = OFF; PRAGMA temp_store = MEMORY; PRAGMA locking_mode = EXCLUSIVE;');
-    db.exec(SCHEMA);
+    super(db);
     this.#lastMessageSeq = (this.get('SELECT COALESCE(MAX(seq), 0) AS seq FROM messages')?.['seq'] as number) ?? 0;
   }
 
   /** Message seqs are assigned here, so a stored message need not be read back for its seq. */
   #lastMessageSeq: number;
 
-  // ---- sql helpers -------------------------------------------------------------------------
-  /** Prepared statements by SQL text: re-preparing on every call dominated the batch route's cost. */
-  readonly #statements = new Map<string, Statement>();
-  #prepare(sql: string): Statement {
-    let stmt = this.#statements.get(sql);
-    if (!stmt) {
-      stmt = this.db.prepare(sql);
-      this.#statements.set(sql, stmt);
-    }
-    return stmt;
-  }
-  all(sql: string, params: SqlValue[] = []): Row[] {
-    const stmt = this.#prepare(sql);
-    try {
-      stmt.bind(params);
-      const rows: Row[] = [];
-      while (stmt.step()) rows.push(stmt.getAsObject() as Row);
-      return rows;
-    } finally {
-      stmt.reset();
-    }
-  }
-  get(sql: string, params: SqlValue[] = []): Row | undefined {
-    return this.all(sql, params)[0];
-  }
-  run(sql: string, params: SqlValue[] = []): void {
-    this.#prepare(sql).run(params);
-  }
-  /** Release prepared statements (before closing the database). */
-  close(): void {
-    for (const stmt of this.#statements.values()) stmt.free();
-    this.#statements.clear();
-  }
-  #depth = 0;
-  /**
-   * Run `fn` atomically; a throw rolls back every change it made. Nested calls become savepoints,
-   * so a batch is one commit (each commit rewrites pages of sql.js's in-memory file) while each
-   * item still rolls back alone.
-   */
-  tx<T>(fn: () => T): T {
-    const name = `sp${this.#depth}`;
-    this.run(this.#depth === 0 ? 'BEGIN' : `SAVEPOINT ${name}`);
-    this.#depth += 1;
-    try {
-      const result = fn();
-      this.#depth -= 1;
-      this.run(this.#depth === 0 ? 'COMMIT' : `RELEASE ${name}`);
-      return result;
-    } catch (error) {
-      this.#depth -= 1;
-      if (this.#depth === 0) this.run('ROLLBACK');
-      else {
-        this.run(`ROLLBACK TO ${name}`);
-        this.run(`RELEASE ${name}`);
-      }
-      throw error;
-    }
-  }
 
   // ---- agents and tokens -------------------------------------------------------------------
   profileFor(name: string): AgentProfile {
@@ -225,12 +96,8 @@ export class DevState {
     };
   }
 
-  register(body: unknown): { agent: RelayAgent; created: boolean } {
-    const o = obj(body, 'body');
-    const name = reqStr(o, 'name', 'body', { pattern: NAME });
-    const provider = optStr(o, 'provider', 'body', { max: 64 });
-    optStr(o, 'runnerVersion', 'body', { max: 64 });
-    const metadata = o['metadata'] === undefined ? undefined : obj(o['metadata'], 'body.metadata');
+  register(input: RegisterAgentInput): { agent: RelayAgent; created: boolean } {
+    const { name, provider, metadata } = input;
     const now = this.now();
     this.#agentCache.clear();
     const existing = this.get('SELECT id FROM agents WHERE name = ? AND deleted_at IS NULL', [name]);
@@ -346,62 +213,49 @@ export class DevState {
     }
   }
 
+  /** Check the payload with its kind's protocol schema, then store it. */
   #applyKind(agent: RelayAgent, kind: string, occurredAt: number, payload: unknown, where: string): string {
     switch (kind) {
       case 'message':
+        return this.#storeAgentMessage(agent, 'message', occurredAt, checked(MessageEventPayloadSchema, payload, where));
       case 'session':
-        return this.#storeAgentMessage(agent, kind, occurredAt, obj(payload, where), where);
+        return this.#storeAgentMessage(agent, 'session', occurredAt, checked(SessionEventPayloadSchema, payload, where));
       case 'task_status': {
-        const p = obj(payload, where);
-        const taskId = reqStr(p, 'taskId', where, { min: 1, max: 200 });
-        const status = reqEnum(p, 'status', where, TASK_STATUSES);
-        const messageId = optStr(p, 'messageId', where, { max: 200 });
-        const note = optStr(p, 'note', where, { max: 2000 });
+        const p = checked(TaskStatusPayloadSchema, payload, where);
         this.run(
           `INSERT INTO tasks (task_id, agent_id, status, message_id, note, updated_at) VALUES (?, ?, ?, ?, ?, ?)
            ON CONFLICT(task_id) DO UPDATE SET agent_id = excluded.agent_id, status = excluded.status,
            message_id = excluded.message_id, note = excluded.note, updated_at = excluded.updated_at`,
-          [taskId, agent.id, status, messageId ?? null, note ?? null, occurredAt],
+          [p.taskId, agent.id, p.status, p.messageId ?? null, p.note ?? null, occurredAt],
         );
-        return taskId;
+        return p.taskId;
       }
       case 'insight': {
         if (!this.profileFor(agent.name).features.insights) {
           throw new HttpFailure(409, 'insights_disabled', 'insights are disabled for this agent');
         }
-        const p = obj(payload, where);
-        reqStr(p, 'type', where, { min: 1, max: 100 });
-        obj(p['data'], `${where}.data`);
+        checked(InsightPayloadSchema, payload, where);
         return newId('ins');
       }
-      case 'hook_fatal': {
-        const p = obj(payload, where);
-        reqStr(p, 'hook', where, { min: 1, max: 200 });
-        reqStr(p, 'message', where, { max: 8000 });
+      case 'hook_fatal':
+        checked(HookFatalPayloadSchema, payload, where);
         return newId('hkf');
-      }
       default:
-        throw new HttpFailure(422, 'unknown_kind', `event kind "${kind.slice(0, 60)}" is not one of ${EVENT_KINDS.join(', ')}`);
+        throw new HttpFailure(422, 'unknown_kind', `event kind "${kind.slice(0, 60)}" is not one of ${RelayEventKindSchema.options.join(', ')}`);
     }
   }
 
-  #storeAgentMessage(agent: RelayAgent, kind: RelayMessageKind, occurredAt: number, p: Record<string, unknown>, where: string): string {
-    const body = reqStr(p, 'body', where, { max: MAX_BODY_CHARS });
-    const to = kind === 'message' ? reqStr(p, 'to', where, { min: 1, max: 200 }) : (optStr(p, 'to', where, { max: 200 }) ?? '');
-    const replyTo = optStr(p, 'replyTo', where, { max: 200 });
-    const taskId = optStr(p, 'taskId', where, { max: 200 });
-    const expectsReply = optBool(p, 'expectsReply', where) ?? false;
-    const entry = optStr(p, 'entry', where, { max: 64 });
-    if (p['attachments'] !== undefined && !Array.isArray(p['attachments'])) invalid(`${where}.attachments`, 'must be an array');
+  #storeAgentMessage(agent: RelayAgent, kind: RelayMessageKind, occurredAt: number, p: SessionEventPayload): string {
+    const { body, replyTo, taskId, entry } = p;
     const { message, recipientId } = this.#insert({
       kind,
       from: agent.name,
       fromAgentId: agent.id,
-      to,
+      to: p.to ?? '',
       body,
       replyTo,
       taskId,
-      expectsReply,
+      expectsReply: p.expectsReply ?? false,
       entry,
       occurredAt,
       attachments: [],
@@ -582,12 +436,9 @@ export class DevState {
   }
 
   // ---- permissions -------------------------------------------------------------------------
-  createPermission(agent: RelayAgent, body: unknown): { permission: RelayPermissionRequest; created: boolean } {
-    const o = obj(body, 'body');
-    const requestId = reqStr(o, 'requestId', 'body', { min: 1, max: 200 });
-    const tool = reqStr(o, 'tool', 'body', { min: 1, max: 200 });
-    const summary = reqStr(o, 'summary', 'body', { max: 4000 });
-    const input = o['input'] === undefined ? null : JSON.stringify(o['input']).slice(0, 64 * 1024);
+  createPermission(agent: RelayAgent, body: RelayPermissionRequestInput): { permission: RelayPermissionRequest; created: boolean } {
+    const { requestId, tool, summary } = body;
+    const input = body.input === undefined ? null : JSON.stringify(body.input).slice(0, 64 * 1024);
     const existing = this.get('SELECT id FROM permissions WHERE agent_id = ? AND request_id = ?', [agent.id, requestId]);
     if (existing) return { permission: this.permission(existing['id'] as string)!, created: false };
     const id = newId('perm');
@@ -628,67 +479,4 @@ export class DevState {
     ]);
     return this.permission(id)!;
   }
-}
-
-function toAgent(r: Row): RelayAgent {
-  const agent: RelayAgent = {
-    id: r['id'] as string,
-    name: r['name'] as string,
-    createdAt: r['created_at'] as number,
-    lastSeenAt: r['last_seen_at'] as number,
-  };
-  if (r['provider']) agent.provider = r['provider'] as string;
-  return agent;
-}
-
-function toMessage(r: Row): RelayMessage {
-  const m: RelayMessage = {
-    id: r['id'] as string,
-    seq: r['seq'] as number,
-    kind: r['kind'] as RelayMessageKind,
-    from: r['from_name'] as string,
-    to: r['to_name'] as string,
-    body: r['body'] as string,
-    expectsReply: r['expects_reply'] === 1,
-    occurredAt: r['occurred_at'] as number,
-    createdAt: r['created_at'] as number,
-    attachments: JSON.parse(r['attachments'] as string) as RelayAttachment[],
-  };
-  if (r['reply_to']) m.replyTo = r['reply_to'] as string;
-  if (r['task_id']) m.taskId = r['task_id'] as string;
-  if (r['entry']) m.entry = r['entry'] as string;
-  return m;
-}
-
-function toTask(r: Row): RelayTask {
-  const t: RelayTask = {
-    taskId: r['task_id'] as string,
-    agentId: r['agent_id'] as string,
-    status: r['status'] as TaskStatus,
-    updatedAt: r['updated_at'] as number,
-  };
-  if (r['message_id']) t.messageId = r['message_id'] as string;
-  if (r['note']) t.note = r['note'] as string;
-  return t;
-}
-
-function toPermission(r: Row): RelayPermissionRequest {
-  const p: RelayPermissionRequest = {
-    id: r['id'] as string,
-    requestId: r['request_id'] as string,
-    agentId: r['agent_id'] as string,
-    tool: r['tool'] as string,
-    summary: r['summary'] as string,
-    status: r['behavior'] ? 'decided' : 'pending',
-    createdAt: r['created_at'] as number,
-  };
-  if (r['behavior']) {
-    p.decision = {
-      behavior: r['behavior'] as 'allow' | 'deny',
-      decidedBy: r['decided_by'] as string,
-      decidedAt: r['decided_at'] as number,
-    };
-    if (r['message']) p.decision.message = r['message'] as string;
-  }
-  return p;
 }
