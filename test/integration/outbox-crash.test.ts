@@ -34,8 +34,9 @@ async function runChild(file: string, round: number, io: string, killAfterMs: nu
   });
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  // 'close', not 'exit': 'exit' may come before the last stdout chunks were read.
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code, signal })),
+    child.on('close', (code, signal) => resolve({ code, signal })),
   );
   let partial = '';
   let onReady: () => void = () => undefined;
@@ -61,7 +62,6 @@ async function runChild(file: string, round: number, io: string, killAfterMs: nu
   child.kill('SIGKILL');
   const exit = await exited;
   expect(exit.signal, `child should die by SIGKILL, stderr: ${stderr}`).toBe('SIGKILL');
-  await new Promise((resolve) => setImmediate(resolve)); // drain the last stdout chunks
   return log;
 }
 
