@@ -11,7 +11,6 @@ export { createDemoProvider, DEMO_AGENT_SCRIPT_PATH, type DemoProviderOptions } 
 export { createFetchRelayHttp, parseRetryAfter, type FetchRelayHttpOptions, type FetchLike, type FetchResponseLike } from './adapters/fetch-relay-http.js';
 export { createWsRelayBus, type WsRelayBusOptions } from './adapters/ws-relay-bus.js';
 export { createRelayOutboxSend } from './adapters/relay-outbox-send.js';
-export type { OutboxDelivery, OutboxSendResult, OutboxSend } from './core/outbox-send.js';
 export {
   createOutbox,
   type Outbox,

@@ -36,7 +36,7 @@ function project(plant: Record<string, string | null> = {}): string {
       '}',
     ].join('\n'),
     'src/ports/index.ts': "export type * from './clock.js';\nimport { RunnerError } from '../errors/index.js';\nvoid RunnerError;\n",
-    'src/core/outbox-send.ts': 'export type OutboxSend = (x: number) => Promise<void>;\n',
+    'src/ports/outbox-send.ts': 'export type OutboxSend = (x: number) => Promise<void>;\n',
     'src/core/dispatcher.ts': [
       "import type { Clock } from '../ports/clock.js';",
       "import type TypedEmitter from 'typed-emitter';",
@@ -52,7 +52,7 @@ function project(plant: Record<string, string | null> = {}): string {
       '}',
     ].join('\n'),
     'src/adapters/system-clock.ts': 'export const now = () => Date.now();\nexport const t = () => setTimeout(() => {}, 1);\n',
-    'src/adapters/sender.ts': "import type { OutboxSend } from '../core/outbox-send.js';\nimport { readFileSync } from 'node:fs';\nexport type S = OutboxSend;\nvoid readFileSync;\n",
+    'src/adapters/sender.ts': "import type { OutboxSend } from '../ports/outbox-send.js';\nimport { readFileSync } from 'node:fs';\nexport type S = OutboxSend;\nvoid readFileSync;\n",
     ...plant,
   };
   for (const [path, content] of Object.entries(files)) {
@@ -86,12 +86,13 @@ describe('scripts/check-architecture.mjs', () => {
     ['core importing typed-emitter at runtime', { 'src/core/bad.ts': "import { EventEmitter } from 'typed-emitter';\nvoid EventEmitter;\n" }, /use 'import type' for typed-emitter/],
     ['core importing an adapter', { 'src/core/bad.ts': "export { now } from '../adapters/system-clock.js';\n" }, /core imports '\.\.\/adapters\/system-clock\.js' \(src\/adapters\/system-clock\.ts\)/],
     ['core with a dynamic import', { 'src/core/bad.ts': "export const load = () => import('node:path');\n" }, /core imports 'node:path'/],
-    ['ports importing core', { 'src/ports/bad.ts': "import type { OutboxSend } from '../core/outbox-send.js';\nexport type X = OutboxSend;\n" }, /ports import '\.\.\/core\/outbox-send\.js'/],
+    ['ports importing core', { 'src/ports/bad.ts': "import type { run } from '../core/dispatcher.js';\nexport type X = typeof run;\n" }, /ports import '\.\.\/core\/dispatcher\.js'/],
     ['shared importing node:*', { 'src/shared/bad.ts': "import { join } from 'node:path';\nvoid join;\n" }, /shared imports 'node:path'.*pure/],
     ['shared importing core', { 'src/shared/bad.ts': "export { run } from '../core/dispatcher.js';\n" }, /shared imports '\.\.\/core\/dispatcher\.js'/],
     ['ports importing a package', { 'src/ports/bad.ts': "import type { Logger } from 'tslog';\nexport type X = Logger<unknown>;\n" }, /ports import 'tslog'/],
     ['adapter importing core at runtime', { 'src/adapters/bad.ts': "import { run } from '../core/dispatcher.js';\nvoid run;\n" }, /adapter imports '\.\.\/core\/dispatcher\.js'/],
-    ['adapter importing the contract at runtime', { 'src/adapters/bad.ts': "import { OutboxSend } from '../core/outbox-send.js';\nvoid OutboxSend;\n" }, /use import type for the contract/],
+    ['adapter importing core types', { 'src/adapters/bad.ts': "import type { run } from '../core/dispatcher.js';\nexport type X = typeof run;\n" }, /adapter imports '\.\.\/core\/dispatcher\.js'.*contracts belong in src\/ports/],
+    ['adapter re-exporting core types', { 'src/adapters/bad.ts': "export type { E } from '../core/dispatcher.js';\n" }, /adapter imports '\.\.\/core\/dispatcher\.js'/],
     ['Date.now() outside the clock adapter', { 'src/adapters/bad.ts': '// fine here\nexport const t = () => Date.now();\n' }, /src\/adapters\/bad\.ts:2: calls Date\.now\(\)/],
     ['setTimeout in core', { 'src/core/bad.ts': 'export const t = () => setTimeout(() => {}, 5);\n' }, /calls setTimeout\(\)/],
     ['globalThis.setInterval', { 'src/testing/bad.ts': 'export const t = () => globalThis.setInterval(() => {}, 5);\n' }, /calls setInterval\(\)/],
