@@ -58,7 +58,7 @@ export type {
   PermissionOutcome,
   HookAdditionalContext,
 } from './control/handlers.js';
-export { createSqlJsOutboxStore, type SqlJsOutboxStoreOptions, type OutboxJournalIo } from './adapters/sqljs-outbox-store.js';
+export { createSqlJsOutboxStore, type SqlJsOutboxStoreOptions } from './adapters/sqljs-outbox-store/index.js';
 export { createMemoryOutboxStore } from './adapters/memory-outbox-store.js';
 export { createCodexProvider, MIN_CODEX_VERSION, type CodexProviderOptions, type CodexModelProvider } from './providers/codex.js';
 export type { CodexApprovalPolicy, CodexSandboxMode } from './providers/codex.js';
