@@ -44,7 +44,7 @@ export interface OutboxOptions extends OutboxPolicy {
   logger: Logger;
   /** Agent id, part of the default idempotency key. */
   agentId: string;
-  /** Called on 401/403 to renew credentials before the retry; shared by the caller across subsystems. */
+  /** Called on an `auth` verdict (the relay refused the credentials: 401/403) to renew them before the retry; shared by the caller across subsystems. */
   onAuthFailure?: () => Promise<void>;
   /** Jitter source in [0, 1). @defaultValue Math.random */
   random?: () => number;
@@ -127,7 +127,7 @@ export interface OutboxPoisonedEvent {
   /** Last failure. */
   reason: string;
 }
-/** Emitted when the relay rejected a row permanently (409 or another 4xx). @public */
+/** Emitted when the carrier reported a permanent rejection (from the relay: 409 or another 4xx). @public */
 export interface OutboxRejectedEvent {
   /** Sequence number. */
   seq: number;

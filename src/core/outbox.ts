@@ -292,7 +292,10 @@ class OutboxDispatcher extends Emitter<OutboxEvents> implements Outbox {
       const nextAttemptAt = this.#clock.now() + delayMs;
       await this.#store.update(row.seq, { attempts, nextAttemptAt, lastError: verdict.reason });
       this.#counters.retries += 1;
-      this.#log.info('outbox', `${row.kind} #${row.seq} attempt ${attempts} failed (${verdict.reason}); retry in ${delayMs} ms`);
+      // The relay's status as a field (absent for a transport failure), greppable as `status=503`.
+      this.#log.info('outbox', `${row.kind} #${row.seq} attempt ${attempts} failed (${verdict.reason}); retry in ${delayMs} ms`, {
+        status: verdict.status,
+      });
       this.emit('retry', { seq: row.seq, attempts, delayMs, status: verdict.status, reason: verdict.reason });
       this.#scheduleRetry(nextAttemptAt);
       return;

@@ -286,7 +286,7 @@ describe('outbox dispatcher', () => {
 
   it('treats thrown network errors as retry and thrown RelayHttpError by its status', async () => {
     const errors: unknown[] = [new RelayUnavailableError('refused'), new RelayHttpError(429, 'slow down', { retryAfterMs: 4000 })];
-    const { outbox, clock, calls } = setup(async (batch, call) => {
+    const { outbox, clock, calls, logger } = setup(async (batch, call) => {
       const error = errors[call - 1];
       if (error) throw error;
       return ok(batch);
@@ -297,6 +297,9 @@ describe('outbox dispatcher', () => {
     outbox.start();
     await settle(clock, 60_000);
     expect(retries).toEqual([[undefined, 500], [429, 4000]]); // a transport failure has no status
+    const retryLines = logger.lines().filter((l) => l.includes('retry in'));
+    expect(retryLines[0]).not.toContain('status=');
+    expect(retryLines[1]).toMatch(/\(slow down\); retry in 4000 ms status=429$/);
     expect(calls).toHaveLength(3);
     expect((await outbox.stats()).delivered).toBe(2);
   });
