@@ -8,7 +8,7 @@
 // (b) src/ports imports only src/ports and src/errors (plus `import type` / `export type` from src/protocol)
 // (b3) src/protocol (the wire schemas) imports only valibot, src/protocol and src/errors
 // (b2) src/shared (pure helpers every layer may use) imports only src/shared
-// (c) src/adapters never imports src/core (type-only imports of the contract file outbox-send.ts are fine)
+// (c) src/adapters never imports src/core, not even types: contracts between them live in src/ports
 // (d) outside src/adapters/system-clock.ts no Date.now(), setTimeout(, setInterval(, setImmediate(,
 //     argument-less new Date(), or node:timers imports — comments and strings are ignored
 // (e) every package.json `exports` target exists (dist/ after the build) and `types` comes first
@@ -24,7 +24,6 @@ const rootFlag = args.indexOf('--root');
 const root = resolve(rootFlag >= 0 && args[rootFlag + 1] ? args[rootFlag + 1] : join(dirname(fileURLToPath(import.meta.url)), '..'));
 
 const CLOCK_ADAPTER = 'src/adapters/system-clock.ts';
-const CORE_CONTRACTS = new Set(['src/core/outbox-send.ts']);
 const CORE_TYPE_PACKAGES = new Set(['typed-emitter']);
 const PROTOCOL_PACKAGES = new Set(['valibot']);
 const SOURCE_EXT = /\.(?:[cm]?ts|tsx|[cm]?js|jsx)$/;
@@ -220,8 +219,7 @@ function checkImports(file, code, masked) {
         report(file, line, `ports import '${spec}'${target ? ` (${target})` : ''}: ports may import only src/ports and src/errors`);
       }
     } else if (layer === 'adapters' && relativeSpec && inDir(target, 'src/core')) {
-      if (imp.typeOnly && CORE_CONTRACTS.has(target)) continue;
-      report(file, line, `adapter imports '${spec}' (${target}): adapters never import core${CORE_CONTRACTS.has(target) ? ' (use import type for the contract)' : ''}`);
+      report(file, line, `adapter imports '${spec}' (${target}): adapters never import core (contracts belong in src/ports)`);
     }
   }
 }

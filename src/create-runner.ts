@@ -18,7 +18,7 @@ import { InvalidArgumentError } from './errors/index.js';
 import { createSystemClock } from './adapters/system-clock.js';
 import { createFileLogger, safeFileName } from './adapters/tslog-logger.js';
 import { createChildProcessSpawner } from './adapters/child-process-spawner.js';
-import { createSqlJsOutboxStore } from './adapters/sqljs-outbox-store.js';
+import { createSqlJsOutboxStore } from './adapters/sqljs-outbox-store/index.js';
 import { createFetchRelayHttp } from './adapters/fetch-relay-http.js';
 import { createWsRelayBus } from './adapters/ws-relay-bus.js';
 import { createRelayOutboxSend } from './adapters/relay-outbox-send.js';

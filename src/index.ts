@@ -24,7 +24,6 @@ export {
 } from './adapters/fetch-relay-http.js';
 export { createWsRelayBus, type WsRelayBus, type WsRelayBusOptions, type WsRelayBusStats } from './adapters/ws-relay-bus.js';
 export { createRelayOutboxSend } from './adapters/relay-outbox-send.js';
-export type { OutboxDelivery, OutboxSendResult, OutboxSend } from './core/outbox-send.js';
 export {
   createOutbox,
   type Outbox,
@@ -50,7 +49,7 @@ export type { WorkspaceInfo } from './core/turns.js';
 export { createControlServer, type ControlServer, type ControlServerOptions } from './control/control-server.js';
 export type { ProviderStatusSnapshot, ObligationsView, OwedReply } from './control/runner-routes.js';
 export { PERMISSION_MAX_WAIT_MS } from './providers/claude/hook-routes.js';
-export { createSqlJsOutboxStore, type SqlJsOutboxStoreOptions, type OutboxJournalIo } from './adapters/sqljs-outbox-store.js';
+export { createSqlJsOutboxStore, type SqlJsOutboxStoreOptions } from './adapters/sqljs-outbox-store/index.js';
 export { createMemoryOutboxStore } from './adapters/memory-outbox-store.js';
 export { createCodexProvider, MIN_CODEX_VERSION, type CodexProviderOptions, type CodexModelProvider } from './providers/codex.js';
 export type { CodexApprovalPolicy, CodexSandboxMode } from './providers/codex.js';

@@ -52,13 +52,12 @@ export function validatePatch(seq: number, patch: OutboxRowPatch): void {
  * Check a `list` query (shared by the outbox stores). Throws `InvalidArgumentError`.
  * @internal
  */
-export function validateListOptions(options: { state: OutboxRowState; limit: number; afterSeq?: number }): void {
+export function validateListOptions(options: { state: OutboxRowState; limit: number }): void {
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('outbox list: options must be an object');
   if (options.state !== 'pending' && options.state !== 'poisoned') {
     throw new InvalidArgumentError(`outbox list: state must be 'pending' or 'poisoned', got ${String(options.state)}`);
   }
   if (!Number.isSafeInteger(options.limit) || options.limit < 0) throw new InvalidArgumentError('outbox list: limit must be a non-negative integer');
-  if (options.afterSeq !== undefined && typeof options.afterSeq !== 'number') throw new InvalidArgumentError('outbox list: afterSeq must be a number');
 }
 
 const copyRow = (row: OutboxRow): OutboxRow => ({ ...row });
@@ -121,11 +120,10 @@ export function createMemoryOutboxStore(): OutboxStore {
     async list(options) {
       ensureOpen();
       validateListOptions(options);
-      const after = options.afterSeq ?? 0;
       const out: OutboxRow[] = [];
       if (options.limit === 0) return out;
       for (const row of rows.values()) {
-        if (row.seq <= after || row.state !== options.state) continue;
+        if (row.state !== options.state) continue;
         out.push(copyRow(row));
         if (out.length >= options.limit) break;
       }

@@ -1,9 +1,31 @@
+/**
+ * The default {@link Logger} engine: tslog.
+ *
+ * What tslog does here, because it is good at it:
+ * - levels: tslog's `minLevel` is the only level gate (`setLevel` moves it at runtime);
+ * - transports: every sink is a tslog transport (the per-agent file; stderr for the stderr logger),
+ *   and tslog dispatches each record to them;
+ * - masking of secrets: registered secrets become tslog `mask.regex` entries (one per secret,
+ *   longest first, placeholder `[redacted]`), applied to the component, the message and the values
+ *   of structured fields; field *names* that always hold secrets (`token`, `password`, …) are
+ *   masked by tslog's `mask.keys`, whatever their value;
+ * - structured fields: an optional fields object rides the record as its own argument and is
+ *   rendered as ` key=value` after the message.
+ *
+ * What stays ours, and why: the line format of SPEC §5 (`[ISO time] LEVEL [component] message`,
+ * one line per record) is not one of tslog's output formats, so tslog runs `type: 'hidden'` and our
+ * transport renders the masked record; escape and control characters are stripped *before* tslog
+ * masks (an escape sequence spliced into a secret must not hide it from the mask) and line breaks are
+ * collapsed after; the file sink (0600, opened once, synchronous appends, stderr fallback for error
+ * and fatal while the file is unwritable) is plain `node:fs`, because a crash must not lose a line
+ * already logged and tslog has no file transport of its own.
+ */
 import { closeSync, fchmodSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Logger as TsLogger } from 'tslog';
 import type { Clock } from '../ports/clock.js';
-import { LOG_LEVELS, type Logger, type LogLevel } from '../ports/logger.js';
+import { LOG_LEVELS, type LogFields, type Logger, type LogLevel } from '../ports/logger.js';
 import { InvalidArgumentError } from '../errors/index.js';
 import { createSystemClock } from './system-clock.js';
 
@@ -182,8 +204,114 @@ export class SecretList {
 }
 
 /**
- * The default logger: a per-runner `tslog` instance (console output hidden) whose transport appends
- * one line per record to `<logDir>/session-mirror-<safe agent id>.log`.
+ * Field names whose values tslog always masks: they hold credentials whatever their content.
+ * Matched case-insensitively.
+ */
+const SECRET_FIELD_KEYS: readonly string[] = ['token', 'accessToken', 'controlToken', 'password', 'secret', 'authorization', 'apiKey', 'cookie'];
+
+const escapeRegExp = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const stripEscapes = (text: string): string => text.replace(ANSI_PATTERN, '').replace(CONTROL_PATTERN, '');
+const isPlainObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/**
+ * Render structured fields as ` key=value …` (values with blanks, quotes or `=` are JSON-quoted).
+ * The file logger hands in fields tslog has already masked; `mask` does the same masking for a
+ * logger without tslog (the memory logger): secret field names and registered secret values.
+ * @internal
+ */
+export function renderLogFields(fields: unknown, mask?: { secrets: readonly string[] }): string {
+  if (!isPlainObject(fields)) return '';
+  const secretKeys = new Set(SECRET_FIELD_KEYS.map((k) => k.toLowerCase()));
+  let out = '';
+  for (const [rawKey, value] of Object.entries(fields)) {
+    if (value === undefined) continue;
+    const key = rawKey.replace(/[^A-Za-z0-9_.-]/g, '_') || '_';
+    let text = typeof value === 'string' ? value : typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value);
+    if (mask) text = secretKeys.has(rawKey.toLowerCase()) ? REDACTED : cleanText(text, mask.secrets);
+    else text = text.replace(NEWLINE_PATTERN, ' ⏎ ');
+    out += ` ${key}=${text === '' || /[\s"=]/.test(text) ? JSON.stringify(text) : text}`;
+  }
+  return out;
+}
+
+/** A destination for rendered lines, attached to tslog as a transport. */
+type Sink = (level: LogLevel, line: string) => void;
+
+/**
+ * A {@link Logger} over one tslog instance: tslog gates levels, masks secrets and dispatches to the
+ * sinks; the sinks receive the finished SPEC §5 line.
+ */
+function createTslogLogger(options: { level: LogLevel; clock: Clock; secrets: SecretList; sinks: readonly Sink[] }) {
+  const { clock, secrets } = options;
+  let level = options.level;
+  let closed = false;
+  const engine = new TsLogger<Record<string, unknown>>({
+    type: 'hidden',
+    minLevel: LEVEL_IDS[level],
+    argumentsArrayName: 'args',
+    stack: { capture: 'off' },
+    meta: { attachContext: false },
+    mask: { keys: [...SECRET_FIELD_KEYS], caseInsensitive: true, placeholder: REDACTED, regex: [] },
+  });
+  // One regex per secret, longest first: tslog applies them in order, so a secret that contains
+  // another is masked whole before the shorter one could reveal part of it.
+  const syncMask = () => {
+    engine.settings.mask.regex = secrets.values.map((secret) => new RegExp(escapeRegExp(secret), 'g'));
+  };
+  syncMask();
+  for (const [n, sink] of options.sinks.entries()) {
+    engine.attachTransport({
+      name: `sink-${n}`,
+      write(record) {
+        const meta = record._logMeta as { logLevelName?: string } | undefined;
+        const recordLevel = parseLogLevel(meta?.logLevelName ?? '') ?? 'info';
+        const [component, message, fields] = (record['args'] as unknown[] | undefined) ?? [];
+        const collapse = (value: unknown) => String(value).replace(NEWLINE_PATTERN, ' ⏎ ');
+        const time = new Date(clock.now()).toISOString();
+        sink(recordLevel, `[${time}] ${recordLevel.toUpperCase()} [${collapse(component)}] ${collapse(message)}${renderLogFields(fields)}`);
+      },
+    });
+  }
+
+  const emit = (recordLevel: LogLevel, component: string, message: string, fields?: LogFields) => {
+    if (closed) return;
+    // Escapes go before tslog masks, so one spliced into a secret cannot hide it from the mask.
+    const args: unknown[] = [stripEscapes(String(component)), stripEscapes(String(message))];
+    if (isPlainObject(fields)) {
+      args.push(Object.fromEntries(Object.entries(fields).map(([k, v]) => [stripEscapes(k), typeof v === 'string' ? stripEscapes(v) : v])));
+    }
+    engine.log(LEVEL_IDS[recordLevel], recordLevel.toUpperCase(), ...args);
+  };
+
+  const logger = {
+    debug: (component: string, message: string, fields?: LogFields) => emit('debug', component, message, fields),
+    info: (component: string, message: string, fields?: LogFields) => emit('info', component, message, fields),
+    warn: (component: string, message: string, fields?: LogFields) => emit('warn', component, message, fields),
+    error: (component: string, message: string, fields?: LogFields) => emit('error', component, message, fields),
+    fatal: (component: string, message: string, fields?: LogFields) => emit('fatal', component, message, fields),
+    getLevel: () => level,
+    setLevel(next: LogLevel) {
+      level = requireLogLevel(next);
+      engine.setMinLevel(LEVEL_IDS[level]);
+    },
+    addSecret(secret: string) {
+      secrets.add(secret);
+      syncMask();
+    },
+  } satisfies Logger;
+  /** Flush tslog's transports; later records are dropped. */
+  const stop = async () => {
+    if (closed) return;
+    await engine.flush();
+    closed = true;
+  };
+  return { logger, stop };
+}
+
+/**
+ * The default logger: a per-runner tslog instance whose transport appends one line per record to
+ * `<logDir>/session-mirror-<safe agent id>.log`.
  * @remarks The file (0600) is opened on the first record and kept open; appends are synchronous so a
  * crash loses no line already logged. If the file cannot be written, error and fatal records go to
  * `stderr` and the file is retried every few seconds. Each call creates an independent logger: level,
@@ -202,7 +330,7 @@ export function createFileLogger(options: FileLoggerOptions): FileLogger {
   for (const secret of options.secrets ?? []) secrets.add(secret);
 
   const fromEnv = levelFromEnv(options.env ?? process.env);
-  let level: LogLevel = options.level === undefined ? fromEnv.level : requireLogLevel(options.level);
+  const level: LogLevel = options.level === undefined ? fromEnv.level : requireLogLevel(options.level);
 
   let fd: number | undefined;
   let closed = false;
@@ -229,7 +357,7 @@ export function createFileLogger(options: FileLoggerOptions): FileLogger {
     );
   };
 
-  const append = (recordLevel: LogLevel, line: string) => {
+  const fileSink: Sink = (recordLevel, line) => {
     if (closed) return;
     const now = clock.now();
     if (fd === undefined && (failedAt === undefined || now - failedAt >= REOPEN_AFTER_MS)) {
@@ -259,45 +387,13 @@ export function createFileLogger(options: FileLoggerOptions): FileLogger {
     if (LEVEL_IDS[recordLevel] >= LEVEL_IDS.error) stderr(line);
   };
 
-  // tslog is the level engine and dispatcher; our transport owns the output format and the sink.
-  const engine = new TsLogger<Record<string, unknown>>({
-    type: 'hidden',
-    minLevel: LEVEL_IDS[level],
-    stack: { capture: 'off' },
-    meta: { attachContext: false },
-  });
-  engine.attachTransport({
-    name: 'session-mirror-file',
-    write(record) {
-      const meta = record._logMeta as { logLevelName?: string } | undefined;
-      const recordLevel = parseLogLevel(meta?.logLevelName ?? '') ?? 'info';
-      const fields = record as Record<string, unknown>;
-      const line = formatLogLine(clock.now(), recordLevel, String(fields['0']), String(fields['1']), secrets.values);
-      append(recordLevel, line);
-    },
-  });
-
-  const emit = (recordLevel: LogLevel, component: string, message: string) => {
-    if (closed || LEVEL_IDS[recordLevel] < LEVEL_IDS[level]) return;
-    engine.log(LEVEL_IDS[recordLevel], recordLevel.toUpperCase(), String(component), String(message));
-  };
-
+  const { logger: base, stop } = createTslogLogger({ level, clock, secrets, sinks: [fileSink] });
   const logger: FileLogger = {
+    ...base,
     path,
-    debug: (component, message) => emit('debug', component, message),
-    info: (component, message) => emit('info', component, message),
-    warn: (component, message) => emit('warn', component, message),
-    error: (component, message) => emit('error', component, message),
-    fatal: (component, message) => emit('fatal', component, message),
-    getLevel: () => level,
-    setLevel(next) {
-      level = requireLogLevel(next);
-      engine.setMinLevel(LEVEL_IDS[level]);
-    },
-    addSecret: (secret) => secrets.add(secret),
     async close() {
       if (closed) return;
-      await engine.flush();
+      await stop();
       closed = true;
       if (fd !== undefined) {
         const toClose = fd;
@@ -311,6 +407,22 @@ export function createFileLogger(options: FileLoggerOptions): FileLogger {
     logger.warn('logger', `invalid AGENT_RELAY_LOG_LEVEL ${JSON.stringify(fromEnv.invalid)}; using info (valid levels: ${LOG_LEVELS.join(', ')})`);
   }
   return logger;
+}
+
+/**
+ * A logger that writes records at or above `level` (default `error`) to stderr, in the file
+ * logger's line format. The fallback for adapters used without a logger, so that what must never
+ * be silent (a quarantined outbox file) still reaches a human.
+ * @internal
+ */
+export function createStderrLogger(options: { level?: LogLevel; clock?: Clock; write?: (line: string) => void } = {}): Logger {
+  const write = options.write ?? ((line: string) => void process.stderr.write(`${line}\n`));
+  return createTslogLogger({
+    level: requireLogLevel(options.level ?? 'error'),
+    clock: options.clock ?? createSystemClock(),
+    secrets: new SecretList(),
+    sinks: [(_level, line) => write(line)],
+  }).logger;
 }
 
 /**

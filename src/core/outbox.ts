@@ -1,181 +1,13 @@
 import type { Clock, TimerHandle } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
 import type { NewOutboxRow, OutboxRow, OutboxStore } from '../ports/outbox-store.js';
-import type { OutboxDelivery, OutboxSend, OutboxSendResult } from './outbox-send.js';
-import { ClosedError, InvalidArgumentError, RelayHttpError, isRunnerError } from '../errors/index.js';
-import { Emitter, type TypedEvents } from './emitter.js';
+import type { OutboxDelivery, OutboxSend, OutboxSendAnswer, OutboxSendResult } from '../ports/outbox-send.js';
+import { ClosedError, InvalidArgumentError, isRunnerError } from '../errors/index.js';
+import { Emitter } from './emitter.js';
+import type { Outbox, OutboxEventInput, OutboxEvents, OutboxOptions, OutboxPolicy, OutboxStats } from './outbox-types.js';
 import { assertJsonValue, hashString } from './json.js';
 import { backoffDelay } from '../shared/backoff.js';
 import { describeError } from '../shared/describe-error.js';
-
-/**
- * Delivery policy of an {@link Outbox}. Every field has a default suited to a relay on the
- * same continent; change them for tests or for unusually slow relays.
- * @public
- */
-export interface OutboxPolicy {
-  /** First retry delay step. @defaultValue 1000 */
-  baseDelayMs?: number;
-  /** Largest retry delay step (Retry-After may ask for longer). @defaultValue 60000 */
-  maxDelayMs?: number;
-  /** Attempts before the head is poisoned and the queue moves on. @defaultValue 12 */
-  maxAttempts?: number;
-  /** Most rows kept; overflow drops poisoned rows first, then the oldest. @defaultValue 5000 */
-  maxRows?: number;
-  /** Most rows per batch request. @defaultValue 100 */
-  batchMaxRows?: number;
-  /** Most payload bytes per batch request (at least one row is always sent). @defaultValue 262144 */
-  batchMaxBytes?: number;
-  /** Backstop poll that retries delivery even if nobody asked. @defaultValue 5000 */
-  pollIntervalMs?: number;
-}
-
-/**
- * What {@link createOutbox} needs.
- * @public
- */
-export interface OutboxOptions extends OutboxPolicy {
-  /** Where rows live (sql.js file by default in the runner; memory in tests). */
-  store: OutboxStore;
-  /** Carries ordered batches to the relay. */
-  send: OutboxSend;
-  /** Source of time and timers. */
-  clock: Clock;
-  /** Where the outbox writes its lines (component `outbox`). */
-  logger: Logger;
-  /** Agent id, part of the default idempotency key. */
-  agentId: string;
-  /** Called on 401/403 to renew credentials before the retry; shared by the caller across subsystems. */
-  onAuthFailure?: () => Promise<void>;
-  /** Jitter source in [0, 1). @defaultValue Math.random */
-  random?: () => number;
-}
-
-/**
- * An event handed to {@link Outbox.enqueue}.
- * @public
- */
-export interface OutboxEventInput {
-  /** Event kind: `message`, `session`, `task_status`, `insight`, … */
-  kind: string;
-  /** The body; must be plain JSON (no functions, cycles, bigint, undefined or non-finite numbers). */
-  payload: unknown;
-  /** Override the idempotency key (default: agent id, kind, occurredAt and a payload hash). */
-  idempotencyKey?: string;
-  /** When the event happened (epoch ms). @defaultValue clock.now() at enqueue */
-  occurredAt?: number;
-  /** Coalesce mode: replace pending, un-poisoned rows with the same `dedupeKey`. */
-  coalesce?: boolean;
-  /** The key coalesce mode replaces on; required when `coalesce` is true. */
-  dedupeKey?: string;
-}
-
-/**
- * A snapshot of outbox health.
- * @public
- */
-export interface OutboxStats {
-  /** Rows waiting for delivery. */
-  pending: number;
-  /** Rows given up on (kept for inspection). */
-  poisoned: number;
-  /** Age of the oldest pending row, in ms (0 when empty). */
-  oldestPendingAgeMs: number;
-  /** Rows delivered since this outbox was created. */
-  delivered: number;
-  /** Rows permanently rejected by the relay since creation. */
-  rejected: number;
-  /** Rows dropped by the size bound since creation. */
-  dropped: number;
-  /** Retries scheduled since creation. */
-  retries: number;
-  /** Epoch ms of the next scheduled retry, if the head is backing off. */
-  nextRetryAt: number | undefined;
-}
-
-/** Emitted when the relay accepted an event. @public */
-export interface OutboxDeliveredEvent {
-  /** Sequence number of the row. */
-  seq: number;
-  /** Event kind. */
-  kind: string;
-  /** Idempotency key sent with it. */
-  idempotencyKey: string;
-  /** Status the relay answered with. */
-  status: number;
-}
-/** Emitted when delivery of the head failed and a retry is scheduled. @public */
-export interface OutboxRetryEvent {
-  /** Sequence number of the head. */
-  seq: number;
-  /** Attempts so far. */
-  attempts: number;
-  /** Delay until the retry. */
-  delayMs: number;
-  /** Status, if the relay answered. */
-  status: number | undefined;
-  /** Short reason. */
-  reason: string;
-}
-/** Emitted when a row was given up on (poisoned) after `maxAttempts`. @public */
-export interface OutboxPoisonedEvent {
-  /** Sequence number. */
-  seq: number;
-  /** Event kind. */
-  kind: string;
-  /** Attempts made. */
-  attempts: number;
-  /** Last failure. */
-  reason: string;
-}
-/** Emitted when the relay rejected a row permanently (409 or another 4xx). @public */
-export interface OutboxRejectedEvent {
-  /** Sequence number. */
-  seq: number;
-  /** Event kind. */
-  kind: string;
-  /** Status the relay answered with. */
-  status: number;
-  /** The relay's reason. */
-  reason: string;
-}
-/** Emitted when the size bound dropped rows. @public */
-export interface OutboxDroppedEvent {
-  /** Poisoned rows dropped. */
-  poisoned: number;
-  /** Pending rows dropped (oldest first). */
-  pending: number;
-}
-
-/**
- * Events of an {@link Outbox}.
- * @public
- */
-export type OutboxEvents = {
-  delivered: (event: OutboxDeliveredEvent) => void;
-  retry: (event: OutboxRetryEvent) => void;
-  poisoned: (event: OutboxPoisonedEvent) => void;
-  rejected: (event: OutboxRejectedEvent) => void;
-  dropped: (event: OutboxDroppedEvent) => void;
-};
-
-/**
- * The durable, ordered outbox: accepts events, delivers them to the relay in order, exactly once
- * with the relay's idempotency dedupe.
- * @public
- */
-export interface Outbox extends TypedEvents<OutboxEvents> {
-  /** Store an event durably; resolves with the stored row once it would survive `kill -9`. */
-  enqueue(event: OutboxEventInput): Promise<OutboxRow>;
-  /** Begin delivering: backoff left from a previous run is cleared, poll timer started. */
-  start(): void;
-  /** Pump now until the queue is empty or the head is backing off. Concurrent calls share one pump. */
-  drain(): Promise<void>;
-  /** Counts and counters. */
-  stats(): Promise<OutboxStats>;
-  /** Stop timers and wait for an in-flight batch. Rows stay stored. The store is not closed. */
-  close(): Promise<void>;
-}
 
 const DEFAULTS = {
   baseDelayMs: 1000,
@@ -190,29 +22,8 @@ const DEFAULTS = {
 /** Longest `Retry-After` honoured; beyond it a server is assumed confused. */
 const MAX_RETRY_AFTER_MS = 3600_000;
 
-type Verdict =
-  | { type: 'delivered'; status: number }
-  | { type: 'rejected'; status: number; reason: string }
-  | { type: 'auth'; status: number; reason: string }
-  | { type: 'retry'; status: number | undefined; retryAfterMs: number | undefined; reason: string };
-
-/**
- * Classify one result as the outbox rules in SPEC §3 say.
- * @internal
- */
-export function classifySendResult(result: OutboxSendResult): Verdict {
-  const { status } = result;
-  const reason = result.message ?? `status ${status}`;
-  if (status >= 200 && status < 300) return { type: 'delivered', status };
-  if (status === 401 || status === 403) return { type: 'auth', status, reason };
-  if (status === 408 || status === 429 || status >= 500 || status < 100) {
-    const honour = status === 429 || status === 503;
-    return { type: 'retry', status, retryAfterMs: honour ? result.retryAfterMs : undefined, reason };
-  }
-  return { type: 'rejected', status, reason };
-}
-
 export { backoffDelay } from '../shared/backoff.js';
+export type * from './outbox-types.js';
 
 /**
  * Create the outbox dispatcher over a store and a sender.
@@ -423,19 +234,12 @@ class OutboxDispatcher extends Emitter<OutboxEvents> implements Outbox {
       }
       this.#clearRetryTimer();
       const batch = this.#takeBatch(rows);
-      let results: readonly OutboxSendResult[];
-      try {
-        results = await this.#send(batch.map(toDelivery));
-      } catch (error) {
-        results = batch.map(() => resultFromError(error));
-      }
-
+      const answer = await this.#deliver(batch);
       const acked: number[] = [];
-      let blocked: { row: OutboxRow; verdict: Exclude<Verdict, { type: 'delivered' } | { type: 'rejected' }> } | undefined;
+      let blocked: { row: OutboxRow; verdict: Extract<OutboxSendResult, { type: 'auth' | 'retry' }> } | undefined;
       for (const [index, row] of batch.entries()) {
-        const result = results[index];
-        if (!result) break; // not attempted: stays pending, untouched
-        const verdict = classifySendResult(result);
+        const verdict = 'whole' in answer ? answer.whole : answer.perRow[index];
+        if (!verdict) break; // not attempted: stays pending, untouched
         if (verdict.type === 'delivered') {
           acked.push(row.seq);
           this.#counters.delivered += 1;
@@ -488,10 +292,24 @@ class OutboxDispatcher extends Emitter<OutboxEvents> implements Outbox {
       const nextAttemptAt = this.#clock.now() + delayMs;
       await this.#store.update(row.seq, { attempts, nextAttemptAt, lastError: verdict.reason });
       this.#counters.retries += 1;
-      this.#log.info('outbox', `${row.kind} #${row.seq} attempt ${attempts} failed (${verdict.reason}); retry in ${delayMs} ms`);
+      // The relay's status as a field (absent for a transport failure), greppable as `status=503`.
+      this.#log.info('outbox', `${row.kind} #${row.seq} attempt ${attempts} failed (${verdict.reason}); retry in ${delayMs} ms`, {
+        status: verdict.status,
+      });
       this.emit('retry', { seq: row.seq, attempts, delayMs, status: verdict.status, reason: verdict.reason });
       this.#scheduleRetry(nextAttemptAt);
       return;
+    }
+  }
+
+  /** Hand a batch to the carrier; a carrier that throws or answers nonsense means "retry the batch". */
+  async #deliver(batch: readonly OutboxRow[]): Promise<OutboxSendAnswer> {
+    try {
+      const answer = await this.#send(batch.map(toDelivery));
+      if ((answer && 'whole' in answer && answer.whole) || (answer && 'perRow' in answer && Array.isArray(answer.perRow))) return answer;
+      return { whole: { type: 'retry', reason: 'send answered neither perRow nor whole' } };
+    } catch (error) {
+      return { whole: { type: 'retry', reason: isRunnerError(error) ? error.message : `send failed: ${describeError(error)}` } };
     }
   }
 
@@ -548,14 +366,3 @@ function toDelivery(row: OutboxRow): OutboxDelivery {
     attempts: row.attempts,
   };
 }
-
-function resultFromError(error: unknown): OutboxSendResult {
-  if (error instanceof RelayHttpError) {
-    const result: OutboxSendResult = { status: error.status, message: error.serverMessage ?? error.message };
-    if (error.retryAfterMs !== undefined) result.retryAfterMs = error.retryAfterMs;
-    return result;
-  }
-  // Network failures (refused, reset, timeout) carry no status: 0 means "retry".
-  return { status: 0, message: isRunnerError(error) ? error.message : `send failed: ${describeError(error)}` };
-}
-

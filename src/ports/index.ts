@@ -1,6 +1,7 @@
 export type * from './clock.js';
 export type * from './control.js';
 export type * from './outbox-store.js';
+export type * from './outbox-send.js';
 export type * from './logger.js';
 export { LOG_LEVELS } from './logger.js';
 export type * from './process-spawner.js';

@@ -80,7 +80,7 @@ export interface OutboxStore {
   /** Append rows in order (one durable commit for the whole call); returns them with their `seq`. */
   append(rows: readonly NewOutboxRow[]): Promise<OutboxRow[]>;
   /** Rows in `seq` order, filtered by state, at most `limit` of them. */
-  list(options: { state: OutboxRowState; limit: number; afterSeq?: number }): Promise<OutboxRow[]>;
+  list(options: { state: OutboxRowState; limit: number }): Promise<OutboxRow[]>;
   /** Update bookkeeping of one row; a missing `seq` is ignored. */
   update(seq: number, patch: OutboxRowPatch): Promise<void>;
   /** Remove rows (delivered, acknowledged or dropped); missing `seq`s are ignored. */

@@ -1,6 +1,6 @@
 import type { Clock } from '../ports/clock.js';
-import type { Logger, LogLevel } from '../ports/logger.js';
-import { cleanLogText, formatLogLine, requireLogLevel, SecretList } from '../adapters/tslog-logger.js';
+import type { LogFields, Logger, LogLevel } from '../ports/logger.js';
+import { cleanLogText, formatLogLine, renderLogFields, requireLogLevel, SecretList } from '../adapters/tslog-logger.js';
 import { createFakeClock } from './fake-clock.js';
 
 /**
@@ -12,7 +12,7 @@ export interface MemoryLogEntry {
   level: LogLevel;
   /** Subsystem that logged it. */
   component: string;
-  /** The message, ANSI-free, newlines collapsed, secrets redacted. */
+  /** The message, ANSI-free, newlines collapsed, secrets redacted; structured fields appended as ` key=value`. */
   message: string;
 }
 
@@ -66,23 +66,23 @@ export function createMemoryLogger(options: MemoryLoggerOptions = {}): MemoryLog
   const entries: MemoryLogEntry[] = [];
   const times: number[] = [];
 
-  const record = (recordLevel: LogLevel, component: string, message: string) => {
+  const record = (recordLevel: LogLevel, component: string, message: string, fields?: LogFields) => {
     if (ORDER[recordLevel] < ORDER[level]) return;
     entries.push({
       level: recordLevel,
       component: cleanLogText(String(component), secrets.values),
-      message: cleanLogText(String(message), secrets.values),
+      message: cleanLogText(String(message), secrets.values) + renderLogFields(fields, { secrets: secrets.values }),
     });
     times.push(clock.now());
   };
 
   return {
     entries,
-    debug: (component, message) => record('debug', component, message),
-    info: (component, message) => record('info', component, message),
-    warn: (component, message) => record('warn', component, message),
-    error: (component, message) => record('error', component, message),
-    fatal: (component, message) => record('fatal', component, message),
+    debug: (component, message, fields) => record('debug', component, message, fields),
+    info: (component, message, fields) => record('info', component, message, fields),
+    warn: (component, message, fields) => record('warn', component, message, fields),
+    error: (component, message, fields) => record('error', component, message, fields),
+    fatal: (component, message, fields) => record('fatal', component, message, fields),
     getLevel: () => level,
     setLevel(next) {
       level = requireLogLevel(next);

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, existsSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createFileLogger, createSilentLogger, safeFileName } from '../../src/adapters/tslog-logger.js';
+import { createFileLogger, createSilentLogger, createStderrLogger, safeFileName } from '../../src/adapters/tslog-logger.js';
 import { createMemoryLogger } from '../../src/testing/memory-logger.js';
 import { createFakeClock } from '../../src/testing/fake-clock.js';
 import { runLoggerConformance } from '../../src/testing/conformance/logger.js';
@@ -137,6 +137,36 @@ describe('createFileLogger', () => {
     expect(text).toContain('empty secrets are ignored');
   });
 
+  it('redacts a secret registered later, whole even when a shorter secret is part of it', async () => {
+    const dir = tempDir();
+    const logger = createFileLogger({ agentId: 'late', logDir: dir, env: {}, secrets: ['ab'] });
+    logger.info('x', 'before abcd');
+    logger.addSecret('bcd');
+    logger.info('x', 'after abcd and xbcd');
+    await logger.close();
+    expect(readLines(logger.path).map((l) => l.replace(/^\[[^\]]+\] /, ''))).toEqual([
+      'INFO [x] before [redacted]cd',
+      'INFO [x] after a[redacted] and x[redacted]',
+    ]);
+  });
+
+  it('appends structured fields as key=value, masking secret field names and secret values', async () => {
+    const dir = tempDir();
+    const logger = createFileLogger({ agentId: 'fields', logDir: dir, env: {}, secrets: ['hunter2'] });
+    logger.info('outbox', 'retry', { seq: 7, ok: false, reason: 'relay said "no"', empty: '', skip: undefined, none: null });
+    logger.warn('relay', 'auth', { Token: 'abc123', note: 'pw hunter2\nnext', 'we ird': 'x\u001b[31my' });
+    logger.info('plain', 'no fields');
+    await logger.close();
+    const text = readFileSync(logger.path, 'utf8');
+    expect(text).not.toContain('abc123');
+    expect(text).not.toContain('hunter2');
+    expect(readLines(logger.path).map((l) => l.replace(/^\[[^\]]+\] /, ''))).toEqual([
+      'INFO [outbox] retry seq=7 ok=false reason="relay said \\"no\\"" empty="" none=null',
+      'WARN [relay] auth Token=[redacted] note="pw [redacted] ⏎ next" we_ird=xy',
+      'INFO [plain] no fields',
+    ]);
+  });
+
   it('strips escape sequences and control characters', async () => {
     const dir = tempDir();
     const logger = createFileLogger({ agentId: 'ansi', logDir: dir, env: {} });
@@ -213,6 +243,21 @@ describe('createSilentLogger', () => {
   });
 });
 
+describe('createStderrLogger', () => {
+  it('writes error and fatal in the file line format, drops the rest', () => {
+    const lines: string[] = [];
+    const logger = createStderrLogger({ clock: createFakeClock(Date.UTC(2026, 0, 1)), write: (l) => lines.push(l) });
+    logger.warn('outbox', 'dropped');
+    logger.error('outbox', 'checkpoint failed\nretrying');
+    logger.fatal('outbox', 'quarantined', { rows: 3 });
+    expect(logger.getLevel()).toBe('error');
+    expect(lines).toEqual([
+      '[2026-01-01T00:00:00.000Z] ERROR [outbox] checkpoint failed ⏎ retrying',
+      '[2026-01-01T00:00:00.000Z] FATAL [outbox] quarantined rows=3',
+    ]);
+  });
+});
+
 describe('createMemoryLogger', () => {
   it('records entries, formats lines, filters by level, redacts, and clears', () => {
     const clock = createFakeClock(Date.UTC(2026, 0, 1));
@@ -229,6 +274,8 @@ describe('createMemoryLogger', () => {
       '[2026-01-01T00:00:00.000Z] INFO [outbox] delivered 3',
       '[2026-01-01T00:00:01.000Z] WARN [b] key [redacted] ⏎ next',
     ]);
+    logger.info('c', 'with fields', { token: 'abc', n: 1, note: 'has s3cret' });
+    expect(logger.entries.at(-1)).toEqual({ level: 'info', component: 'c', message: 'with fields token=[redacted] n=1 note="has [redacted]"' });
     logger.clear();
     expect(logger.lines()).toEqual([]);
     logger.setLevel('debug');

@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createMemoryOutboxStore } from '../../src/adapters/memory-outbox-store.js';
-import { createSqlJsOutboxStore, type SqlJsOutboxStoreOptions } from '../../src/adapters/sqljs-outbox-store.js';
+import { createSqlJsOutboxStore, type SqlJsOutboxStoreOptions } from '../../src/adapters/sqljs-outbox-store/index.js';
 import { runOutboxStoreConformance } from '../../src/testing/conformance/outbox-store.js';
 import { createMemoryLogger } from '../../src/testing/memory-logger.js';
 import type { OutboxStore } from '../../src/ports/outbox-store.js';
@@ -12,22 +12,20 @@ const tempDir = () => fs.mkdtempSync(path.join(os.tmpdir(), 'outbox-store-'));
 
 runOutboxStoreConformance('memory', () => ({ store: createMemoryOutboxStore() }), { describe, it });
 
-for (const io of ['hybrid', 'sync', 'async'] as const) {
-  runOutboxStoreConformance(`sql.js (${io} journal)`, () => {
-    const dir = tempDir();
-    const open = () => createSqlJsOutboxStore({ path: path.join(dir, 'outbox.db'), io, logger: createMemoryLogger() });
-    let current = open();
-    return {
-      store: current,
-      reopen: async () => {
-        await current.close?.();
-        current = open();
-        return current;
-      },
-      cleanup: async () => fs.rmSync(dir, { recursive: true, force: true }),
-    };
-  }, { describe, it });
-}
+runOutboxStoreConformance('sql.js', () => {
+  const dir = tempDir();
+  const open = () => createSqlJsOutboxStore({ path: path.join(dir, 'outbox.db'), logger: createMemoryLogger() });
+  let current = open();
+  return {
+    store: current,
+    reopen: async () => {
+      await current.close?.();
+      current = open();
+      return current;
+    },
+    cleanup: async () => fs.rmSync(dir, { recursive: true, force: true }),
+  };
+}, { describe, it });
 
 describe('sql.js outbox store specifics', () => {
   const setup = (options: Partial<SqlJsOutboxStoreOptions> = {}) => {

@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createSqlJsOutboxStore } from '../../src/adapters/sqljs-outbox-store.js';
+import { createSqlJsOutboxStore } from '../../src/adapters/sqljs-outbox-store/index.js';
 import { createFakeClock } from '../../src/testing/fake-clock.js';
 import type { Logger, LogLevel } from '../../src/ports/logger.js';
 import type { NewOutboxRow, OutboxStore } from '../../src/ports/outbox-store.js';

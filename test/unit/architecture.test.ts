@@ -40,7 +40,7 @@ function project(plant: Record<string, string | null> = {}): string {
     'src/protocol/codec.ts': "import { WireSchema } from './wire.js';\nexport const schemas = [WireSchema];\n",
     'src/ports/wire-port.ts': "export type { Wire } from '../protocol/wire.js';\nimport type { Wire } from '../protocol/wire.js';\nexport interface WirePort { get(): Wire }\n",
     'src/adapters/wire-reader.ts': "import { WireSchema } from '../protocol/wire.js';\nexport const read = WireSchema;\n",
-    'src/core/outbox-send.ts': 'export type OutboxSend = (x: number) => Promise<void>;\n',
+    'src/ports/outbox-send.ts': 'export type OutboxSend = (x: number) => Promise<void>;\n',
     'src/core/dispatcher.ts': [
       "import type { Clock } from '../ports/clock.js';",
       "import type TypedEmitter from 'typed-emitter';",
@@ -58,7 +58,7 @@ function project(plant: Record<string, string | null> = {}): string {
       '}',
     ].join('\n'),
     'src/adapters/system-clock.ts': 'export const now = () => Date.now();\nexport const t = () => setTimeout(() => {}, 1);\n',
-    'src/adapters/sender.ts': "import type { OutboxSend } from '../core/outbox-send.js';\nimport { readFileSync } from 'node:fs';\nexport type S = OutboxSend;\nvoid readFileSync;\n",
+    'src/adapters/sender.ts': "import type { OutboxSend } from '../ports/outbox-send.js';\nimport { readFileSync } from 'node:fs';\nexport type S = OutboxSend;\nvoid readFileSync;\n",
     ...plant,
   };
   for (const [path, content] of Object.entries(files)) {
@@ -92,12 +92,13 @@ describe('scripts/check-architecture.mjs', () => {
     ['core importing typed-emitter at runtime', { 'src/core/bad.ts': "import { EventEmitter } from 'typed-emitter';\nvoid EventEmitter;\n" }, /use 'import type' for typed-emitter/],
     ['core importing an adapter', { 'src/core/bad.ts': "export { now } from '../adapters/system-clock.js';\n" }, /core imports '\.\.\/adapters\/system-clock\.js' \(src\/adapters\/system-clock\.ts\)/],
     ['core with a dynamic import', { 'src/core/bad.ts': "export const load = () => import('node:path');\n" }, /core imports 'node:path'/],
-    ['ports importing core', { 'src/ports/bad.ts': "import type { OutboxSend } from '../core/outbox-send.js';\nexport type X = OutboxSend;\n" }, /ports import '\.\.\/core\/outbox-send\.js'/],
+    ['ports importing core', { 'src/ports/bad.ts': "import type { run } from '../core/dispatcher.js';\nexport type X = typeof run;\n" }, /ports import '\.\.\/core\/dispatcher\.js'/],
     ['shared importing node:*', { 'src/shared/bad.ts': "import { join } from 'node:path';\nvoid join;\n" }, /shared imports 'node:path'.*pure/],
     ['shared importing core', { 'src/shared/bad.ts': "export { run } from '../core/dispatcher.js';\n" }, /shared imports '\.\.\/core\/dispatcher\.js'/],
     ['ports importing a package', { 'src/ports/bad.ts': "import type { Logger } from 'tslog';\nexport type X = Logger<unknown>;\n" }, /ports import 'tslog'/],
     ['adapter importing core at runtime', { 'src/adapters/bad.ts': "import { run } from '../core/dispatcher.js';\nvoid run;\n" }, /adapter imports '\.\.\/core\/dispatcher\.js'/],
-    ['adapter importing the contract at runtime', { 'src/adapters/bad.ts': "import { OutboxSend } from '../core/outbox-send.js';\nvoid OutboxSend;\n" }, /use import type for the contract/],
+    ['adapter importing core types', { 'src/adapters/bad.ts': "import type { run } from '../core/dispatcher.js';\nexport type X = typeof run;\n" }, /adapter imports '\.\.\/core\/dispatcher\.js'.*contracts belong in src\/ports/],
+    ['adapter re-exporting core types', { 'src/adapters/bad.ts': "export type { E } from '../core/dispatcher.js';\n" }, /adapter imports '\.\.\/core\/dispatcher\.js'/],
     ['core importing a protocol schema at runtime', { 'src/core/bad.ts': "import { WireSchema } from '../protocol/wire.js';\nvoid WireSchema;\n" }, /core imports '\.\.\/protocol\/wire\.js' \(src\/protocol\/wire\.ts\) at runtime/],
     ['ports re-exporting a protocol schema at runtime', { 'src/ports/bad.ts': "export { WireSchema } from '../protocol/wire.js';\n" }, /ports imports '\.\.\/protocol\/wire\.js'.*only with 'import type'/],
     ['ports importing valibot', { 'src/ports/bad.ts': "import type { GenericSchema } from 'valibot';\nexport type X = GenericSchema;\n" }, /ports import 'valibot'/],

@@ -1,6 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { createOutbox, type Outbox } from '../../src/core/outbox.js';
-import type { OutboxDelivery, OutboxSendResult } from '../../src/core/outbox-send.js';
+import type { OutboxDelivery, OutboxSendAnswer, OutboxSendResult } from '../../src/ports/outbox-send.js';
+import { classifyRelayStatus } from '../../src/adapters/relay-outbox-send.js';
 import { createMemoryOutboxStore } from '../../src/adapters/memory-outbox-store.js';
 import { createFakeClock } from '../../src/testing/fake-clock.js';
 import { createMemoryLogger } from '../../src/testing/memory-logger.js';
@@ -35,27 +36,27 @@ async function runSchedule(seed: number): Promise<string | undefined> {
   const seen = new Set<string>();
   const accepted: Array<{ seq: number; key: string }> = [];
 
-  const send = async (batch: readonly OutboxDelivery[]): Promise<readonly OutboxSendResult[]> => {
+  const send = async (batch: readonly OutboxDelivery[]): Promise<OutboxSendAnswer> => {
     const roll = rand();
     if (roll < 0.1) throw new RelayUnavailableError('connection refused');
-    if (roll < 0.15) return batch.map(() => ({ status: 503, retryAfterMs: Math.floor(rand() * 3000) }));
+    if (roll < 0.15) return { perRow: batch.map(() => classifyRelayStatus(503, Math.floor(rand() * 3000))) };
     const results: OutboxSendResult[] = [];
     const stopAt = rand() < 0.2 ? Math.floor(rand() * batch.length) : batch.length;
     for (const [index, item] of batch.entries()) {
       if (index === stopAt) {
-        results.push({ status: rand() < 0.5 ? 500 : 429 });
+        results.push(classifyRelayStatus(rand() < 0.5 ? 500 : 429));
         break; // the relay stops at the first retryable failure
       }
       if (!seen.has(item.idempotencyKey)) {
         seen.add(item.idempotencyKey);
         applied.push(item.idempotencyKey);
-        results.push({ status: 201 });
+        results.push({ type: 'delivered', status: 201 });
       } else {
-        results.push({ status: 200 });
+        results.push({ type: 'delivered', status: 200 });
       }
     }
     if (rand() < 0.1) throw new RelayUnavailableError('response lost after apply');
-    return results;
+    return { perRow: results };
   };
 
   const make = (): Outbox =>
@@ -112,14 +113,16 @@ async function storeOrderSchedule(seed: number): Promise<string | undefined> {
     random: rand,
     maxAttempts: 1000,
     send: async (batch) => {
-      if (rand() < 0.3) return [{ status: 503 }];
-      return batch.map((d) => {
-        if (!seen.has(d.seq)) {
-          seen.add(d.seq);
-          order.push(d.seq);
-        }
-        return { status: 201 };
-      });
+      if (rand() < 0.3) return { perRow: [classifyRelayStatus(503)] };
+      return {
+        perRow: batch.map((d) => {
+          if (!seen.has(d.seq)) {
+            seen.add(d.seq);
+            order.push(d.seq);
+          }
+          return { type: 'delivered', status: 201 } as const;
+        }),
+      };
     },
   });
   outbox.start();

@@ -1,22 +1,44 @@
 import { describe, it, expect } from 'vitest';
 import { createOutbox, backoffDelay, type Outbox, type OutboxOptions } from '../../src/core/outbox.js';
-import type { OutboxDelivery, OutboxSendResult } from '../../src/core/outbox-send.js';
+import type { OutboxDelivery, OutboxSend } from '../../src/ports/outbox-send.js';
+import { classifyRelayFailure, classifyRelayStatus } from '../../src/adapters/relay-outbox-send.js';
 import { createMemoryOutboxStore } from '../../src/adapters/memory-outbox-store.js';
 import { createFakeClock, type FakeClock } from '../../src/testing/fake-clock.js';
 import { createMemoryLogger } from '../../src/testing/memory-logger.js';
 import { RelayHttpError, RelayUnavailableError, isRunnerError } from '../../src/errors/index.js';
 import type { OutboxStore } from '../../src/ports/outbox-store.js';
 
-type Responder = (batch: readonly OutboxDelivery[], call: number) => readonly OutboxSendResult[] | Promise<readonly OutboxSendResult[]>;
+/** What a scripted relay answers for one row, in the relay's own terms (the carrier classifies it). */
+interface RelayAnswer {
+  status: number;
+  retryAfterMs?: number;
+  message?: string;
+}
+type Responder = (batch: readonly OutboxDelivery[], call: number) => readonly RelayAnswer[] | Promise<readonly RelayAnswer[]>;
+
+/**
+ * A carrier over a scripted relay, classifying like the real one: per-row statuses, and a thrown
+ * `RelayHttpError` for the whole request. Other throws reach the outbox as they are.
+ */
+const relayStyle =
+  (respond: (batch: readonly OutboxDelivery[]) => readonly RelayAnswer[] | Promise<readonly RelayAnswer[]>): OutboxSend =>
+  async (batch) => {
+    try {
+      return { perRow: (await respond(batch)).map((r) => classifyRelayStatus(r.status, r.retryAfterMs, r.message)) };
+    } catch (error) {
+      if (error instanceof RelayHttpError) return { whole: classifyRelayFailure(error) };
+      throw error;
+    }
+  };
 
 function setup(respond: Responder, overrides: Partial<OutboxOptions> = {}, store: OutboxStore = createMemoryOutboxStore()) {
   const clock = createFakeClock();
   const logger = createMemoryLogger();
   const calls: OutboxDelivery[][] = [];
-  const send = async (batch: readonly OutboxDelivery[]) => {
+  const send = relayStyle((batch) => {
     calls.push([...batch]);
     return respond(batch, calls.length);
-  };
+  });
   const outbox = createOutbox({ store, send, clock, logger, agentId: 'agent-1', random: () => 0, ...overrides });
   return { clock, logger, calls, outbox, store };
 }
@@ -78,7 +100,7 @@ describe('outbox dispatcher', () => {
   });
 
   it('honours Retry-After on 429 and 503 but not on other statuses', async () => {
-    const script: OutboxSendResult[] = [
+    const script: RelayAnswer[] = [
       { status: 429, retryAfterMs: 7000 },
       { status: 503, retryAfterMs: 90_000 },
       { status: 500, retryAfterMs: 50_000 },
@@ -178,7 +200,7 @@ describe('outbox dispatcher', () => {
     outbox.start();
     await settle(clock); // row 1 poisoned (maxAttempts 1), row 2 would be next
     await outbox.close();
-    const box2 = createOutbox({ store, send: async (b) => b.map(() => ({ status: 503 })), clock, logger, agentId: 'a', maxRows: 3 });
+    const box2 = createOutbox({ store, send: relayStyle((b) => b.map(() => ({ status: 503 }))), clock, logger, agentId: 'a', maxRows: 3 });
     box2.on('dropped', (e) => dropped.push(e));
     await enqueueN(box2, 3, 2); // 1 poisoned + 3 pending = 4 > 3
     expect(dropped).toEqual([{ poisoned: 1, pending: 0 }]);
@@ -264,7 +286,7 @@ describe('outbox dispatcher', () => {
 
   it('treats thrown network errors as retry and thrown RelayHttpError by its status', async () => {
     const errors: unknown[] = [new RelayUnavailableError('refused'), new RelayHttpError(429, 'slow down', { retryAfterMs: 4000 })];
-    const { outbox, clock, calls } = setup(async (batch, call) => {
+    const { outbox, clock, calls, logger } = setup(async (batch, call) => {
       const error = errors[call - 1];
       if (error) throw error;
       return ok(batch);
@@ -274,7 +296,10 @@ describe('outbox dispatcher', () => {
     await enqueueN(outbox, 2);
     outbox.start();
     await settle(clock, 60_000);
-    expect(retries).toEqual([[0, 500], [429, 4000]]);
+    expect(retries).toEqual([[undefined, 500], [429, 4000]]); // a transport failure has no status
+    const retryLines = logger.lines().filter((l) => l.includes('retry in'));
+    expect(retryLines[0]).not.toContain('status=');
+    expect(retryLines[1]).toMatch(/\(slow down\); retry in 4000 ms status=429$/);
     expect(calls).toHaveLength(3);
     expect((await outbox.stats()).delivered).toBe(2);
   });

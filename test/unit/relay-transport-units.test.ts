@@ -1,56 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { createRelayOutboxSend } from '../../src/adapters/relay-outbox-send.js';
 import { createFetchRelayHttp, parseRetryAfter, type FetchLike } from '../../src/adapters/fetch-relay-http.js';
 import { createWsRelayBus } from '../../src/adapters/ws-relay-bus.js';
 import { decodeServerFrame } from '../../src/protocol/relay-codec.js';
 import { createFakeClock } from '../../src/testing/fake-clock.js';
 import { ProtocolError, RelayHttpError, RelayUnavailableError } from '../../src/errors/index.js';
-import type { RelayBatchItem, RelayBatchResult } from '../../src/ports/relay-http.js';
-import type { OutboxDelivery } from '../../src/core/outbox-send.js';
 import type { RelayBusStateEvent } from '../../src/ports/relay-bus.js';
-
-const row = (seq: number): OutboxDelivery => ({
-  seq,
-  kind: 'message',
-  payload: { to: 'a', body: `b${seq}` },
-  idempotencyKey: `k${seq}`,
-  occurredAt: 1000 + seq,
-  attempts: 0,
-});
-
-describe('createRelayOutboxSend', () => {
-  it('sends rows as ordered batch items and maps per-item results, leaving not-attempted rows out', async () => {
-    let sent: readonly RelayBatchItem[] = [];
-    const send = createRelayOutboxSend({
-      sendBatch: async (items) => {
-        sent = items;
-        return {
-          results: [
-            { index: 0, status: 201 },
-            { index: 1, status: 409, error: { code: 'conflict', message: 'nope' } },
-            { index: 2, status: 503, retryAfterSeconds: 1.5, error: { code: 'busy', message: 'later' } },
-          ],
-          notAttempted: 1,
-        } satisfies RelayBatchResult;
-      },
-    });
-    const results = await send([row(1), row(2), row(3), row(4)]);
-    expect(sent).toEqual([1, 2, 3, 4].map((n) => ({ kind: 'message', idempotencyKey: `k${n}`, occurredAt: 1000 + n, payload: { to: 'a', body: `b${n}` } })));
-    expect(results).toEqual([{ status: 201 }, { status: 409, message: 'nope' }, { status: 503, retryAfterMs: 1500, message: 'later' }]);
-  });
-
-  it('refuses out-of-order results instead of guessing, and passes whole-request errors through', async () => {
-    const shuffled = createRelayOutboxSend({ sendBatch: async () => ({ results: [{ index: 1, status: 201 }], notAttempted: 0 }) });
-    await expect(shuffled([row(1), row(2)])).rejects.toBeInstanceOf(ProtocolError);
-    const failing = createRelayOutboxSend({
-      sendBatch: async () => {
-        throw new RelayHttpError(401, 'expired');
-      },
-    });
-    await expect(failing([row(1)])).rejects.toMatchObject({ status: 401 });
-    expect(await failing([])).toEqual([]);
-  });
-});
 
 describe('parseRetryAfter', () => {
   it('reads seconds and HTTP dates, and ignores garbage', () => {

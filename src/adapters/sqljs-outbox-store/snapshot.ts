@@ -1,0 +1,214 @@
+/**
+ * The snapshot of the sql.js outbox store: the rows in a sql.js (SQLite compiled to WASM)
+ * database held in memory, and its image at `<path>`, replaced atomically at each checkpoint.
+ * This module owns the schema, text encoding, reading an image back, and writing it out.
+ */
+import initSqlJs from 'sql.js';
+import type { Database, SqlJsStatic, SqlValue, Statement } from 'sql.js';
+import type { OutboxRow, OutboxRowPatch, OutboxRowState } from '../../ports/outbox-store.js';
+import { FORMAT, replaceFileDurably } from './files.js';
+import type { JournalRow } from './journal.js';
+
+// One initialisation of the WASM module per process: it is immutable code, not per-runner state.
+let sqlJsReady: Promise<SqlJsStatic> | undefined;
+/** The sql.js module, initialised once per process. */
+export function loadSqlJs(): Promise<SqlJsStatic> {
+  sqlJsReady ??= initSqlJs().catch((error: unknown) => {
+    sqlJsReady = undefined;
+    throw error;
+  });
+  return sqlJsReady;
+}
+
+// The database lives in sql.js's in-memory file system and durability comes from our journal,
+// so SQLite's own rollback journal and syncs are pure overhead. A page cache larger than the
+// default 2 MiB keeps a big write-behind batch from spilling pages mid-transaction (measured:
+// ~3x faster inserts for a 20,000-row batch); it only grows as far as the database does.
+const PRAGMAS = 'PRAGMA journal_mode=MEMORY; PRAGMA synchronous=OFF; PRAGMA cache_size=-16384;';
+const SCHEMA = `
+${PRAGMAS}
+CREATE TABLE IF NOT EXISTS outbox_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS outbox_rows (
+  seq INTEGER PRIMARY KEY,
+  kind TEXT NOT NULL,
+  payload TEXT NOT NULL,
+  idempotency_key TEXT NOT NULL,
+  dedupe_key TEXT,
+  occurred_at INTEGER NOT NULL,
+  attempts INTEGER NOT NULL,
+  next_attempt_at INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  last_error TEXT
+);
+CREATE INDEX IF NOT EXISTS outbox_rows_state ON outbox_rows(state, seq);
+`;
+
+/** A row change waiting to be written into sql.js. */
+export type DbOp = { k: 'ins'; row: JournalRow } | { k: 'del'; seq: number } | { k: 'upd'; seq: number; patch: OutboxRowPatch };
+
+/** What an image says about each row, enough to rebuild the in-memory index. */
+export interface SnapshotRowInfo {
+  seq: number;
+  state: OutboxRowState;
+  dedupeKey: string | undefined;
+  occurredAt: number;
+}
+
+// SQLite TEXT can't hold a lone UTF-16 surrogate (sql.js converts to UTF-8 and back), so strings
+// that contain one — or that start with the escape marker — are stored as marker + JSON string.
+const NEEDS_ESCAPE = /^\u0001|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const encText = (s: string): string => (NEEDS_ESCAPE.test(s) ? `\u0001${JSON.stringify(s)}` : s);
+const decText = (s: string): string => (s.charCodeAt(0) === 1 ? (JSON.parse(s.slice(1)) as string) : s);
+
+/** A snapshot whose SQLite header promises more pages than the file holds was cut short. */
+export function snapshotHeaderProblem(bytes: Uint8Array): string | undefined {
+  if (bytes.length < 100) return `only ${bytes.length} bytes, shorter than a SQLite header`;
+  const magic = Buffer.from(bytes.subarray(0, 16)).toString('latin1');
+  if (magic !== 'SQLite format 3\u0000') return 'not a SQLite database (bad header)';
+  const raw = (bytes[16]! << 8) | bytes[17]!;
+  const pageSize = raw === 1 ? 65536 : raw;
+  const pages = ((bytes[28]! << 24) | (bytes[29]! << 16) | (bytes[30]! << 8) | bytes[31]!) >>> 0;
+  if (pageSize < 512 || (pageSize & (pageSize - 1)) !== 0) return `bad page size ${pageSize}`;
+  if (pages > 0 && bytes.length < pages * pageSize) return `truncated: header says ${pages * pageSize} bytes, file has ${bytes.length}`;
+  if (bytes.length % pageSize !== 0) return `truncated: ${bytes.length} bytes is not a whole number of ${pageSize}-byte pages`;
+  return undefined;
+}
+
+function rowFromSql(values: SqlValue[]): OutboxRow {
+  const [seq, kind, payload, idempotencyKey, dedupeKey, occurredAt, attempts, nextAttemptAt, state, lastError] = values;
+  const row: OutboxRow = {
+    seq: Number(seq),
+    kind: decText(String(kind)),
+    payloadJson: decText(String(payload)),
+    idempotencyKey: decText(String(idempotencyKey)),
+    occurredAt: Number(occurredAt),
+    attempts: Number(attempts),
+    nextAttemptAt: Number(nextAttemptAt),
+    state: state as OutboxRowState,
+  };
+  if (dedupeKey !== null && dedupeKey !== undefined) row.dedupeKey = decText(String(dedupeKey));
+  if (lastError !== null && lastError !== undefined) row.lastError = decText(String(lastError));
+  return row;
+}
+
+/** The rows in sql.js, and their image on disk. */
+export class SnapshotDb {
+  #stmts = new Map<string, Statement>();
+
+  private constructor(private readonly db: Database) {}
+
+  /** A fresh, empty database with the schema. */
+  static empty(SQL: SqlJsStatic): SnapshotDb {
+    const db = new SQL.Database();
+    db.exec(SCHEMA);
+    return new SnapshotDb(db);
+  }
+
+  /**
+   * Open an image and read what the index needs. Throws (closing the database) when the image is
+   * damaged or is not an outbox snapshot.
+   */
+  static load(SQL: SqlJsStatic, bytes: Uint8Array): { snapshot: SnapshotDb; gen: number; maxSeq: number; rows: SnapshotRowInfo[] } {
+    const db = new SQL.Database(bytes);
+    try {
+      const check = db.exec('PRAGMA quick_check');
+      const verdict = check[0]?.values[0]?.[0];
+      if (verdict !== 'ok') throw new Error(`integrity check failed: ${String(verdict)}`);
+      db.exec(PRAGMAS);
+      const meta = new Map<string, number>();
+      for (const [key, value] of db.exec('SELECT key, value FROM outbox_meta')[0]?.values ?? []) meta.set(String(key), Number(value));
+      if (meta.get('format') !== FORMAT || !Number.isSafeInteger(meta.get('gen'))) throw new Error('not an outbox snapshot (missing format/generation)');
+      const rows: SnapshotRowInfo[] = [];
+      for (const [seq, state, dedupeKey, occurredAt] of db.exec('SELECT seq, state, dedupe_key, occurred_at FROM outbox_rows ORDER BY seq')[0]?.values ?? []) {
+        if (state !== 'pending' && state !== 'poisoned') throw new Error(`row ${String(seq)} has an unknown state`);
+        rows.push({ seq: Number(seq), state, dedupeKey: dedupeKey === null ? undefined : decText(String(dedupeKey)), occurredAt: Number(occurredAt) });
+      }
+      return { snapshot: new SnapshotDb(db), gen: meta.get('gen')!, maxSeq: meta.get('max_seq') ?? 0, rows };
+    } catch (error) {
+      db.close();
+      throw error;
+    }
+  }
+
+  /** Write row changes into sql.js, in one transaction. */
+  apply(ops: readonly DbOp[]): void {
+    if (ops.length === 0) return;
+    const ins = this.#stmt(
+      `INSERT INTO outbox_rows (seq, kind, payload, idempotency_key, dedupe_key, occurred_at, attempts, next_attempt_at, state, last_error)
+       VALUES (?, ?, ?, ?, ?, ?, 0, 0, 'pending', NULL)`,
+    );
+    const del = this.#stmt('DELETE FROM outbox_rows WHERE seq = ?');
+    const upd = this.#stmt(
+      `UPDATE outbox_rows SET attempts = coalesce(?, attempts), next_attempt_at = coalesce(?, next_attempt_at),
+       state = coalesce(?, state), last_error = coalesce(?, last_error) WHERE seq = ?`,
+    );
+    this.db.exec('BEGIN');
+    for (const op of ops) {
+      if (op.k === 'ins') {
+        const [seq, kind, payloadJson, idempotencyKey, dedupeKey, occurredAt] = op.row;
+        ins.run([seq, encText(kind), encText(payloadJson), encText(idempotencyKey), dedupeKey === null ? null : encText(dedupeKey), occurredAt]);
+      } else if (op.k === 'del') {
+        del.run([op.seq]);
+      } else {
+        const p = op.patch;
+        upd.run([p.attempts ?? null, p.nextAttemptAt ?? null, p.state ?? null, p.lastError === undefined ? null : encText(p.lastError), op.seq]);
+      }
+    }
+    this.db.exec('COMMIT');
+  }
+
+  /** Rows in `seq` order with the given state, at most `limit`. */
+  list(state: OutboxRowState, limit: number): OutboxRow[] {
+    const stmt = this.#stmt(
+      `SELECT seq, kind, payload, idempotency_key, dedupe_key, occurred_at, attempts, next_attempt_at, state, last_error
+       FROM outbox_rows WHERE state = ? ORDER BY seq LIMIT ?`,
+    );
+    const out: OutboxRow[] = [];
+    try {
+      stmt.bind([state, limit]);
+      while (stmt.step()) out.push(rowFromSql(stmt.get()));
+    } finally {
+      stmt.reset();
+    }
+    return out;
+  }
+
+  /**
+   * Stamp generation `gen` and `maxSeq` into the image and replace the file at `path` with it
+   * (temp file, fsync, rename). Returns the image size. The caller syncs the directory.
+   */
+  writeTo(path: string, gen: number, maxSeq: number): number {
+    this.db.run("INSERT OR REPLACE INTO outbox_meta (key, value) VALUES ('format', ?), ('gen', ?), ('max_seq', ?)", [FORMAT, gen, maxSeq]);
+    const bytes = this.db.export();
+    // Statements may not survive export() in every sql.js version; prepare them again lazily.
+    this.#freeStatements();
+    replaceFileDurably(path, bytes);
+    return bytes.length;
+  }
+
+  /** Free statements and the database. */
+  close(): void {
+    this.#freeStatements();
+    this.db.close();
+  }
+
+  #freeStatements(): void {
+    for (const stmt of this.#stmts.values()) {
+      try {
+        stmt.free();
+      } catch {
+        // already freed by export()
+      }
+    }
+    this.#stmts.clear();
+  }
+
+  #stmt(sql: string): Statement {
+    let stmt = this.#stmts.get(sql);
+    if (!stmt) {
+      stmt = this.db.prepare(sql);
+      this.#stmts.set(sql, stmt);
+    }
+    return stmt;
+  }
+}

@@ -1,0 +1,365 @@
+/**
+ * The default {@link OutboxStore}: rows in a sql.js (SQLite compiled to WASM) database, made
+ * durable by an append-only journal with periodic checkpoints.
+ *
+ * Files, for a store at `<path>`: the snapshot `<path>` (a SQLite image, see snapshot.ts) and the
+ * journal `<path>.journal` (JSON lines, see journal.ts); recovery.ts reads them back at open.
+ *
+ * Why this shape: sql.js keeps the database in memory, so persisting it by exporting the whole
+ * image per event would cost O(backlog) per event. Instead each operation appends one line to
+ * the journal (group commit: everything that arrives while a write+fdatasync is in flight shares
+ * the next one), and the snapshot is rewritten only when the journal has grown past
+ * max(`journalLimitBytes`, snapshot size) — so the checkpoint's O(backlog) cost is paid at most
+ * once per O(backlog) journaled bytes, which keeps the amortised cost per event flat.
+ */
+import * as nodePath from 'node:path';
+import type { Clock, TimerHandle } from '../../ports/clock.js';
+import type { Logger } from '../../ports/logger.js';
+import type { NewOutboxRow, OutboxRow, OutboxRowPatch, OutboxRowState, OutboxStore, OutboxStoreCounts } from '../../ports/outbox-store.js';
+import { ClosedError, InvalidArgumentError, StoreError, isRunnerError } from '../../errors/index.js';
+import { createSystemClock } from '../system-clock.js';
+import { createStderrLogger } from '../tslog-logger.js';
+import { validateListOptions, validateNewRows, validatePatch } from '../memory-outbox-store.js';
+import { errorText, fsyncDir } from './files.js';
+import { JournalWriter, headerLine, hybridDurableWrite, type DurableWrite, type JournalOp, type JournalRow } from './journal.js';
+import { recover, type StoreFiles } from './recovery.js';
+import { RowIndex } from './row-index.js';
+import type { SnapshotDb } from './snapshot.js';
+
+/**
+ * Options of {@link createSqlJsOutboxStore}.
+ * @public
+ */
+export interface SqlJsOutboxStoreOptions {
+  /** Snapshot file; the journal lives beside it at `<path>.journal`. Parent directory is created 0700. */
+  path: string;
+  /**
+   * Receives the FATAL line when a corrupt file is quarantined, and warnings.
+   * @defaultValue a logger that writes error and fatal lines to stderr (a quarantine is never silent)
+   */
+  logger?: Logger;
+  /** Time source for quarantine file names and checkpoint deferral. @defaultValue the system clock */
+  clock?: Clock;
+  /**
+   * Checkpoint once the journal exceeds max(this, snapshot size) bytes. Lower it only in tests
+   * that want to exercise checkpoints often.
+   * @defaultValue 1048576 (1 MiB)
+   */
+  journalLimitBytes?: number;
+}
+
+const DEFAULT_JOURNAL_LIMIT = 1024 * 1024;
+/** Past this multiple of the checkpoint threshold the journal is checkpointed inline, not deferred (bounds the journal). */
+const HARD_CAP_FACTOR = 16;
+/**
+ * A due checkpoint whose timer has not fired after this many group commits runs inline: callers
+ * that await appends back to back may not yield to the timer phase, and a fake clock never fires
+ * it at all.
+ */
+const MAX_DEFERRED_FLUSHES = 64;
+
+/**
+ * The sql.js store. `durableWrite` is how group commits reach the disk; only the benchmark passes
+ * another one.
+ * @internal
+ */
+export class SqlJsOutboxStore implements OutboxStore {
+  readonly #files: StoreFiles;
+  readonly #log: Logger;
+  readonly #clock: Clock;
+  readonly #journalLimit: number;
+  readonly #journal: JournalWriter;
+
+  #opening: Promise<void> | undefined;
+  #closed = false;
+  #failure: StoreError | undefined;
+
+  #db: SnapshotDb | undefined;
+  #index = new RowIndex();
+  #gen = 0;
+  #snapshotBytes = 0;
+  #checkpointTimer: TimerHandle | undefined;
+  #checkpointWanted = false;
+  #flushesWhileDue = 0;
+
+  constructor(options: SqlJsOutboxStoreOptions, durableWrite: DurableWrite = hybridDurableWrite) {
+    if (typeof options?.path !== 'string' || options.path === '') {
+      throw new InvalidArgumentError('createSqlJsOutboxStore: path must be a non-empty string');
+    }
+    const limit = options.journalLimitBytes ?? DEFAULT_JOURNAL_LIMIT;
+    if (!Number.isFinite(limit) || limit < 1) throw new InvalidArgumentError('createSqlJsOutboxStore: journalLimitBytes must be a positive number');
+    const path = nodePath.resolve(options.path);
+    this.#files = { path, journalPath: `${path}.journal`, dir: nodePath.dirname(path) };
+    this.#log = options.logger ?? createStderrLogger();
+    this.#clock = options.clock ?? createSystemClock();
+    this.#journalLimit = limit;
+    this.#journal = new JournalWriter(
+      this.#files.journalPath,
+      {
+        failure: () => this.#failure,
+        writeFailed: (failure) => {
+          this.#failure = failure;
+        },
+        committed: () => this.#afterCommit(),
+      },
+      durableWrite,
+    );
+  }
+
+  // ---- public port ------------------------------------------------------------------------------
+
+  async append(rows: readonly NewOutboxRow[]): Promise<OutboxRow[]> {
+    await this.#usable(() => validateNewRows(rows));
+    this.#checkFailure();
+    if (rows.length === 0) return [];
+    const journalRows: JournalRow[] = [];
+    const out: OutboxRow[] = [];
+    for (const input of rows) {
+      const jr: JournalRow = [++this.#index.maxSeq, input.kind, input.payloadJson, input.idempotencyKey, input.dedupeKey ?? null, input.occurredAt];
+      journalRows.push(jr);
+      out.push(this.#index.append(jr));
+    }
+    await this.#write({ a: journalRows });
+    return out;
+  }
+
+  async list(options: { state: OutboxRowState; limit: number }): Promise<OutboxRow[]> {
+    await this.#usable(() => validateListOptions(options));
+    this.#checkFailure();
+    if (options.limit === 0) return [];
+    this.#applyDb();
+    return this.#db!.list(options.state, options.limit);
+  }
+
+  async update(seq: number, patch: OutboxRowPatch): Promise<void> {
+    await this.#usable(() => validatePatch(seq, patch));
+    this.#checkFailure();
+    const clean: OutboxRowPatch = {};
+    if (patch.attempts !== undefined) clean.attempts = patch.attempts;
+    if (patch.nextAttemptAt !== undefined) clean.nextAttemptAt = patch.nextAttemptAt;
+    if (patch.state !== undefined) clean.state = patch.state;
+    if (patch.lastError !== undefined) clean.lastError = patch.lastError;
+    if (!this.#index.update(seq, clean)) return;
+    await this.#write({ u: seq, p: clean });
+  }
+
+  async remove(seqs: readonly number[]): Promise<void> {
+    await this.#usable(() => {
+      if (!Array.isArray(seqs)) throw new InvalidArgumentError('outbox remove: seqs must be an array');
+    this.#checkFailure();
+    });
+    const removed = this.#index.remove(seqs);
+    if (removed.length === 0) return;
+    await this.#write({ r: removed });
+  }
+
+  async counts(): Promise<OutboxStoreCounts> {
+    await this.#usable(() => undefined);
+    this.#checkFailure();
+    return this.#index.counts();
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (!this.#opening) return;
+    try {
+      await this.#opening;
+    } catch {
+      return; // never opened: nothing to flush or release
+    }
+    await this.#journal.idle();
+    this.#clock.clearTimeout(this.#checkpointTimer);
+    this.#checkpointTimer = undefined;
+    try {
+      if (!this.#failure && this.#journal.bytes > this.#headerBytes()) this.#checkpoint();
+    } catch (error) {
+      // The journal still holds everything; the next open replays it.
+      this.#log.error('outbox', `outbox checkpoint on close failed (${errorText(error)}); the journal keeps the data`);
+    } finally {
+      this.#release();
+    }
+  }
+
+  // ---- open -------------------------------------------------------------------------------------
+
+  /**
+   * Closed check and argument check (both before opening), then the open. Returns the shared open
+   * promise itself (no extra async hop), so a call made before `close()` is queued on the journal
+   * before `close()` waits for it. Callers check `#failure` after awaiting.
+   */
+  #usable(validate: () => void): Promise<void> {
+    if (this.#closed) throw new ClosedError('outbox store');
+    validate();
+    return this.#ready();
+  }
+
+  #checkFailure(): void {
+    if (this.#failure) throw this.#failure;
+  }
+
+  #ready(): Promise<void> {
+    this.#opening ??= this.#open().catch((error: unknown) => {
+      // Let the next call try again (e.g. after the host fixed the directory's permissions).
+      this.#opening = undefined;
+      this.#release();
+      throw isRunnerError(error)
+        ? error
+        : new StoreError(`cannot open outbox store at ${this.#files.path}: ${errorText(error)}`, { cause: error, data: { path: this.#files.path } });
+    });
+    return this.#opening;
+  }
+
+  async #open(): Promise<void> {
+    this.#failure = undefined; // a failed earlier attempt may have left one
+    const recovered = await recover(this.#files, () => this.#clock.now(), this.#log);
+    this.#db = recovered.snapshot;
+    this.#index = recovered.index;
+    this.#gen = recovered.gen;
+    this.#snapshotBytes = 0;
+    this.#journal.open(this.#files.dir);
+    const plan = recovered.journal;
+    if (plan.kind === 'checkpoint') {
+      // Give the new or repaired state a snapshot and a clean journal straight away.
+      this.#checkpoint();
+    } else if (plan.kind === 'keep') {
+      if (plan.cut) this.#journal.truncate(plan.length);
+      else this.#journal.bytes = plan.length;
+    } else {
+      this.#journal.reset(this.#gen);
+    }
+    if (recovered.lost.length > 0) {
+      const kept = this.#index.size > 0 ? `with ${this.#index.size} recovered row(s)` : 'empty';
+      this.#log.fatal('outbox', `outbox store quarantined corrupt data and started ${kept}: ${recovered.lost.join('; ')}`);
+    }
+  }
+
+  #headerBytes(): number {
+    return Buffer.byteLength(headerLine(this.#gen));
+  }
+
+  #release(): void {
+    this.#journal.close();
+    this.#db?.close();
+    this.#db = undefined;
+  }
+
+  // ---- sql.js -----------------------------------------------------------------------------------
+
+  /** Write queued row changes into sql.js. A failure here leaves memory and SQL apart: the store stops. */
+  #applyDb(): void {
+    const ops = this.#index.takeDbOps();
+    try {
+      this.#db!.apply(ops);
+    } catch (error) {
+      this.#failure = new StoreError(`outbox store state is inconsistent (sql.js apply failed: ${errorText(error)}); reopen the store`, { cause: error });
+      throw this.#failure;
+    }
+  }
+
+  // ---- journal and checkpoints ------------------------------------------------------------------
+
+  #write(op: JournalOp): Promise<void> {
+    return this.#journal.append(op);
+  }
+
+  /** After a group commit: checkpoint now when forced, or schedule one when due. False when the store failed. */
+  #afterCommit(): boolean {
+    const threshold = Math.max(this.#journalLimit, this.#snapshotBytes);
+    if (this.#checkpointTimer) this.#flushesWhileDue++;
+    if (this.#checkpointWanted || this.#flushesWhileDue > MAX_DEFERRED_FLUSHES || this.#journal.bytes > HARD_CAP_FACTOR * threshold) {
+      return this.#runCheckpoint();
+    }
+    if (this.#journal.bytes > threshold) this.#scheduleCheckpoint();
+    return true;
+  }
+
+  /**
+   * Checkpoint on the next macrotask rather than right away, so the callers whose appends just
+   * became durable get their answer first: a checkpoint is O(backlog) maintenance, not part of
+   * anyone's commit. (A journal far past the limit is checkpointed inline anyway, which bounds it
+   * even on a clock whose timers never fire.)
+   */
+  #scheduleCheckpoint(): void {
+    if (this.#checkpointTimer) return;
+    this.#checkpointTimer = this.#clock
+      .setTimeout(() => {
+        this.#checkpointTimer = undefined;
+        if (this.#closed || this.#failure || !this.#db) return;
+        // A write in flight would land in the reset journal: let the flush loop do it in between.
+        if (this.#journal.busy) this.#checkpointWanted = true;
+        else this.#runCheckpoint();
+      }, 0)
+      .unref();
+  }
+
+  /** Checkpoint, keeping the store usable if only the snapshot write failed. False when the store failed. */
+  #runCheckpoint(): boolean {
+    this.#checkpointWanted = false;
+    this.#flushesWhileDue = 0;
+    this.#clock.clearTimeout(this.#checkpointTimer);
+    this.#checkpointTimer = undefined;
+    try {
+      this.#checkpoint();
+      return true;
+    } catch (error) {
+      if (this.#failure) {
+        this.#journal.failAll(this.#failure);
+        return false;
+      }
+      // Nothing was renamed: the old snapshot and the journal still hold everything. Try again
+      // after another limit's worth of growth.
+      this.#snapshotBytes = this.#journal.bytes + this.#journalLimit;
+      this.#log.error('outbox', `outbox checkpoint failed (${errorText(error)}); continuing on the journal`);
+      return true;
+    }
+  }
+
+  /**
+   * Fold everything into a new snapshot and start the journal over. Synchronous, so no operation
+   * can slip in between the export and the journal reset.
+   */
+  #checkpoint(): void {
+    this.#applyDb();
+    const nextGen = this.#gen + 1;
+    // Until the rename inside writeTo, a failure leaves the old snapshot and its journal intact.
+    const size = this.#db!.writeTo(this.#files.path, nextGen, this.#index.maxSeq);
+    // From here the new snapshot is the truth: lines still queued are already inside it, and the
+    // journal on disk (older generation) is stale. A failure now must stop the store, because
+    // appending to that stale journal would write lines the next open throws away.
+    this.#gen = nextGen;
+    this.#snapshotBytes = size;
+    const covered = this.#journal.takeCovered();
+    try {
+      fsyncDir(this.#files.dir);
+      this.#journal.reset(nextGen);
+    } catch (error) {
+      this.#failure = new StoreError(`outbox journal reset failed after a checkpoint (${errorText(error)}); reopen the store`, { cause: error });
+      for (const w of covered) w.resolve(); // their data is in the renamed snapshot
+      throw this.#failure;
+    }
+    for (const w of covered) w.resolve();
+  }
+}
+
+/**
+ * Create the default, durable {@link OutboxStore}: sql.js rows persisted as a snapshot file at
+ * `options.path` plus an append-only journal (`<path>.journal`).
+ * @remarks
+ * - Synchronous factory; the files are opened on the first call (sql.js initialises
+ *   asynchronously). An unusable location makes that call reject with `StoreError`; the next
+ *   call tries again.
+ * - `append`/`update`/`remove` resolve only after their journal line is fdatasync'ed (group
+ *   commit: concurrent calls share one sync). Cost per event is flat in the backlog; the snapshot
+ *   is rewritten when the journal outgrows max(`journalLimitBytes`, snapshot size), and on close.
+ * - A corrupt snapshot or journal is renamed to `<file>.corrupt-<ISO time>` and the store starts
+ *   over (empty, or with the snapshot plus the valid journal prefix when only the journal is
+ *   damaged), logging one FATAL line with what was lost. A torn last journal line (a write that
+ *   never completed, so never acknowledged) is dropped with a warning.
+ * - Files are 0600; a missing parent directory is created 0700.
+ * - One store per path: two stores (or processes) on the same files will corrupt them.
+ * @public
+ */
+export function createSqlJsOutboxStore(options: SqlJsOutboxStoreOptions): OutboxStore {
+  return new SqlJsOutboxStore(options);
+}
