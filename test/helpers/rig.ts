@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRunner, type Runner, type RunnerOptions } from '../../src/create-runner.js';
 import { createRelayDevServer, type RelayDevServer } from '../../src/testing/relay-dev-server/index.js';
-import { createDemoProvider } from '../../src/providers/demo.js';
+import { createDemoProvider } from '../../src/providers/demo/provider.js';
 import { createMemoryLogger, type MemoryLogger } from '../../src/testing/memory-logger.js';
 import type { DeliveryEvent } from '../../src/core/delivery.js';
 import type { MirrorEvent, TimelineEvent } from '../../src/core/runner.js';
