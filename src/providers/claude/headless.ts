@@ -15,7 +15,8 @@ import { resolveProcessOptions, type ProcessProviderOptions } from '../kit/optio
 import { JsonLinesProcess, spawnProviderProcess } from '../kit/process-session.js';
 import { COMPONENT, shorten } from '../kit/text.js';
 import { CLAUDE_PLUGIN_DIR, claudeLaunchArgs, claudeVersionCheck, DEFAULT_ALLOWED_TOOLS } from './common.js';
-import { ClaudeStreamMapper, claudeUserMessage, type Json } from './stream.js';
+import type { Json } from '../kit/json.js';
+import { ClaudeStreamMapper, claudeUserMessage } from './stream.js';
 
 export { CLAUDE_CODE_MIN_VERSION, CLAUDE_CODE_TESTED_VERSION, CLAUDE_PLUGIN_DIR } from './common.js';
 

@@ -1,4 +1,5 @@
 import type { ProviderEvent, ProviderTurn } from '../../ports/provider.js';
+import { isJsonObject, num, str, type Json } from '../kit/json.js';
 import { shorten, summarizeToolInput } from '../kit/text.js';
 
 // Claude Code's stream-json protocol (`claude -p --input-format stream-json --output-format
@@ -7,11 +8,7 @@ import { shorten, summarizeToolInput } from '../kit/text.js';
 
 const SUMMARY_CHARS = 200;
 
-/** A parsed stdout object. */
-export type Json = Record<string, unknown>;
-const isObj = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
-const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
-const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
+const isObj = isJsonObject;
 
 /** Text of a tool result's content (string or text blocks). */
 function resultText(content: unknown): string {
@@ -153,23 +150,6 @@ function contextWindow(modelUsage: unknown): number | undefined {
   let best = 0;
   for (const usage of Object.values(modelUsage)) if (isObj(usage)) best = Math.max(best, num(usage.contextWindow));
   return best > 0 ? best : undefined;
-}
-
-/**
- * Parse one stdout line of `claude -p --output-format stream-json`.
- * @returns the object, or `{ error }` with a one-line reason
- * @internal
- */
-export function parseClaudeStreamLine(line: string): { value: Json } | { error: string } {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(line);
-  } catch {
-    return { error: 'not JSON' };
-  }
-  if (!isObj(raw)) return { error: 'not a JSON object' };
-  if (typeof raw.type !== 'string') return { error: 'no "type" field' };
-  return { value: raw };
 }
 
 /**

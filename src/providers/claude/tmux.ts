@@ -1,8 +1,8 @@
-import type { Clock } from '../../ports/clock.js';
 import type { SpawnedProcess } from '../../ports/process-spawner.js';
 import type { ProviderDeps, ProviderTurn } from '../../ports/provider.js';
 import { ProviderError } from '../../errors/index.js';
 import { describeError } from '../../shared/describe-error.js';
+import { settlesWithin } from '../kit/text.js';
 
 // The tmux side of the interactive Claude provider: running tmux commands through the runner's
 // spawner, quoting for the wrapper script, and what is typed into the TUI.
@@ -77,27 +77,13 @@ export async function runTmux(deps: ProviderDeps, s: Settings, env: Record<strin
     await child.write(input).catch(() => {});
   }
   child.endInput();
-  const exit = await withTimeout(child.exited, s.tmuxTimeoutMs, deps.clock);
-  if (!exit) {
+  if (!(await settlesWithin(child.exited, s.tmuxTimeoutMs, deps.clock))) {
     await child.kill({ signal: 'SIGKILL' });
     throw new ProviderError(`${s.tmux} ${args[2] ?? ''} did not finish within ${s.tmuxTimeoutMs} ms`, { data: { args } });
   }
+  const exit = await child.exited;
   return { code: exit.code, stdout: out.join('\n'), stderr: err.join('\n') };
 }
-
-/** `promise`'s value, or undefined when it takes longer than `ms`. */
-export async function withTimeout<T>(promise: Promise<T>, ms: number, clock: Clock): Promise<T | undefined> {
-  let timer: ReturnType<Clock['setTimeout']> | undefined;
-  const timeout = new Promise<undefined>((resolve) => {
-    timer = clock.setTimeout(() => resolve(undefined), ms).unref();
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clock.clearTimeout(timer);
-  }
-}
-
 
 /** A turn waiting for the TUI's input box. */
 export interface HeldTurn {

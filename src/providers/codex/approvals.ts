@@ -6,7 +6,7 @@ import type { ExecCommandApprovalParams } from './protocol/ExecCommandApprovalPa
 import type { ExecCommandApprovalResponse } from './protocol/ExecCommandApprovalResponse.js';
 import type { ApplyPatchApprovalParams } from './protocol/ApplyPatchApprovalParams.js';
 import type { ThreadItem } from './protocol/v2/ThreadItem.js';
-import { asObject, str } from './rpc.js';
+import { asObject, str } from '../kit/json.js';
 import { commandOf } from './mapping.js';
 
 /** A server → client approval request waiting for the relay's decision. */

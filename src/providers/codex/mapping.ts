@@ -1,7 +1,7 @@
 import type { ProviderEvent } from '../../ports/provider.js';
 import { summarizeToolInput } from '../kit/text.js';
 import type { ThreadItem } from './protocol/v2/ThreadItem.js';
-import { str } from './rpc.js';
+import { str } from '../kit/json.js';
 
 // How Codex thread items become provider events (the session keeps the state around them).
 

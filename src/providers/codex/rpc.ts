@@ -1,15 +1,10 @@
 import type { Clock } from '../../ports/clock.js';
 import { ProviderError } from '../../errors/index.js';
 import { describeError } from '../../shared/describe-error.js';
+import { asObject, str, type Json } from '../kit/json.js';
 import type { JsonLinesProcess } from '../kit/process-session.js';
 import { COMPONENT } from '../kit/text.js';
 
-/** A JSON object as read from or written to the wire. */
-export type Json = Record<string, unknown>;
-/** `v` as a JSON object, or undefined. */
-export const asObject = (v: unknown): Json | undefined => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Json) : undefined);
-/** `v` when it is a string. */
-export const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 
 interface PendingRequest {
   method: string;

@@ -23,7 +23,8 @@ import type { AskForApproval } from './protocol/v2/AskForApproval.js';
 import type { SandboxMode } from './protocol/v2/SandboxMode.js';
 import { approvalAnswer, readApprovalRequest, type OpenApproval } from './approvals.js';
 import { completedItemEvent, toolOf } from './mapping.js';
-import { asObject, CodexRpc, str } from './rpc.js';
+import { asObject, str } from '../kit/json.js';
+import { CodexRpc } from './rpc.js';
 
 /** What a session needs beyond its process. */
 export interface CodexSessionSettings {

@@ -1,8 +1,8 @@
 import type { ProviderEvent } from '../../ports/provider.js';
+import { parseJsonLine, str } from '../kit/json.js';
 
 // The demo agent's stdout protocol: one JSON object per line, already shaped like a ProviderEvent.
 
-const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 
 /**
  * Turn one parsed stdout object into a {@link ProviderEvent}, keeping only the known fields.
@@ -88,13 +88,8 @@ export function toProviderEvent(raw: Record<string, unknown>): ProviderEvent | s
  * @internal
  */
 export function parseDemoAgentLine(line: string): { event: ProviderEvent } | { error: string } {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(line);
-  } catch {
-    return { error: 'not JSON' };
-  }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { error: 'not a JSON object' };
-  const result = toProviderEvent(raw as Record<string, unknown>);
+  const parsed = parseJsonLine(line);
+  if ('error' in parsed) return parsed;
+  const result = toProviderEvent(parsed.value);
   return typeof result === 'string' ? { error: result } : { event: result };
 }

@@ -3,9 +3,9 @@ import type { ProviderDeps, ProviderEvent } from '../../ports/provider.js';
 import { isRunnerError, ProviderError } from '../../errors/index.js';
 import { describeError } from '../../shared/describe-error.js';
 import { EventFanout } from './events.js';
+import { parseJsonLine, type Json } from './json.js';
 import { COMPONENT, settlesWithin, shorten } from './text.js';
 
-type Json = Record<string, unknown>;
 
 /**
  * Start a provider process in a process group of its own (so `stop()` ends its descendants too);
@@ -166,20 +166,14 @@ export class JsonLinesProcess {
 
   #onLine(line: string): void {
     if (line.trim() === '') return;
-    let raw: unknown;
-    try {
-      raw = JSON.parse(line);
-    } catch {
-      this.#reportUnparseable('not JSON', line);
-      return;
-    }
-    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-      this.#reportUnparseable('not a JSON object', line);
+    const parsed = parseJsonLine(line);
+    if ('error' in parsed) {
+      this.#reportUnparseable(parsed.error, line);
       return;
     }
     let problem: string | void;
     try {
-      problem = this.#handlers?.onMessage(raw as Json, line);
+      problem = this.#handlers?.onMessage(parsed.value, line);
     } catch (error) {
       problem = `could not handle it: ${describeError(error)}`;
     }

@@ -1,4 +1,5 @@
 import type { Clock } from '../../ports/clock.js';
+import { isJsonObject } from './json.js';
 
 // Small helpers every provider uses; nothing here is part of the public API.
 
@@ -32,7 +33,6 @@ export function sleep(clock: Clock, ms: number): Promise<void> {
   });
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /**
  * The one-line summary of a tool call's input the dashboard shows: the command, path, URL or
@@ -44,7 +44,7 @@ export function summarizeToolInput(input: unknown, max = SUMMARY_CHARS): string 
   if (input === undefined || input === null) return '';
   let text: string;
   if (typeof input === 'string') text = input;
-  else if (!isObject(input)) text = JSON.stringify(input) ?? '';
+  else if (!isJsonObject(input)) text = JSON.stringify(input) ?? '';
   else {
     const pick = input.command ?? input.file_path ?? input.path ?? input.url ?? input.pattern ?? input.description ?? input.prompt;
     text = typeof pick === 'string' ? pick : Array.isArray(pick) && pick.every((p) => typeof p === 'string') ? pick.join(' ') : JSON.stringify(input);
