@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { createChildProcessSpawner } from '../../src/adapters/child-process-spawner.js';
 import { createSystemClock } from '../../src/adapters/system-clock.js';
@@ -104,6 +105,42 @@ describe('provider kit: JSON-lines session', () => {
     expect(await proc.stop()).toEqual({ code: null, signal: 'SIGKILL' });
     expect(proc.running).toBe(false);
     await expect(proc.writeLine({ type: 'late' }, 'write late')).rejects.toThrow(/kit-test is stopping/);
+  });
+});
+
+/** Whether `pid` is gone (a zombie nobody reaped yet counts as gone). */
+function isDead(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return true;
+  }
+  try {
+    return /\)\s+Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+describe('provider kit: stop ends the process group', () => {
+  it('a grandchild that ignores SIGTERM does not outlive stop(), even after a clean exit of the CLI', async () => {
+    const deps = makeDeps();
+    const script =
+      "process.stdin.on('end', () => process.exit(0)); process.stdin.resume();" +
+      "const g = require('node:child_process').spawn(process.execPath, ['-e', \"process.on('SIGTERM', () => {}); setTimeout(() => {}, 30000)\"], { stdio: 'ignore' });" +
+      "console.log(JSON.stringify({ type: 'grandchild', pid: g.pid }));";
+    const child = await spawnProviderProcess(deps, { command: process.execPath, args: ['-e', script] }, 'a test process');
+    const proc = new JsonLinesProcess(child, deps, { who: 'kit-test', bufferEvents: 100, stopGraceMs: 2_000, killGraceMs: 200 });
+    const grandchild = await new Promise<number>((resolve) => proc.listen({ onMessage: (m) => void (m.type === 'grandchild' && resolve(m.pid as number)) }));
+    try {
+      expect(await proc.stop()).toEqual({ code: 0, signal: null });
+      const clock = createSystemClock();
+      const deadline = clock.now() + 5_000;
+      while (!isDead(grandchild) && clock.now() < deadline) await new Promise<void>((r) => clock.setTimeout(r, 50));
+      expect(isDead(grandchild)).toBe(true);
+    } finally {
+      if (!isDead(grandchild)) process.kill(grandchild, 'SIGKILL');
+    }
   });
 });
 

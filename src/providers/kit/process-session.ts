@@ -146,13 +146,17 @@ export class JsonLinesProcess {
   /**
    * Stop: `beforeStop` (e.g. deny open approvals), close stdin (every supported CLI exits then),
    * wait `stopGraceMs`, SIGTERM the group, SIGKILL after `killGraceMs`; then sweep whatever the
-   * process left running in its group. Idempotent.
+   * process left running in its group (also when it had already exited on its own). Idempotent.
    */
   stop(beforeStop?: () => void): Promise<ProcessExit> {
     this.#stopping ??= (async () => {
-      if (this.#exit) return this.#exit;
-      beforeStop?.();
       const { child, deps, settings } = this;
+      if (this.#exit) {
+        // Died on its own: what it started may still run in its group.
+        await child.kill({ signal: 'SIGTERM', graceMs: settings.killGraceMs }).catch(() => undefined);
+        return this.#exit;
+      }
+      beforeStop?.();
       child.endInput();
       if (!(await settlesWithin(this.exited, settings.stopGraceMs, deps.clock))) {
         deps.logger.warn(COMPONENT, `${settings.who} (pid ${child.pid}) did not exit after stdin closed; sending SIGTERM`);
