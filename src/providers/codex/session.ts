@@ -54,6 +54,13 @@ export class CodexSession implements ProviderSession {
   /** Items seen started, for summaries of later approval requests. */
   readonly #items = new Map<string, ThreadItem>();
   readonly #approvals = new Map<string, OpenApproval>();
+  /**
+   * Events held while a `turn/start` request is in flight. Codex may announce the turn
+   * (`turn/started`) before it answers the request, that is before `deliver()` resolves; the runner
+   * only counts a turn as consumed once its delivery was injected, so the events wait until the
+   * caller of `deliver()` has seen it resolve (one timer tick), and keep their order.
+   */
+  #held: ProviderEvent[] | undefined;
 
   constructor(proc: JsonLinesProcess, settings: CodexSessionSettings, cwd: string) {
     this.#proc = proc;
@@ -179,6 +186,7 @@ export class CodexSession implements ProviderSession {
     const threadId = this.#threadId;
     if (!threadId) throw new ProviderError('codex has no thread yet', { data: { pid: this.pid } });
     this.#startingDelivery = turn.deliveryId;
+    this.#held ??= [];
     const params: TurnStartParams = { threadId, input: [{ type: 'text', text: turn.text, text_elements: [] }] };
     try {
       const response = (await this.#rpc.request('turn/start', params)) as TurnStartResponse;
@@ -192,7 +200,16 @@ export class CodexSession implements ProviderSession {
       throw new ProviderError(`cannot deliver ${turn.deliveryId} to codex: ${describeError(error)}`, { data: { pid: this.pid }, cause: error });
     } finally {
       if (this.#startingDelivery === turn.deliveryId) this.#startingDelivery = undefined;
+      this.#proc.deps.clock.setTimeout(() => this.#releaseHeld(), 0);
     }
+  }
+
+  #releaseHeld(): void {
+    // Another turn/start went out meanwhile: its own release comes later.
+    if (this.#startingDelivery !== undefined) return;
+    const held = this.#held ?? [];
+    this.#held = undefined;
+    for (const event of held) this.#proc.dispatch(event);
   }
 
   /** Start the next queued turn once the thread is free. */
@@ -335,6 +352,7 @@ export class CodexSession implements ProviderSession {
   }
 
   #dispatch(event: ProviderEvent): void {
-    this.#proc.dispatch(event);
+    if (this.#held) this.#held.push(event);
+    else this.#proc.dispatch(event);
   }
 }
