@@ -13,7 +13,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createRunner } from '../src/create-runner.js';
-import { createClaudeCodeProvider } from '../src/providers/claude-code.js';
+import { createClaudeCodeProvider } from '../src/providers/claude/headless.js';
 import { createFakeAnthropicServer } from '../src/testing/fake-anthropic-server.js';
 import { createRelayDevServer } from '../src/testing/relay-dev-server/index.js';
 import { createMemoryLogger } from '../src/testing/memory-logger.js';

@@ -13,7 +13,7 @@ export * from './protocol/relay-bus.js';
 export { createSystemClock } from './adapters/system-clock.js';
 export { createFileLogger, createSilentLogger, type FileLogger, type FileLoggerOptions } from './adapters/tslog-logger.js';
 export { createChildProcessSpawner, type ChildProcessSpawnerOptions } from './adapters/child-process-spawner.js';
-export { createDemoProvider, DEMO_AGENT_SCRIPT_PATH, type DemoProviderOptions } from './providers/demo.js';
+export { createDemoProvider, DEMO_AGENT_SCRIPT_PATH, type DemoProviderOptions } from './providers/demo/provider.js';
 export {
   createFetchRelayHttp,
   parseRetryAfter,
@@ -51,7 +51,8 @@ export type { ProviderStatusSnapshot, ObligationsView, OwedReply } from './contr
 export { PERMISSION_MAX_WAIT_MS } from './providers/claude/hook-routes.js';
 export { createSqlJsOutboxStore, type SqlJsOutboxStoreOptions } from './adapters/sqljs-outbox-store/index.js';
 export { createMemoryOutboxStore } from './adapters/memory-outbox-store.js';
-export { createCodexProvider, MIN_CODEX_VERSION, type CodexProviderOptions, type CodexModelProvider } from './providers/codex.js';
-export type { CodexApprovalPolicy, CodexSandboxMode } from './providers/codex.js';
-export { createClaudeCodeProvider, CLAUDE_PLUGIN_DIR, CLAUDE_CODE_MIN_VERSION, type ClaudeCodeProviderOptions } from './providers/claude-code.js';
-export { createClaudeInteractiveProvider, type ClaudeInteractiveProviderOptions } from './providers/claude-interactive.js';
+export type { ProcessProviderOptions } from './providers/kit/options.js';
+export { createCodexProvider, MIN_CODEX_VERSION, CODEX_TESTED_VERSION, type CodexProviderOptions, type CodexModelProvider } from './providers/codex/provider.js';
+export type { CodexApprovalPolicy, CodexSandboxMode } from './providers/codex/provider.js';
+export { createClaudeCodeProvider, CLAUDE_PLUGIN_DIR, CLAUDE_CODE_MIN_VERSION, CLAUDE_CODE_TESTED_VERSION, type ClaudeCodeProviderOptions } from './providers/claude/headless.js';
+export { createClaudeInteractiveProvider, type ClaudeInteractiveProviderOptions } from './providers/claude/interactive.js';

@@ -1,5 +1,6 @@
 import { spawn as spawnChild, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
+import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import type { Clock } from '../ports/clock.js';
 import type { LineStream, ProcessExit, ProcessSpawner, SpawnedProcess, SpawnRequest } from '../ports/process-spawner.js';
@@ -33,12 +34,13 @@ export interface ChildProcessSpawnerOptions {
 const DEFAULT_GRACE_MS = 5_000;
 
 /**
- * Splits a byte stream into lines (`\n`, with a trailing `\r` dropped) and fans them out.
+ * Fans the lines of one stream out to listeners.
  * @remarks Lines that arrive before anyone subscribed are buffered (bounded) for the first listener,
- * so a caller that subscribes right after `spawn()` resolves never misses early output.
+ * so a caller that subscribes right after `spawn()` resolves never misses early output. The
+ * splitting itself is `node:readline`'s, which is linear in the line length (a hand-written
+ * "concatenate and split again" splitter is quadratic: seconds for one multi-megabyte line).
  */
-class LineSplitter implements LineStream {
-  private partial = '';
+class LineFanout implements LineStream {
   private readonly listeners = new Set<(line: string) => void>();
   private backlog: string[] | undefined = [];
 
@@ -54,22 +56,7 @@ class LineSplitter implements LineStream {
     };
   }
 
-  push(chunk: string): void {
-    const text = this.partial + chunk;
-    const parts = text.split('\n');
-    this.partial = parts.pop() ?? '';
-    for (const part of parts) this.emit(part.endsWith('\r') ? part.slice(0, -1) : part);
-  }
-
-  /** Deliver the final unterminated line, if any. */
-  end(): void {
-    if (this.partial === '') return;
-    const last = this.partial;
-    this.partial = '';
-    this.emit(last.endsWith('\r') ? last.slice(0, -1) : last);
-  }
-
-  private emit(line: string): void {
+  emit(line: string): void {
     if (this.backlog) {
       this.backlog.push(line);
       if (this.backlog.length > this.bufferLimit) this.backlog.shift();
@@ -83,6 +70,16 @@ class LineSplitter implements LineStream {
       }
     }
   }
+}
+
+/** Read `stream` line by line (`\n` or `\r\n`; a final unterminated line too) into `fanout`. */
+function pumpLines(stream: Readable, fanout: LineFanout): void {
+  stream.setEncoding('utf8');
+  const lines = createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY });
+  lines.on('line', (line) => fanout.emit(line));
+  // A broken pipe ends the stream; there is nobody to tell but the exit.
+  lines.on('error', () => undefined);
+  stream.on('error', () => undefined);
 }
 
 function validateRequest(request: SpawnRequest): void {
@@ -108,7 +105,8 @@ function errorCode(error: unknown): string {
 /**
  * The default {@link ProcessSpawner}: `node:child_process` with piped stdio.
  * @remarks The child receives exactly `request.env` (or this process's environment when omitted).
- * `kill()` signals the child itself, not its descendants.
+ * `kill()` signals the child itself, not its descendants, unless it was started with
+ * `processGroup: true` (then it is detached into its own group and the whole group is signalled).
  * @public
  */
 export function createChildProcessSpawner(options: ChildProcessSpawnerOptions = {}): ProcessSpawner {
@@ -127,6 +125,8 @@ export function createChildProcessSpawner(options: ChildProcessSpawnerOptions = 
           env: request.env === undefined ? process.env : cleanEnv(request.env),
           stdio: ['pipe', 'pipe', 'pipe'],
           windowsHide: true,
+          // Its own process group (setsid), so kill() can reach the grandchildren too.
+          detached: request.processGroup === true && process.platform !== 'win32',
         });
       } catch (error) {
         // Synchronous failures: bad argument types, NUL bytes, invalid cwd type.
@@ -156,7 +156,7 @@ export function createChildProcessSpawner(options: ChildProcessSpawnerOptions = 
         child.once('spawn', onSpawn);
         child.once('error', onError);
       });
-      return wrapChild(child, label, clock, drainMs, bufferLines);
+      return wrapChild(child, label, clock, drainMs, bufferLines, request.processGroup === true && process.platform !== 'win32');
     },
   };
 }
@@ -167,18 +167,23 @@ function wrapChild(
   clock: Clock,
   drainMs: number,
   bufferLines: number,
+  group: boolean,
 ): SpawnedProcess {
-  const stdout = new LineSplitter(bufferLines);
-  const stderr = new LineSplitter(bufferLines);
-  const pump = (stream: Readable, splitter: LineSplitter) => {
-    stream.setEncoding('utf8');
-    stream.on('data', (chunk: string) => splitter.push(chunk));
-    stream.on('end', () => splitter.end());
-    stream.on('close', () => splitter.end());
-    stream.on('error', () => splitter.end());
+  const stdout = new LineFanout(bufferLines);
+  const stderr = new LineFanout(bufferLines);
+  pumpLines(child.stdout, stdout);
+  pumpLines(child.stderr, stderr);
+  /** Signal the child, or its whole group; false when nothing was there to receive it. */
+  const signalChild = (signal: NodeJS.Signals): boolean => {
+    if (!group || child.pid === undefined) return child.kill(signal);
+    try {
+      process.kill(-child.pid, signal);
+      return true;
+    } catch {
+      // ESRCH: the group is empty.
+      return false;
+    }
   };
-  pump(child.stdout, stdout);
-  pump(child.stderr, stderr);
 
   let stdinError: unknown;
   // EPIPE/ECONNRESET on stdin are expected when the child exits first; write() reports them.
@@ -200,14 +205,13 @@ function wrapChild(
     if (settled || !recorded) return;
     settled = true;
     clock.clearTimeout(drainTimer);
-    clock.clearTimeout(killTimer);
-    stdout.end();
-    stderr.end();
+    // In a group, the escalation timer still has descendants to sweep after the leader is gone.
+    if (!group) clock.clearTimeout(killTimer);
     resolveExited(recorded);
   };
   child.on('exit', (code, signal) => {
     recorded = { code, signal };
-    clock.clearTimeout(killTimer);
+    if (!group) clock.clearTimeout(killTimer);
     drainTimer = clock.setTimeout(settle, drainMs).unref();
   });
   // 'close' follows 'exit' once stdio is drained, so every line is delivered before `exited` settles.
@@ -252,7 +256,8 @@ function wrapChild(
       if (!child.stdin.destroyed && !child.stdin.writableEnded) child.stdin.end();
     },
     kill(killOptions = {}) {
-      if (recorded) return exited;
+      // A group outlives its leader: kill() still ends what is left of it.
+      if (recorded && !group) return exited;
       const signal = killOptions.signal ?? 'SIGTERM';
       const graceMs = killOptions.graceMs ?? DEFAULT_GRACE_MS;
       if (!(signal in osConstants.signals)) {
@@ -263,11 +268,14 @@ function wrapChild(
       if (!Number.isFinite(graceMs) || graceMs < 0) {
         return Promise.reject(new InvalidArgumentError('kill: graceMs must be a non-negative number', { data: { graceMs } }));
       }
-      child.kill(signal as NodeJS.Signals);
+      const delivered = signalChild(signal as NodeJS.Signals);
+      if (recorded && !delivered) return exited;
       if (signal !== 'SIGKILL' && killTimer === undefined) {
         killTimer = clock.setTimeout(() => {
-          if (!recorded) child.kill('SIGKILL');
+          // A group is swept even when its leader already exited: descendants may ignore SIGTERM.
+          if (group || !recorded) signalChild('SIGKILL');
         }, graceMs);
+        if (group) killTimer.unref();
       }
       return exited;
     },

@@ -78,7 +78,7 @@ export async function runDemo(flags: DemoFlags, output: CliOutput): Promise<numb
     const [{ createRunner }, { createRelayDevServer }, { createDemoProvider }] = await Promise.all([
       import('../create-runner.js'),
       import('../testing/relay-dev-server/index.js'),
-      import('../providers/demo.js'),
+      import('../providers/demo/provider.js'),
     ]);
     relay = await createRelayDevServer();
     const token = randomBytes(24).toString('hex');

@@ -49,7 +49,7 @@ export function runCommand(output: CliOutput = processOutput): Command {
 /** Resolve the provider named by `--provider`. */
 async function providerFor(name: RunFlags['provider']): Promise<ProviderAdapter> {
   if (name === 'demo') {
-    const { createDemoProvider } = await import('../providers/demo.js');
+    const { createDemoProvider } = await import('../providers/demo/provider.js');
     return createDemoProvider();
   }
   throw usageError(`provider "${name}" is not available yet in this version; use --provider demo`);

@@ -38,6 +38,9 @@ export interface SpawnedProcess {
   /**
    * Ask the process to stop: `signal` (default SIGTERM), then SIGKILL after `graceMs`
    * (default 5000) if it is still alive. Resolves with the exit.
+   * @remarks Started with {@link SpawnRequest.processGroup}, every signal goes to the whole process
+   * group, and the SIGKILL at the end of the grace also reaches descendants that outlived the
+   * process itself.
    */
   kill(options?: { signal?: string; graceMs?: number }): Promise<ProcessExit>;
 }
@@ -55,6 +58,14 @@ export interface SpawnRequest {
   cwd?: string;
   /** Full environment for the child (not merged by the spawner). */
   env?: Readonly<Record<string, string | undefined>>;
+  /**
+   * Start the child in a process group of its own (POSIX: a new session, `detached`), so that
+   * `kill()` ends it together with every process it started (shells, tools, MCP servers).
+   * @remarks The group no longer receives the terminal's Ctrl-C with the host; the host stops it.
+   * Spawners that cannot do this (a PTY, a test fake) may ignore it.
+   * @defaultValue false
+   */
+  processGroup?: boolean;
 }
 
 /**

@@ -6,7 +6,7 @@ export { createFakeClock, type FakeClock } from './fake-clock.js';
 export { createMemoryLogger, type MemoryLogger, type MemoryLoggerOptions, type MemoryLogEntry } from './memory-logger.js';
 export { runClockConformance, type ClockHarness, type ConformanceTestApi } from './conformance/clock.js';
 export { runLoggerConformance, type LoggerHarness } from './conformance/logger.js';
-export { runProcessSpawnerConformance, type ProcessSpawnerHarness } from './conformance/process-spawner.js';
+export { runProcessSpawnerConformance, type ProcessSpawnerHarness, type ProcessSpawnerConformanceOptions } from './conformance/process-spawner.js';
 export {
   runProviderConformance,
   type ProviderConformanceSetup,

@@ -4,7 +4,7 @@ import { runProcessSpawnerConformance } from '../../src/testing/conformance/proc
 import { createFakeClock } from '../../src/testing/fake-clock.js';
 import { InvalidArgumentError, ProcessError } from '../../src/errors/index.js';
 
-runProcessSpawnerConformance('child_process', () => ({ spawner: createChildProcessSpawner() }), { describe, it });
+runProcessSpawnerConformance('child_process', () => ({ spawner: createChildProcessSpawner() }), { describe, it }, { processGroups: true });
 
 const node = (script: string) => ({ command: process.execPath, args: ['-e', script] });
 // Exits once orphaned, so a timed-out test leaves no child behind.
@@ -61,4 +61,20 @@ describe('createChildProcessSpawner specifics', () => {
     expect(lines[0]).toBe('é'.repeat(200000));
     expect(lines[1]).toBe('✓');
   });
+
+  it('reads one 32 MiB line in linear time (readline, not a quadratic splitter)', async () => {
+    const spawner = createChildProcessSpawner();
+    // 32 MiB of JSON on one line, written in the pipe's small chunks, then a short line.
+    const child = await spawner.spawn(
+      node("const s = JSON.stringify({ type: 'big', text: 'x'.repeat(32 * 1024 * 1024) }); process.stdout.write(s + '\\n'); process.stdout.write('after\\n');"),
+    );
+    const lengths: number[] = [];
+    const started = performance.now();
+    child.stdout.onLine((l) => lengths.push(l.length));
+    expect(await child.exited).toEqual({ code: 0, signal: null });
+    const elapsed = performance.now() - started;
+    expect(lengths).toEqual([32 * 1024 * 1024 + 24, 5]);
+    // The quadratic splitter took about 13 s here; readline takes well under one.
+    expect(elapsed).toBeLessThan(6_000);
+  }, 30_000);
 });

@@ -11,7 +11,7 @@ import { createChildProcessSpawner } from '../../src/adapters/child-process-spaw
 import { createSystemClock } from '../../src/adapters/system-clock.js';
 import { isRunnerError, ProviderError } from '../../src/errors/index.js';
 import type { ProviderDeps, ProviderEvent, ProviderSession } from '../../src/ports/provider.js';
-import { createClaudeCodeProvider } from '../../src/providers/claude-code.js';
+import { createClaudeCodeProvider } from '../../src/providers/claude/headless.js';
 import { createMemoryLogger, type MemoryLogger } from '../../src/testing/memory-logger.js';
 import { waitFor } from '../helpers/rig.js';
 

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createChildProcessSpawner } from '../../src/adapters/child-process-spawner.js';
 import { createSystemClock } from '../../src/adapters/system-clock.js';
-import { createClaudeCodeProvider } from '../../src/providers/claude-code.js';
+import { createClaudeCodeProvider } from '../../src/providers/claude/headless.js';
 import { runProviderConformance } from '../../src/testing/conformance/provider.js';
 import { createFakeAnthropicServer } from '../../src/testing/fake-anthropic-server.js';
 import { createMemoryLogger } from '../../src/testing/memory-logger.js';

@@ -12,7 +12,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRunner, type Runner, type RunnerOptions } from '../../src/create-runner.js';
 import { createRelayDevServer, type RelayDevServer } from '../../src/testing/relay-dev-server/index.js';
-import { createClaudeCodeProvider, type ClaudeCodeProviderOptions } from '../../src/providers/claude-code.js';
+import { createClaudeCodeProvider, type ClaudeCodeProviderOptions } from '../../src/providers/claude/headless.js';
 import { createFakeAnthropicServer, type FakeAnthropicScript, type FakeAnthropicServer } from '../../src/testing/fake-anthropic-server.js';
 import { createMemoryLogger, type MemoryLogger } from '../../src/testing/memory-logger.js';
 import type { DeliveryEvent } from '../../src/core/delivery.js';

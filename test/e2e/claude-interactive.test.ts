@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { waitFor } from '../helpers/rig.js';
 import type { FakeAnthropicCall, FakeAnthropicResponse } from '../../src/testing/fake-anthropic-server.js';
 import type { TerminalAttachSpec } from '../../src/ports/provider.js';
-import { createClaudeInteractiveProvider, sanitizeTypedText, type ClaudeInteractiveProviderOptions } from '../../src/providers/claude-interactive.js';
+import { createClaudeInteractiveProvider, sanitizeTypedText, type ClaudeInteractiveProviderOptions } from '../../src/providers/claude/interactive.js';
 import { createChildProcessSpawner } from '../../src/adapters/child-process-spawner.js';
 import { createSystemClock } from '../../src/adapters/system-clock.js';
 import { createMemoryLogger } from '../../src/testing/memory-logger.js';

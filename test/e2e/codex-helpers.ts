@@ -10,7 +10,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRunner, type Runner, type RunnerOptions } from '../../src/create-runner.js';
 import { createRelayDevServer, type RelayDevServer } from '../../src/testing/relay-dev-server/index.js';
-import { createCodexProvider, type CodexProviderOptions } from '../../src/providers/codex.js';
+import { createCodexProvider, type CodexProviderOptions } from '../../src/providers/codex/provider.js';
 import { createFakeOpenAIServer, type FakeOpenAIScript, type FakeOpenAIServer } from '../../src/testing/fake-openai-server.js';
 import { createMemoryLogger, type MemoryLogger } from '../../src/testing/memory-logger.js';
 import type { DeliveryEvent } from '../../src/core/delivery.js';

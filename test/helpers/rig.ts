@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRunner, type Runner, type RunnerOptions } from '../../src/create-runner.js';
 import { createRelayDevServer, type RelayDevServer } from '../../src/testing/relay-dev-server/index.js';
-import { createDemoProvider } from '../../src/providers/demo.js';
+import { createDemoProvider } from '../../src/providers/demo/provider.js';
 import { withClaudeHooks } from '../../src/providers/claude/hook-routes.js';
 import type { ProviderAdapter } from '../../src/ports/provider.js';
 import { createMemoryLogger, type MemoryLogger } from '../../src/testing/memory-logger.js';

@@ -7,7 +7,7 @@ import { createSystemClock } from '../../src/adapters/system-clock.js';
 import { isRunnerError, ProviderError } from '../../src/errors/index.js';
 import type { ProcessExit, SpawnedProcess } from '../../src/ports/process-spawner.js';
 import type { ProviderDeps, ProviderEvent, ProviderLaunch, ProviderSession } from '../../src/ports/provider.js';
-import { createDemoProvider, DEMO_AGENT_SCRIPT_PATH, parseDemoAgentLine } from '../../src/providers/demo.js';
+import { createDemoProvider, DEMO_AGENT_SCRIPT_PATH, parseDemoAgentLine } from '../../src/providers/demo/provider.js';
 import { runProviderConformance } from '../../src/testing/conformance/provider.js';
 import { createMemoryLogger, type MemoryLogger } from '../../src/testing/memory-logger.js';
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRunner, type Runner } from '../../src/create-runner.js';
 import { createRelayDevServer, type RelayDevServer } from '../../src/testing/relay-dev-server/index.js';
-import { createDemoProvider } from '../../src/providers/demo.js';
+import { createDemoProvider } from '../../src/providers/demo/provider.js';
 import { waitFor } from '../helpers/rig.js';
 
 let cleanup: Array<() => Promise<void>> = [];

@@ -123,7 +123,7 @@ describe('runner: status, attachments, hooks, insights, liveness', () => {
 
 describe('runner: failed start', () => {
   it('a provider that cannot start fails start() with a ProviderError and leaves nothing running', async () => {
-    const { createDemoProvider } = await import('../../src/providers/demo.js');
+    const { createDemoProvider } = await import('../../src/providers/demo/provider.js');
     rig = await startRig({ provider: createDemoProvider({ scriptPath: '/nonexistent/demo-agent.mjs' }) });
     const r = rig;
     const error = await r.runner.start().catch((e: unknown) => e);

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createMemoryOutboxStore } from '../../src/adapters/memory-outbox-store.js';
-import { createDemoProvider } from '../../src/providers/demo.js';
+import { createDemoProvider } from '../../src/providers/demo/provider.js';
 import type { OutboxStore } from '../../src/ports/outbox-store.js';
 import { startRig, waitFor, type Rig } from '../helpers/rig.js';
 

@@ -14,8 +14,8 @@ import type { ControlRoute, ControlRouteContext } from '../../ports/control.js';
 import type { Logger } from '../../ports/logger.js';
 import type { ProviderDeps, ProviderEvent, ProviderHost, ProviderSession } from '../../ports/provider.js';
 import { defineRoute as route } from '../../control/body-schema.js';
-import { COMPONENT, EventFanout } from '../process-session.js';
-import { summarizeClaudeToolInput } from '../claude-code.js';
+import { EventFanout } from '../kit/events.js';
+import { COMPONENT, summarizeToolInput } from '../kit/text.js';
 import {
   additionalContextOutput,
   compactSchema,
@@ -200,7 +200,7 @@ export function claudeHookSink({ host, hookDriven, dispatch }: ClaudeHookSinkOpt
     },
     sessionEnd: (input) => dispatch({ type: 'session.ended', reason: input.reason ?? 'other' }),
     permissionRequest: async (input, context) => {
-      const summary = summarizeClaudeToolInput(input.toolInput);
+      const summary = summarizeToolInput(input.toolInput);
       const outcome = await host.requestPermission({ tool: input.toolName, summary, input: input.toolInput });
       if (context.signal.aborted || outcome.behavior === 'ask') return { behavior: 'ask' };
       if (outcome.behavior === 'allow') return { behavior: 'allow' };

@@ -1,6 +1,8 @@
 import * as assert from 'node:assert/strict';
 import type { ProcessSpawner, SpawnedProcess, SpawnRequest } from '../../ports/process-spawner.js';
+import { readFileSync } from 'node:fs';
 import { isRunnerError } from '../../errors/index.js';
+import { createSystemClock } from '../../adapters/system-clock.js';
 import type { ConformanceTestApi } from './clock.js';
 
 /**
@@ -12,6 +14,43 @@ export interface ProcessSpawnerHarness {
   spawner: ProcessSpawner;
   /** Release anything the harness holds. */
   dispose?(): Promise<void> | void;
+}
+
+/**
+ * Options of {@link runProcessSpawnerConformance}.
+ * @public
+ */
+export interface ProcessSpawnerConformanceOptions {
+  /**
+   * The spawner honours {@link SpawnRequest.processGroup}: run the process-group tests.
+   * @defaultValue false
+   */
+  processGroups?: boolean;
+}
+
+/** Whether `pid` is gone (or a zombie nobody reaped yet, which is just as dead). */
+function isDead(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return true;
+  }
+  try {
+    // Linux: the state field follows the parenthesised command name.
+    return /\)\s+Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+/** Resolve once `pid` is dead; reject after `ms`. */
+async function waitDead(pid: number, ms: number): Promise<void> {
+  const clock = createSystemClock();
+  const deadline = clock.now() + ms;
+  while (!isDead(pid)) {
+    if (clock.now() > deadline) throw new assert.AssertionError({ message: `process ${pid} still alive after ${ms} ms` });
+    await new Promise<void>((resolve) => clock.setTimeout(resolve, 50));
+  }
 }
 
 /** Collects a stream's lines and lets a test wait for a condition on them. */
@@ -42,7 +81,8 @@ function collect(stream: SpawnedProcess['stdout']): { lines: string[]; waitFor(p
 /**
  * Conformance suite for {@link ProcessSpawner}, driving real `node -e` children: line splitting
  * (`\n`, `\r\n`, a final partial line), exit code and signal, kill with escalation to SIGKILL,
- * stdin writes, the exact environment, and a missing command.
+ * stdin writes, the exact environment, a missing command, and (when the harness says it supports
+ * them) process groups: a grandchild dies with its group.
  * @remarks Waits are event-driven (a line arrived, the process exited); the test framework's own
  * timeout bounds them.
  * @public
@@ -51,8 +91,10 @@ export function runProcessSpawnerConformance(
   name: string,
   factory: () => ProcessSpawnerHarness | Promise<ProcessSpawnerHarness>,
   api: ConformanceTestApi,
+  options: ProcessSpawnerConformanceOptions = {},
 ): void {
   const { describe, it } = api;
+  const harnessSupportsGroups = options.processGroups === true && process.platform !== 'win32';
   // Long-lived children exit on their own once orphaned, so a test that times out half-way (and never
   // reaches its cleanup) leaves no process behind.
   const stayAlive = 'const parent = process.ppid; setInterval(() => { if (process.ppid !== parent) process.exit(99); }, 250);';
@@ -191,6 +233,45 @@ export function runProcessSpawnerConformance(
       await child.exited;
       assert.deepEqual(out.lines, [process.env['PATH'] ?? '<none>']);
     }));
+
+    const grandchildScript =
+      // The grandchild ignores SIGTERM and, as a safety net only, ends itself after 30 s.
+      "const { spawn } = require('node:child_process');" +
+      "const g = spawn(process.execPath, ['-e', \"process.on('SIGTERM', () => {}); setTimeout(() => {}, 30000)\"], { stdio: 'ignore' });" +
+      "console.log('grandchild ' + g.pid);";
+
+    if (harnessSupportsGroups) {
+      it('kill() on a process group ends a grandchild that ignores SIGTERM', withSpawner(async (start) => {
+        const child = await start(node("process.on('SIGTERM', () => process.exit(0));" + grandchildScript + stayAlive, { processGroup: true }));
+        const out = collect(child.stdout);
+        await out.waitFor((l) => l.some((x) => x.startsWith('grandchild ')));
+        const grandchild = Number(out.lines.find((x) => x.startsWith('grandchild '))?.split(' ')[1]);
+        assert.ok(Number.isInteger(grandchild) && grandchild > 0);
+        try {
+          const exit = await child.kill({ signal: 'SIGTERM', graceMs: 300 });
+          assert.deepEqual(exit, { code: 0, signal: null });
+          await waitDead(grandchild, 5_000);
+        } finally {
+          if (!isDead(grandchild)) process.kill(grandchild, 'SIGKILL');
+        }
+      }));
+
+      it('kill() after the leader exited still ends what is left of its group', withSpawner(async (start) => {
+        const child = await start(node("process.stdin.on('end', () => process.exit(0)); process.stdin.resume();" + grandchildScript, { processGroup: true }));
+        const out = collect(child.stdout);
+        await out.waitFor((l) => l.some((x) => x.startsWith('grandchild ')));
+        const grandchild = Number(out.lines.find((x) => x.startsWith('grandchild '))?.split(' ')[1]);
+        try {
+          child.endInput();
+          assert.deepEqual(await child.exited, { code: 0, signal: null });
+          assert.equal(isDead(grandchild), false, 'the grandchild outlived a graceful exit');
+          assert.deepEqual(await child.kill({ signal: 'SIGTERM', graceMs: 300 }), { code: 0, signal: null });
+          await waitDead(grandchild, 5_000);
+        } finally {
+          if (!isDead(grandchild)) process.kill(grandchild, 'SIGKILL');
+        }
+      }));
+    }
 
     it('rejects with a RunnerError (ENOENT) for a command that does not exist', withSpawner(async (start) => {
       await assert.rejects(
