@@ -34,8 +34,13 @@ export type { DevServerEvent, MessageFilter, NewAttachment } from './state.js';
 export interface RelayDevServerOptions {
   /** sql.js database file; state survives a restart on the same path. @defaultValue in memory */
   path?: string;
-  /** Port on 127.0.0.1; pass the old port to restart "in place". @defaultValue 0 (any free port) */
+  /** Port; pass the old port to restart "in place". @defaultValue 0 (any free port) */
   port?: number;
+  /**
+   * Bind address. Anything but loopback exposes a test server (no TLS, simple auth) to the network.
+   * @defaultValue `'127.0.0.1'`
+   */
+  host?: string;
   /** Workspace API key accepted by registration and token recovery. @defaultValue `'dev-workspace-key'` */
   apiKey?: string;
   /** Lifetime of issued tokens. @defaultValue 3600000 (one hour) */
@@ -116,7 +121,7 @@ export interface RelayDevServerFaults {
  * @public
  */
 export interface RelayDevServer {
-  /** Base URL, `http://127.0.0.1:<port>` (routes live under `/v1`). */
+  /** Base URL, `http://127.0.0.1:<port>` (routes live under `/v1`; the bind host when it is not a wildcard). */
   readonly url: string;
   /** Bus URL, `ws://127.0.0.1:<port>/v1/bus`. */
   readonly wsUrl: string;
@@ -223,6 +228,9 @@ export async function createRelayDevServer(options: RelayDevServerOptions = {}):
   const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
   const helloTimeoutMs = options.helloTimeoutMs ?? 10_000;
   const persistDebounceMs = options.persistDebounceMs ?? 20;
+  const host = options.host ?? '127.0.0.1';
+  // A wildcard bind is reached through loopback from this machine; anything else by its own address.
+  const urlHost = host === '0.0.0.0' || host === '::' || host === '' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
   if (apiKey.length === 0) throw new InvalidArgumentError('relay dev server apiKey must not be empty');
 
   const SQL = await initSqlJs();
@@ -550,6 +558,27 @@ export async function createRelayDevServer(options: RelayDevServerOptions = {}):
     },
   ];
 
+  // Not protocol: a dev-only window for the `chat` command (docs/cli.md), which lets a person see
+  // what production relays show in their dashboard: session-mirror entries and agent status.
+  routes.push({
+    method: 'GET',
+    pattern: /^\/dev\/feed$/,
+    auth: 'key',
+    handle: ({ query }) => {
+      const after = Number(query.get('after') ?? '0');
+      if (!Number.isSafeInteger(after) || after < 0) throw new HttpFailure(400, 'invalid_query', 'after must be a non-negative integer');
+      const all = state.listMessages();
+      const messages = all.filter((m) => m.seq > after).slice(0, 500);
+      const agents = state.listAgents().map((agent) => ({
+        id: agent.id,
+        name: agent.name,
+        connected: [...conns].some((c) => c.agentId === agent.id),
+        status: statuses.get(agent.id)?.at(-1)?.status,
+      }));
+      return { status: 200, body: { messages, agents, lastSeq: all.at(-1)?.seq ?? 0 } };
+    },
+  });
+
   const requireAgent = (id: string): RelayAgent => {
     const agent = state.agent(decodeURIComponent(id));
     if (!agent) throw new HttpFailure(404, 'not_found', 'no such agent');
@@ -711,7 +740,7 @@ export async function createRelayDevServer(options: RelayDevServerOptions = {}):
   const listen = (port: number) =>
     new Promise<number>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(port, '127.0.0.1', () => {
+      server.listen(port, host, () => {
         server.off('error', reject);
         const address = server.address();
         resolve(typeof address === 'object' && address ? address.port : port);
@@ -782,8 +811,8 @@ export async function createRelayDevServer(options: RelayDevServerOptions = {}):
   };
 
   const api: RelayDevServer = {
-    url: `http://127.0.0.1:${port}`,
-    wsUrl: `ws://127.0.0.1:${port}${BUS_PATH}`,
+    url: `http://${urlHost}:${port}`,
+    wsUrl: `ws://${urlHost}:${port}${BUS_PATH}`,
     port,
     apiKey,
     faults,
