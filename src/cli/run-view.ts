@@ -106,7 +106,7 @@ export function createStatusLine(base: CliOutput, stream: NodeJS.WriteStream = p
     if (bus.connected) parts.push('bus connected');
     else if (bus.retryAt !== undefined) parts.push(`reconnecting, retry in ${Math.max(0, Math.ceil((bus.retryAt - cliClock.now()) / 1000))} s`);
     else parts.push('bus connecting');
-    return oneLine(parts.join(' · '), Math.max(20, (stream.columns ?? 80) - 1));
+    return oneLine(parts.join(' · '), Math.max(20, (stream.columns || 80) - 1));
   };
   const erase = () => {
     if (!drawn) return;
