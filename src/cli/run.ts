@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { Command, Option } from 'commander';
 import type { ProviderAdapter } from '../ports/provider.js';
 import type { Runner } from '../create-runner.js';
-import { defaultRunnerDataDir, removeRunnerConnection, writeRunnerConnection } from '../adapters/runner-registry.js';
+import { defaultRunnerDataDir, readRunnerConnection, removeRunnerConnection, writeRunnerConnection, type RunnerConnection } from '../adapters/runner-registry.js';
 import { createFileLogger } from '../adapters/tslog-logger.js';
 import { cliClock, errorLine, oneLine, positiveInt, processOutput, readCliVersion, usageError, type CliOutput } from './common.js';
 import { createReporter } from './reporter.js';
@@ -71,6 +71,9 @@ async function runAgent(flags: RunFlags, baseOutput: CliOutput): Promise<number>
   const output = statusLine?.output ?? baseOutput;
   const reporter = createReporter(output, json);
   const dataDir = flags.dataDir ?? defaultRunnerDataDir(flags.name);
+  // Two runners on one data dir would share an outbox and fight over the connection file.
+  const running = findRunning(flags.name, dataDir);
+  if (running) throw usageError(`runner ${flags.name} already runs (pid ${running.pid}, control ${running.controlUrl}); stop it first, or pass another --data-dir`);
   // Created here (not by createRunner) because `run` builds the relay ports itself; closed below.
   const logger = createFileLogger({ agentId: flags.name, clock: cliClock, ...(flags.logDir ? { logDir: flags.logDir } : {}) });
   const token = randomBytes(24).toString('hex');
@@ -162,4 +165,14 @@ async function runAgent(flags: RunFlags, baseOutput: CliOutput): Promise<number>
     process.off('SIGTERM', onSignal);
   }
   return code;
+}
+
+/** The live runner whose connection file sits in `dataDir`, if any (a stale file is not one). */
+function findRunning(name: string, dataDir: string): RunnerConnection | undefined {
+  try {
+    const found = readRunnerConnection(name, dataDir);
+    return found.alive && found.connection.pid !== process.pid ? found.connection : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -282,6 +282,13 @@ describe('agent-relay-runner run, for a person', () => {
     }
   }, 90_000);
 
+  it('refuses to start a second runner on a data dir whose runner still runs', async () => {
+    // The rig's runner (this test process) holds dataDir's connection file.
+    const result = await runCli(['run', '--relay', rig.relay.url, '--name', 'worker-1', '--data-dir', dataDir]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(new RegExp(`runner worker-1 already runs \\(pid ${process.pid}, control http://127\\.0\\.0\\.1:\\d+\\); stop it first`));
+  });
+
   it('human output prints plain lines when not a TTY, with senders and URLs', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'arr-cli-run-human-'));
     try {
