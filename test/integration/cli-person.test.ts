@@ -183,6 +183,17 @@ describe('agent-relay-runner relay', () => {
     expect(result.stdout).toMatch(/relay stopped/);
   }, 60_000);
 
+  it("the dev feed chat reads needs the workspace key and is not under /v1", async () => {
+    const headers = { 'x-relay-protocol': '1' };
+    const refused = await fetch(`${rig.relay.url}/dev/feed`, { headers });
+    expect(refused.status).toBe(401);
+    const res = await fetch(`${rig.relay.url}/dev/feed?after=0`, { headers: { ...headers, authorization: `Bearer ${rig.relay.apiKey}` } });
+    expect(res.status).toBe(200);
+    const page = (await res.json()) as { agents: Array<{ name: string; connected: boolean }>; lastSeq: number };
+    expect(page.agents.find((a) => a.name === 'worker-1')).toMatchObject({ connected: true });
+    expect(typeof page.lastSeq).toBe('number');
+  });
+
   it('a port in use exits 1 with a hint', async () => {
     const busy = startCli(['relay', '--port', '0', '--json'], { killAfterMs: 30_000 });
     const ready = await waitFor(() => jsonLines(busy.stdout()).find((e) => e.type === 'relay.ready'), 'relay.ready');
@@ -195,6 +206,19 @@ describe('agent-relay-runner relay', () => {
       await busy.done;
     }
   }, 60_000);
+});
+
+describe('help of the new commands', () => {
+  it('relay, chat and monitor --help exit 0', async () => {
+    for (const command of ['relay', 'chat', 'monitor']) {
+      const help = await runCli([command, '--help']);
+      expect(help.code, command).toBe(0);
+      expect(help.stdout).toMatch(new RegExp(`^Usage: agent-relay-runner ${command}`));
+    }
+    const status = await runCli(['status', '--help']);
+    expect(status.stdout).toMatch(/--name <name>/);
+    expect(status.stdout).toMatch(/--data-dir <dir>/);
+  });
 });
 
 describe('agent-relay-runner chat', () => {
