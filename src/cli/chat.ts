@@ -186,6 +186,8 @@ async function chat(flags: ChatFlags, output: CliOutput): Promise<number> {
     send(to, body);
   });
   rl.on('close', () => quit());
+  // On a terminal readline turns Ctrl-C into this event (and only pauses without a listener).
+  rl.on('SIGINT', () => rl.close());
   const onSignal = () => rl.close();
   process.once('SIGTERM', onSignal);
   if (!tty) process.once('SIGINT', onSignal);

@@ -114,7 +114,9 @@ export function createStatusLine(base: CliOutput, stream: NodeJS.WriteStream = p
     clearLine(stream, 0);
     drawn = false;
   };
+  let closed = false;
   const draw = () => {
+    if (closed) return; // the last lines after close() print plainly
     erase();
     stream.write(text());
     drawn = true;
@@ -155,6 +157,7 @@ export function createStatusLine(base: CliOutput, stream: NodeJS.WriteStream = p
     close() {
       cliClock.clearInterval(timer);
       erase();
+      closed = true;
     },
   };
 }

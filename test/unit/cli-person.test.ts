@@ -134,5 +134,9 @@ describe('run status line', () => {
     expect(writes.some((w) => w.includes('\u001b[') || w === '\r')).toBe(true);
     expect(writes.at(-1)).toMatch(/reconnecting/);
     line.close();
+    const count = writes.length;
+    line.output.line('after close');
+    expect(printed.at(-1)).toBe('after close');
+    expect(writes).toHaveLength(count); // nothing drawn or erased any more
   });
 });
