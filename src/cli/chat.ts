@@ -69,6 +69,12 @@ async function chat(flags: ChatFlags, output: CliOutput): Promise<number> {
   const tty = Boolean(process.stdin.isTTY && process.stdout.isTTY);
   let token: string | undefined;
   const http: RelayHttp = createFetchRelayHttp({ baseUrl: relayUrl, token: () => token, apiKey: () => flags.key, clock: cliClock, timeoutMs: 5_000 });
+  // Registering an existing name hands out that agent's identity: never take over a live one.
+  // Only the reference relay's dev feed can tell; elsewhere the name is the person's to choose well.
+  const live = await readFeed(relayUrl, flags.key, Number.MAX_SAFE_INTEGER).catch(() => undefined);
+  if (live?.agents.some((a) => a.name === name && a.connected)) {
+    throw new RunnerError('INVALID_ARGUMENT', `an agent named ${name} is connected to ${relayUrl} already; chat under another --as`);
+  }
   let agentId: string;
   try {
     const registered = await http.register({ name, provider: 'person', runnerVersion: readCliVersion(), metadata: { client: 'agent-relay-runner chat' } });

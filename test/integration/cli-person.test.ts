@@ -259,6 +259,12 @@ describe('agent-relay-runner chat', () => {
     expect(result.stdout).toMatch(/no default target: write "@agent text"/);
   });
 
+  it('refuses to chat under the name of a connected agent', async () => {
+    const result = await runCli(['chat', '--as', 'worker-1', '--relay', rig.relay.url, '--key', rig.relay.apiKey]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/an agent named worker-1 is connected to http:\/\/127\.0\.0\.1:\d+ already; chat under another --as/);
+  });
+
   it('no relay: exit 1 with the URL it tried', async () => {
     const url = `http://127.0.0.1:${await closedPort()}`;
     const result = await runCli(['chat', '--as', 'alice', '--relay', url]);

@@ -7,7 +7,9 @@ import { EventEmitter } from 'node:events';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer } from 'node:http';
 import { parseChatLine } from '../../src/cli/chat.js';
+import { describeAgentState, readFeed } from '../../src/cli/chat-feed.js';
 import { describeMonitorEvent } from '../../src/cli/monitor.js';
 import { createStatusLine } from '../../src/cli/run-view.js';
 import { isLoopbackHost } from '../../src/cli/relay.js';
@@ -41,6 +43,26 @@ describe('chat line parsing', () => {
     expect(parseChatLine('plain', undefined)).toEqual({ to: undefined, body: 'plain' });
     // "@" alone, or an address with no text, is text for the default target.
     expect(parseChatLine('@worker-1', 'd')).toEqual({ to: 'd', body: '@worker-1' });
+  });
+});
+
+describe('chat dev feed', () => {
+  it('a relay without /dev/feed (404) reads as "no feed", not as an error', async () => {
+    const server = createServer((req, res) => res.writeHead(req.url?.startsWith('/dev/feed') ? 404 : 500).end('{}'));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const { port } = server.address() as { port: number };
+      await expect(readFeed(`http://127.0.0.1:${port}/`, 'k', 0)).resolves.toBeUndefined();
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+
+  it('describes agent states for humans', () => {
+    expect(describeAgentState({ id: 'a', name: 'w', connected: true, status: { state: 'busy', subagents: 2 } })).toBe('busy (2 subagents)');
+    expect(describeAgentState({ id: 'a', name: 'w', connected: true })).toBe('connected');
+    expect(describeAgentState({ id: 'a', name: 'w', connected: false, status: { state: 'offline', detail: 'runner stopped' } })).toBe('offline: runner stopped');
+    expect(describeAgentState({ id: 'a', name: 'w', connected: false, status: { state: 'idle' } })).toBe('not connected');
   });
 });
 
