@@ -129,7 +129,16 @@ function watchActivity(relay: RelayDevServer, output: CliOutput, json: boolean):
   // Whatever a state file brought along is history, not news.
   const knownAgents = new Set(relay.listAgents().map((a) => a.id));
   let lastSeq = relay.listMessages().at(-1)?.seq ?? 0;
+  let lastRequests = -1;
+  let rescans = 0;
   const tick = () => {
+    // Nothing changes without a request, so a big state file is not rescanned four times a second.
+    // A request is counted when it arrives, before it is applied: keep looking for a second after.
+    const requests = relay.stats().requests;
+    if (requests !== lastRequests) rescans = 4;
+    lastRequests = requests;
+    if (rescans === 0) return;
+    rescans -= 1;
     try {
       for (const agent of relay.listAgents()) {
         if (knownAgents.has(agent.id)) continue;
