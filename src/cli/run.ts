@@ -63,6 +63,8 @@ async function providerFor(name: RunFlags['provider']): Promise<ProviderAdapter>
 async function runAgent(flags: RunFlags, baseOutput: CliOutput): Promise<number> {
   const relayUrl = flags.relay?.trim();
   if (!relayUrl) throw usageError('no relay URL: pass --relay <url> or set AGENT_RELAY_URL');
+  // Checked here because `run` builds the relay adapters itself, before createRunner looks.
+  if (!/^https?:\/\/[^/]/i.test(relayUrl)) throw usageError(`--relay must be an http(s) URL, got "${oneLine(relayUrl, 200)}"`);
   const provider = await providerFor(flags.provider);
   const { createRunner } = await import('../create-runner.js');
   const json = Boolean(flags.json);
@@ -87,7 +89,7 @@ async function runAgent(flags: RunFlags, baseOutput: CliOutput): Promise<number>
       if (!event.connected && event.retryInMs !== undefined) reporter.note('bus', `reconnecting, retry in ${Math.max(1, Math.round(event.retryInMs / 1000))} s`);
     },
   });
-  const runner: Runner = createRunner({
+  const runner: Runner = createRunnerOrCloseLogger(() => createRunner({
     name: flags.name,
     relayUrl,
     provider,
@@ -100,7 +102,7 @@ async function runAgent(flags: RunFlags, baseOutput: CliOutput): Promise<number>
     ...(flags.cwd ? { cwd: flags.cwd } : {}),
     ...(flags.logDir ? { logDir: flags.logDir } : {}),
     ...(flags.prompt ? { initialPrompt: flags.prompt } : {}),
-  });
+  }), logger);
   reporter.attach(runner);
   statusLine?.attach(runner, flags.name);
   reporter.emit('run.start', { name: flags.name, relayUrl, provider: flags.provider }, 'run', `${flags.name} (${flags.provider}) on ${relayUrl}`);
@@ -174,5 +176,15 @@ function findRunning(name: string, dataDir: string): RunnerConnection | undefine
     return found.alive && found.connection.pid !== process.pid ? found.connection : undefined;
   } catch {
     return undefined;
+  }
+}
+
+/** `create()`, closing the logger made for it when it throws (a bad flag must not leave a file open). */
+function createRunnerOrCloseLogger(create: () => Runner, logger: { close?: () => Promise<void> }): Runner {
+  try {
+    return create();
+  } catch (error) {
+    void logger.close?.().catch(() => {});
+    throw error;
   }
 }

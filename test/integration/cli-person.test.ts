@@ -312,6 +312,12 @@ describe('agent-relay-runner run, for a person', () => {
     }
   }, 90_000);
 
+  it('a relay URL that is not http(s) is a usage error', async () => {
+    const result = await runCli(['run', '--relay', 'ftp://relay.example', '--name', 'x']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/--relay must be an http\(s\) URL, got "ftp:\/\/relay\.example"/);
+  });
+
   it('refuses to start a second runner on a data dir whose runner still runs', async () => {
     // The rig's runner (this test process) holds dataDir's connection file.
     const result = await runCli(['run', '--relay', rig.relay.url, '--name', 'worker-1', '--data-dir', dataDir]);
