@@ -88,6 +88,11 @@ async function chat(flags: ChatFlags, output: CliOutput): Promise<number> {
   }
 
   const rl = createInterface({ input: process.stdin, ...(tty ? { output: process.stdout } : {}), terminal: tty, prompt: `${name}> `, historySize: 500 });
+  // On a terminal readline turns Ctrl-C into this event (and only pauses without a listener).
+  rl.on('SIGINT', () => rl.close());
+  const onSignal = () => rl.close();
+  process.once('SIGTERM', onSignal);
+  if (!tty) process.once('SIGINT', onSignal);
   // An incoming line must not tear the half-typed one: clear it, print, let readline redraw it.
   const print = (text: string) => {
     if (tty) {
@@ -192,11 +197,6 @@ async function chat(flags: ChatFlags, output: CliOutput): Promise<number> {
     send(to, body);
   });
   rl.on('close', () => quit());
-  // On a terminal readline turns Ctrl-C into this event (and only pauses without a listener).
-  rl.on('SIGINT', () => rl.close());
-  const onSignal = () => rl.close();
-  process.once('SIGTERM', onSignal);
-  if (!tty) process.once('SIGINT', onSignal);
 
   await ended;
   try {

@@ -69,11 +69,24 @@ async function serveRelay(flags: RelayFlags, output: CliOutput): Promise<number>
       `agent-relay-runner relay: warning: binding ${flags.host} exposes the reference relay (a test server: no TLS, simple auth) to the network`,
     );
   }
+  // Listening for signals before anything is printed: whoever reads "Ctrl-C stops" may send one at once.
+  let signalled: NodeJS.Signals | undefined;
+  let wake: () => void = () => {};
+  const stopped = new Promise<NodeJS.Signals>((resolve) => (wake = () => resolve(signalled ?? 'SIGTERM')));
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (signalled) process.exit(130);
+    signalled = signal;
+    wake();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   const { createRelayDevServer } = await import('../testing/relay-dev-server/index.js');
   let relay: RelayDevServer;
   try {
     relay = await createRelayDevServer({ port: flags.port, host: flags.host, apiKey, ...(flags.state ? { path: flags.state } : {}) });
   } catch (error) {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     const code = (error as NodeJS.ErrnoException).code;
     const reason =
       code === 'EADDRINUSE'
@@ -97,16 +110,6 @@ async function serveRelay(flags: RelayFlags, output: CliOutput): Promise<number>
   }
 
   const stopActivity = flags.quiet ? () => {} : watchActivity(relay, output, json);
-  let wake: () => void = () => {};
-  const stopped = new Promise<NodeJS.Signals>((resolve) => (wake = () => resolve(signalled ?? 'SIGTERM')));
-  let signalled: NodeJS.Signals | undefined;
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (signalled) process.exit(130);
-    signalled = signal;
-    wake();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
   const signal = await stopped;
   stopActivity();
   try {

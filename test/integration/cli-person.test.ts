@@ -122,13 +122,15 @@ describe('runners found by name', () => {
     }
   });
 
-  it('monitor prints the live event stream, readable or raw', async () => {
+  it('monitor prints the live event stream, readable or raw, until Ctrl-C', async () => {
     const env = cleanEnv();
-    const raw = startCli(['monitor', '--name', 'worker-1', '--data-dir', dataDir, '--json', '--count', '6'], { env, killAfterMs: 30_000 });
-    await waitFor(() => raw.stdout().includes('"hello"'), 'the hello event');
-    const human = startCli(['monitor', '--name', 'worker-1', '--data-dir', dataDir, '--count', '6'], { env, killAfterMs: 30_000 });
-    await waitFor(() => human.stdout().includes('hello'), 'the human hello line');
-    rig.relay.sendToAgent('worker-1', { from: 'dave', body: 'watch this' });
+    const raw = startCli(['monitor', '--name', 'worker-1', '--data-dir', dataDir, '--json'], { env, killAfterMs: 30_000 });
+    const human = startCli(['monitor', '--name', 'worker-1', '--data-dir', dataDir], { env, killAfterMs: 30_000 });
+    await waitFor(() => raw.stdout().includes('"hello"') && human.stdout().includes('hello'), 'the hello events');
+    const sent = rig.relay.sendToAgent('worker-1', { from: 'dave', body: 'watch this' });
+    await waitFor(() => raw.stdout().includes(`"messageId":"${sent.id}"`) && human.stdout().includes(`${sent.id} queued`), 'the delivery events');
+    raw.child.kill('SIGINT');
+    human.child.kill('SIGINT');
     const rawResult = await raw.done;
     expect(rawResult.code).toBe(0);
     const events = jsonLines(rawResult.stdout);
@@ -137,8 +139,14 @@ describe('runners found by name', () => {
     const humanResult = await human.done;
     expect(humanResult.code).toBe(0);
     expect(humanResult.stdout).toMatch(/^\d\d:\d\d:\d\d {2}hello {5}connected; runner is \w+/m);
-    expect(humanResult.stdout).toMatch(/^\d\d:\d\d:\d\d {2}delivery {2}msg_\S+ queued$/m);
-    expect(humanResult.stdout).not.toContain(TOKEN);
+    expect(humanResult.stdout).toMatch(new RegExp(`^\\d\\d:\\d\\d:\\d\\d {2}delivery {2}${sent.id} queued$`, 'm'));
+    expect(humanResult.stdout + humanResult.stderr).not.toContain(TOKEN);
+  });
+
+  it('monitor --count stops after that many events', async () => {
+    const result = await runCli(['monitor', '--name', 'worker-1', '--data-dir', dataDir, '--json', '--count', '1']);
+    expect(result.code).toBe(0);
+    expect(jsonLines(result.stdout)).toEqual([expect.objectContaining({ type: 'hello' })]);
   });
 });
 
