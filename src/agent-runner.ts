@@ -10,6 +10,7 @@ import type { RunnerCore, RunnerEvents } from './core/runner.js';
 import type { ControlServer } from './control/control-server.js';
 import { ClosedError } from './errors/index.js';
 import { ensurePrivateDir, writePrivateJson, sweepStaleScratch } from './adapters/runner-files.js';
+import { removeRunnerConnection, writeRunnerConnection } from './adapters/runner-registry.js';
 
 /**
  * typed-emitter's `TypedEmitter` (a typed view of Node's `EventEmitter`), re-exported under a name
@@ -58,6 +59,8 @@ export interface AgentRunnerParts {
   scratchDir: string;
   /** Where the runner info file goes, if anywhere. */
   infoFile: string | undefined;
+  /** The control port's token, written to the owner-only connection file so local commands find the runner by name. */
+  controlToken: string;
   /** Open the control port (its handlers answer from the core). */
   openControl: () => Promise<ControlServer>;
   /** What the runner created and therefore closes on stop; the host closes what it passed in. */
@@ -138,6 +141,7 @@ export class AgentRunner extends (EventEmitter as unknown as new () => TypedEmit
     this.#stopped = true;
     await this.#starting?.catch(() => {});
     await this.#p.core.stop();
+    await removeRunnerConnection(this.#p.dataDir).catch(() => {});
     await this.#control?.close().catch(() => {});
     await this.#closeOwned();
   }
@@ -183,6 +187,17 @@ export class AgentRunner extends (EventEmitter as unknown as new () => TypedEmit
         version: this.#p.version,
       });
     }
+    // How `status --name` and friends find this runner (removed on stop; a dead pid marks it stale).
+    await writeRunnerConnection(dataDir, {
+      name: this.#p.name,
+      agentId: core.agentId ?? '',
+      controlUrl: control.url,
+      token: this.#p.controlToken,
+      pid: process.pid,
+      provider: this.#p.providerName,
+      version: this.#p.version,
+      startedAt: new Date(this.#startedAt).toISOString(),
+    });
     logger.info('runner', `ready: agent ${core.agentId}, control ${control.url}`);
   }
 

@@ -152,6 +152,7 @@ export function createRunner(options: RunnerOptions): Runner {
     dataDir: r.dataDir,
     scratchDir: r.scratchDir,
     infoFile: r.infoFile,
+    controlToken: r.controlToken,
     openControl: () => {
       const control = runnerControlFor(core, logger);
       return createControlServer({

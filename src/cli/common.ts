@@ -91,3 +91,10 @@ export function oneLine(text: string, max = 120): string {
   const line = text.replace(/\s*[\r\n]+\s*/g, ' ⏎ ').trim();
   return line.length > max ? `${line.slice(0, max - 1)}…` : line;
 }
+
+/** `14:03:27`: local wall-clock time of an epoch-ms instant, for human lines. */
+export function clockTime(ms: number): string {
+  const d = new Date(ms);
+  const two = (n: number) => String(n).padStart(2, '0');
+  return `${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}`;
+}

@@ -5,6 +5,7 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { RunnerError } from '../errors/index.js';
+import { readRunnerConnection } from '../adapters/runner-registry.js';
 import { positiveInt, usageError } from './common.js';
 
 /** Where the runner's control port is and how to authenticate. */
@@ -17,8 +18,10 @@ export interface ControlTarget {
   timeoutMs: number;
 }
 
-/** Raw flags of a control-port command (`--port`, `--token`, `--timeout`). */
+/** Raw flags of a control-port command (`--name`, `--data-dir`, `--port`, `--token`, `--timeout`). */
 export interface ControlFlags {
+  name?: string;
+  dataDir?: string;
   port?: string;
   token?: string;
   timeout: number;
@@ -27,9 +30,11 @@ export interface ControlFlags {
 /** Default bound of one control-port call; the runner answers these endpoints at once. */
 export const DEFAULT_CONTROL_TIMEOUT_MS = 5_000;
 
-/** Add `--port`, `--token` (both also from the environment) and `--timeout` to a command. */
+/** Add `--name`, `--data-dir`, `--port`, `--token` (both also from the environment) and `--timeout` to a command. */
 export function addControlOptions(command: Command): Command {
   return command
+    .option('--name <name>', "find the runner by its agent name (its connection file in the runner's data dir)")
+    .option('--data-dir <dir>', "with --name: the runner's data dir (default: ~/.agent-relay/runners/<name>)")
     .addOption(new Option('--port <port>', "the runner's control port").env('AGENT_RELAY_RUNNER_PORT'))
     .addOption(new Option('--token <token>', "the runner's control token (prefer the env var: flags show up in ps)").env('AGENT_RELAY_RUNNER_TOKEN'))
     .addOption(
@@ -39,8 +44,14 @@ export function addControlOptions(command: Command): Command {
     );
 }
 
-/** Validate the control flags; clear usage errors when the port or token is missing. */
+/**
+ * Validate the control flags; clear usage errors when the port or token is missing. With `--name`
+ * the port and token come from the runner's connection file instead (an unknown name, or a runner
+ * that died and left its file behind, is an error).
+ */
 export function resolveControlTarget(flags: ControlFlags): ControlTarget {
+  if (flags.name !== undefined) return targetByName(flags.name, flags.dataDir, flags.timeout);
+  if (flags.dataDir !== undefined) throw usageError('--data-dir needs --name');
   const rawPort = flags.port?.trim() ?? '';
   if (rawPort === '') {
     throw usageError('AGENT_RELAY_RUNNER_PORT is not set: run this inside an agent started by agent-relay-runner, or pass --port');
@@ -54,6 +65,20 @@ export function resolveControlTarget(flags: ControlFlags): ControlTarget {
     throw usageError('AGENT_RELAY_RUNNER_TOKEN is not set: run this inside an agent started by agent-relay-runner, or pass --token');
   }
   return { port, token, timeoutMs: flags.timeout };
+}
+
+/** The control target of the runner named `name`, from its connection file. */
+function targetByName(name: string, dataDir: string | undefined, timeoutMs: number): ControlTarget {
+  if (name.trim() === '') throw usageError('--name must not be empty');
+  const found = readRunnerConnection(name.trim(), dataDir);
+  if (!found.alive) {
+    throw new RunnerError('CLOSED', `runner ${name} is not running (stale file from pid ${found.connection.pid}); remove ${found.path}`, {
+      data: { pid: found.connection.pid, path: found.path },
+    });
+  }
+  const port = Number(new URL(found.connection.controlUrl).port);
+  if (!Number.isInteger(port) || port < 1 || port > 65_535) throw usageError(`the connection file ${found.path} has no usable control URL`);
+  return { port, token: found.connection.token, timeoutMs };
 }
 
 /** A successful control-port answer. */

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * `agent-relay-runner`: the command-line face of the library (`docs/cli.md`).
- * demo · run · send · status · log-level — each a thin layer over the library or the control port.
+ * demo · relay · run · chat · send · status · log-level · monitor — each a thin layer over the library,
+ * the reference relay or the control port.
  */
 import { EXIT_FAILURE, errorLine, processOutput } from './common.js';
 import { buildProgram } from './program.js';

@@ -52,8 +52,11 @@ export function createReporter(output: CliOutput, json: boolean): Reporter {
           reporter.emit('mirror', { mirror: event }, 'mirror', `${event.entry.padEnd(9)} ${JSON.stringify(oneLine(event.body))}`),
         timeline: (event: TimelineEvent) =>
           reporter.emit('timeline', { timeline: event }, 'timeline', `${event.event}${describeData(event.data)}`),
-        ready: (info: { agentId: string; controlUrl?: string }) =>
-          reporter.emit('ready', { agentId: info.agentId, ...(info.controlUrl ? { controlUrl: info.controlUrl } : {}) }, 'runner', `ready as agent ${info.agentId}`),
+        ready: (info: { agentId: string; controlUrl?: string }) => {
+          // The control port is up before the core says ready; docs/cli.md promises its URL here.
+          const controlUrl = info.controlUrl ?? runner.controlUrl;
+          reporter.emit('ready', { agentId: info.agentId, ...(controlUrl ? { controlUrl } : {}) }, 'runner', `ready as agent ${info.agentId}`);
+        },
         error: (error: Error) => reporter.emit('error', { message: errorLine(error) }, 'error', errorLine(error)),
       };
       runner.on('status', listeners.status);
@@ -76,7 +79,7 @@ export function createReporter(output: CliOutput, json: boolean): Reporter {
 }
 
 /** `busy (2 subagents)`, `error: giving up …`. */
-function describeStatus(status: AgentStatus): string {
+export function describeStatus(status: Pick<AgentStatus, 'state' | 'openSubagents' | 'detail'>): string {
   let text = status.state;
   if (status.openSubagents > 0) text += ` (${status.openSubagents} subagent${status.openSubagents === 1 ? '' : 's'})`;
   if (status.detail) text += `: ${oneLine(status.detail)}`;
@@ -84,7 +87,7 @@ function describeStatus(status: AgentStatus): string {
 }
 
 /** ` pid=123 source=resume` — scalar fields only, values shortened. */
-function describeData(data: Record<string, unknown> | undefined): string {
+export function describeData(data: Record<string, unknown> | undefined): string {
   if (!data) return '';
   const parts: string[] = [];
   for (const [key, value] of Object.entries(data)) {

@@ -2,11 +2,15 @@
  * `agent-relay-runner run`: run one agent against a relay until SIGINT/SIGTERM, printing its live
  * status and events.
  */
+import { randomBytes } from 'node:crypto';
 import { Command, Option } from 'commander';
 import type { ProviderAdapter } from '../ports/provider.js';
 import type { Runner } from '../create-runner.js';
-import { cliClock, errorLine, positiveInt, processOutput, usageError, type CliOutput } from './common.js';
+import { defaultRunnerDataDir, readRunnerConnection, type RunnerConnection } from '../adapters/runner-registry.js';
+import { createFileLogger } from '../adapters/tslog-logger.js';
+import { cliClock, errorLine, oneLine, positiveInt, processOutput, usageError, type CliOutput } from './common.js';
 import { createReporter } from './reporter.js';
+import { createStatusLine, watchedRelayPorts, type StatusLine } from './run-view.js';
 
 /** Providers the `--provider` flag knows; only `demo` ships in this version. */
 export const PROVIDER_NAMES = ['demo', 'claude', 'codex'] as const;
@@ -56,24 +60,51 @@ async function providerFor(name: RunFlags['provider']): Promise<ProviderAdapter>
 }
 
 /** Run until a signal; resolves with the exit code. */
-async function runAgent(flags: RunFlags, output: CliOutput): Promise<number> {
+async function runAgent(flags: RunFlags, baseOutput: CliOutput): Promise<number> {
   const relayUrl = flags.relay?.trim();
   if (!relayUrl) throw usageError('no relay URL: pass --relay <url> or set AGENT_RELAY_URL');
+  // Checked here because `run` builds the relay adapters itself, before createRunner looks.
+  if (!/^https?:\/\/[^/]/i.test(relayUrl)) throw usageError(`--relay must be an http(s) URL, got "${oneLine(relayUrl, 200)}"`);
   const provider = await providerFor(flags.provider);
   const { createRunner } = await import('../create-runner.js');
-  const runner: Runner = createRunner({
+  const json = Boolean(flags.json);
+  // One live status line on a terminal; plain lines into pipes and files; JSON untouched.
+  const statusLine: StatusLine | undefined = !json && process.stdout.isTTY ? createStatusLine(baseOutput) : undefined;
+  const output = statusLine?.output ?? baseOutput;
+  const reporter = createReporter(output, json);
+  const dataDir = flags.dataDir ?? defaultRunnerDataDir(flags.name);
+  // Two runners on one data dir would share an outbox and fight over the connection file.
+  const running = findRunning(flags.name, dataDir);
+  if (running) throw usageError(`runner ${flags.name} already runs (pid ${running.pid}, control ${running.controlUrl}); stop it first, or pass another --data-dir`);
+  // Created here (not by createRunner) because `run` builds the relay ports itself; closed below.
+  const logger = createFileLogger({ agentId: flags.name, clock: cliClock, ...(flags.logDir ? { logDir: flags.logDir } : {}) });
+  const token = randomBytes(24).toString('hex');
+  const ports = watchedRelayPorts(relayUrl, flags.apiKey, logger, {
+    onIncoming: (m) =>
+      reporter.emit('message.in', { message: m }, 'message', `${m.from} → ${flags.name} ${m.id}: ${JSON.stringify(oneLine(m.body))}${m.expectsReply ? ' (expects a reply)' : ''}`),
+    onSent: (m) =>
+      reporter.emit('message.out', { message: m }, 'sent', `${flags.name} → ${m.to}: ${JSON.stringify(oneLine(m.body))}${m.replyTo ? ` (reply to ${m.replyTo})` : ''}`),
+    onBusState: (event) => {
+      statusLine?.busState(event);
+      if (!event.connected && event.retryInMs !== undefined) reporter.note('bus', `reconnecting, retry in ${Math.max(1, Math.round(event.retryInMs / 1000))} s`);
+    },
+  });
+  const runner: Runner = createRunnerOrCloseLogger(() => createRunner({
     name: flags.name,
     relayUrl,
     provider,
+    logger,
+    http: ports.http,
+    bus: ports.bus,
+    dataDir,
+    control: { token, ...(flags.controlPort ? { port: flags.controlPort } : {}) },
     ...(flags.apiKey ? { apiKey: flags.apiKey } : {}),
     ...(flags.cwd ? { cwd: flags.cwd } : {}),
-    ...(flags.dataDir ? { dataDir: flags.dataDir } : {}),
     ...(flags.logDir ? { logDir: flags.logDir } : {}),
     ...(flags.prompt ? { initialPrompt: flags.prompt } : {}),
-    ...(flags.controlPort ? { control: { port: flags.controlPort } } : {}),
-  });
-  const reporter = createReporter(output, Boolean(flags.json));
+  }), logger);
   reporter.attach(runner);
+  statusLine?.attach(runner, flags.name);
   reporter.emit('run.start', { name: flags.name, relayUrl, provider: flags.provider }, 'run', `${flags.name} (${flags.provider}) on ${relayUrl}`);
 
   let signalled: string | undefined;
@@ -94,7 +125,12 @@ async function runAgent(flags: RunFlags, output: CliOutput): Promise<number> {
   try {
     await Promise.race([runner.start(), stopped]);
     if (!signalled) {
-      reporter.emit('run.ready', { agentId: runner.agentId, controlUrl: runner.controlUrl }, 'run', `running as ${runner.agentId}; Ctrl-C stops`);
+      const controlUrl = runner.controlUrl as string;
+      const monitorUrl = `${controlUrl.replace(/^http/, 'ws')}/monitor`;
+      // The runner wrote runner.json (mode 0600) in its data dir: `status --name` finds it.
+      reporter.emit('run.ready', { agentId: runner.agentId, controlUrl, monitorUrl }, 'run', `running as ${runner.agentId}; Ctrl-C stops`);
+      reporter.note('run', `control ${controlUrl}   monitor ${monitorUrl}`);
+      reporter.note('run', `from another shell: agent-relay-runner status --name ${flags.name}   (or monitor --name ${flags.name})`);
       await stopped;
     }
   } catch (error) {
@@ -109,10 +145,32 @@ async function runAgent(flags: RunFlags, output: CliOutput): Promise<number> {
     }, STOP_GRACE_MS);
     reporter.note('run', signalled ? `${signalled}: stopping` : 'stopping');
     await runner.stop().catch((error: unknown) => output.error(`stopping the runner failed: ${errorLine(error)}`));
+    await logger.close?.();
+    statusLine?.close();
     reporter.emit('run.stopped', { signal: signalled ?? null }, 'run', 'stopped');
     cliClock.clearTimeout(guard);
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
   return code;
+}
+
+/** The live runner whose connection file sits in `dataDir`, if any (a stale file is not one). */
+function findRunning(name: string, dataDir: string): RunnerConnection | undefined {
+  try {
+    const found = readRunnerConnection(name, dataDir);
+    return found.alive && found.connection.pid !== process.pid ? found.connection : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `create()`, closing the logger made for it when it throws (a bad flag must not leave a file open). */
+function createRunnerOrCloseLogger(create: () => Runner, logger: { close?: () => Promise<void> }): Runner {
+  try {
+    return create();
+  } catch (error) {
+    void logger.close?.().catch(() => {});
+    throw error;
+  }
 }

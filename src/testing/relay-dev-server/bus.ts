@@ -104,6 +104,11 @@ export class DevBus {
     return [...this.#conns].filter((c) => c.agentId !== undefined && (agentId === undefined || c.agentId === agentId)).length;
   }
 
+  /** Whether an agent has an authenticated connection now. */
+  isConnected(agentId: string): boolean {
+    return this.connections(agentId) > 0;
+  }
+
   /** Cut every connection abruptly (clients see an abnormal close). */
   terminateAll(): void {
     for (const conn of this.#conns) conn.ws.terminate();

@@ -54,6 +54,9 @@ export async function createRelayDevServer(options: RelayDevServerOptions = {}):
   const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
   const helloTimeoutMs = options.helloTimeoutMs ?? 10_000;
   const persistDebounceMs = options.persistDebounceMs ?? 20;
+  const host = options.host ?? '127.0.0.1';
+  // A wildcard bind is reached through loopback from this machine; anything else by its own address.
+  const urlHost = host === '0.0.0.0' || host === '::' || host === '' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
   if (apiKey.length === 0) throw new InvalidArgumentError('relay dev server apiKey must not be empty');
 
   const SQL = await initSqlJs();
@@ -122,6 +125,26 @@ export async function createRelayDevServer(options: RelayDevServerOptions = {}):
     return new HttpFailure(f.status, 'injected_fault', `injected failure ${f.status}`, f.retryAfterSeconds);
   };
   const routes: Route[] = createRoutes({ state, clock, bus, counters, takeItemFault });
+  // Not protocol: a dev-only window for the `chat` command (docs/cli.md), which lets a person see
+  // what production relays show in their dashboard: session-mirror entries and agent status.
+  routes.push({
+    method: 'GET',
+    pattern: /^\/dev\/feed$/,
+    auth: 'key',
+    handle: ({ query }) => {
+      const after = Number(query.get('after') ?? '0');
+      if (!Number.isSafeInteger(after) || after < 0) throw new HttpFailure(400, 'invalid_query', 'after must be a non-negative integer');
+      const all = state.listMessages();
+      const messages = all.filter((m) => m.seq > after).slice(0, 500);
+      const agents = state.listAgents().map((agent) => ({
+        id: agent.id,
+        name: agent.name,
+        connected: bus.isConnected(agent.id),
+        status: bus.statuses(agent.id).at(-1)?.status,
+      }));
+      return { status: 200, body: { messages, agents, lastSeq: all.at(-1)?.seq ?? 0 } };
+    },
+  });
 
   const server: Server = createServer((req, res) => {
     void handleRequest(req, res);
@@ -233,7 +256,7 @@ export async function createRelayDevServer(options: RelayDevServerOptions = {}):
   const listen = (port: number) =>
     new Promise<number>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(port, '127.0.0.1', () => {
+      server.listen(port, host, () => {
         server.off('error', reject);
         const address = server.address();
         resolve(typeof address === 'object' && address ? address.port : port);
@@ -307,8 +330,8 @@ export async function createRelayDevServer(options: RelayDevServerOptions = {}):
   };
 
   const api: RelayDevServer = {
-    url: `http://127.0.0.1:${port}`,
-    wsUrl: `ws://127.0.0.1:${port}${BUS_PATH}`,
+    url: `http://${urlHost}:${port}`,
+    wsUrl: `ws://${urlHost}:${port}${BUS_PATH}`,
     port,
     apiKey,
     faults,

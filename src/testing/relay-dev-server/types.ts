@@ -13,8 +13,13 @@ import type { RelayMessageKind } from '../../ports/relay-http.js';
 export interface RelayDevServerOptions {
   /** sql.js database file; state survives a restart on the same path. @defaultValue in memory */
   path?: string;
-  /** Port on 127.0.0.1; pass the old port to restart "in place". @defaultValue 0 (any free port) */
+  /** Port; pass the old port to restart "in place". @defaultValue 0 (any free port) */
   port?: number;
+  /**
+   * Bind address. Anything but loopback exposes a test server (no TLS, simple auth) to the network.
+   * @defaultValue `'127.0.0.1'`
+   */
+  host?: string;
   /** Workspace API key accepted by registration and token recovery. @defaultValue `'dev-workspace-key'` */
   apiKey?: string;
   /** Lifetime of issued tokens. @defaultValue 3600000 (one hour) */
@@ -100,7 +105,7 @@ export interface RelayDevServerFaults {
  * @public
  */
 export interface RelayDevServer {
-  /** Base URL, `http://127.0.0.1:<port>` (routes live under `/v1`). */
+  /** Base URL, `http://127.0.0.1:<port>` (routes live under `/v1`; the bind host when it is not a wildcard). */
   readonly url: string;
   /** Bus URL, `ws://127.0.0.1:<port>/v1/bus`. */
   readonly wsUrl: string;
