@@ -142,8 +142,9 @@ describe('Claude Code interactive (tmux), end to end', () => {
     expect(first).toContain('hello claude, multi\\nline');
     // Session identity came from the SessionStart hook.
     expect(r.runner.status.sessionId).toMatch(/^[0-9a-f-]{36}$/);
-    // The reply is on the screen a human would see.
-    expect(tmuxScreen(socket, target)).toContain('Hello alice, from the TUI.');
+    // The reply is on the screen a human would see. The Stop hook can fire before the TUI has
+    // repainted (seen under load), so wait for the repaint rather than read one frame.
+    await waitFor(() => tmuxScreen(socket, target).includes('Hello alice, from the TUI.'), 'the reply on the attached screen', WAIT);
 
     await r.runner.stop();
     expect(existsSync(socket)).toBe(false);
