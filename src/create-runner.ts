@@ -152,11 +152,12 @@ export function createRunner(options: RunnerOptions): Runner {
     dataDir: r.dataDir,
     scratchDir: r.scratchDir,
     infoFile: r.infoFile,
-    openControl: () => {
+    openControl: (monitorBacklog) => {
       const control = runnerControlFor(core, logger);
       return createControlServer({
         routes: runnerControlRoutes(control),
         monitorStatus: control.providerStatus,
+        monitorBacklog,
         token: r.controlToken,
         logger,
         clock,
