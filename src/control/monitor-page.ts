@@ -213,7 +213,7 @@ export const MONITOR_JS = String.raw`(function () {
       li.dataset.requestId = p.requestId;
       var head = make('div', 'head');
       head.append(make('span', 'tool', p.tool), make('span', 'id', p.requestId),
-        make('span', 'at', 'waiting ' + age(Date.now() - p.since) + ', decided locally at ' + time(p.deadline)));
+        make('span', 'at', 'waiting ' + age(Date.now() - p.since) + ', times out at ' + time(p.deadline)));
       li.append(head, make('p', 'summary', p.summary));
       list.append(li);
     });
