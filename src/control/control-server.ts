@@ -332,6 +332,8 @@ export async function createControlServer(options: ControlServerOptions): Promis
           .then(() => options.monitorStatus?.())
           .catch(() => undefined)
           .then((status) => {
+            // A client that arrived while the server closes is dropped, not left open.
+            if (closing) return void ws.terminate();
             sendTo(ws, JSON.stringify(status === undefined ? { type: 'hello', at: clock.now() } : { type: 'hello', at: clock.now(), status }));
             // Backlog and joining the live set in one step: no event is missed or sent twice.
             for (const event of backlog()) sendTo(ws, event);

@@ -11,7 +11,7 @@ import { createControlServer, type ControlServer } from '../../src/control/contr
 import { InvalidArgumentError } from '../../src/errors/index.js';
 import { createFakeClock, type FakeClock } from '../../src/testing/fake-clock.js';
 import { createMemoryLogger, type MemoryLogger } from '../../src/testing/memory-logger.js';
-import { createRecordingHandlers, rawRequest } from '../fixtures/hooks/harness.js';
+import { createRecordingHandlers, rawRequest, waitFor as waitUntil } from '../fixtures/hooks/harness.js';
 import { cookieValue } from '../../src/control/monitor-auth.js';
 import { startRig } from '../helpers/rig.js';
 
@@ -178,6 +178,20 @@ describe('monitor page and stream', () => {
     await expect.poll(() => cli.messages.length).toBe(1);
     expect(cli.messages[0]).toMatchObject({ type: 'hello' });
     cli.ws?.close();
+  });
+
+  it('a client whose hello is still being prepared when the server closes is dropped, not left open', async () => {
+    let release: (status: unknown) => void = () => {};
+    const s = await createControlServer({ token: TOKEN, logger: createMemoryLogger(), monitorStatus: () => new Promise((resolve) => (release = resolve)) });
+    server = s;
+    const client = await stream(s.port, auth);
+    expect(client.ws).toBeDefined();
+    const closing = s.close();
+    release({ state: 'idle' });
+    await closing;
+    await waitUntil(() => client.ws?.readyState === WebSocket.CLOSED, 'the client to be closed');
+    expect(client.messages).toEqual([]);
+    expect(s.monitorClients).toBe(0);
   });
 
   it('providers cannot add routes under /monitor', async () => {
