@@ -25,5 +25,7 @@ if (relay) {
   await runner.stop();
   await relay.close();
 } else {
+  // A one-time link: open it in a browser within a minute to watch the agent live.
+  console.log(`monitor page: ${runner.monitorLink().url}`);
   process.once('SIGINT', () => void runner.stop().then(() => process.exit(0)));
 }

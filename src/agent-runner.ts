@@ -8,6 +8,8 @@ import type { OutboxStats } from './core/outbox.js';
 import type { AgentStatus } from './core/status.js';
 import type { RunnerCore, RunnerEvents } from './core/runner.js';
 import type { ControlServer } from './control/control-server.js';
+import type { MonitorLink } from './control/monitor-auth.js';
+import { MonitorFeed } from './control/monitor-feed.js';
 import { ClosedError } from './errors/index.js';
 import { ensurePrivateDir, writePrivateJson, sweepStaleScratch } from './adapters/runner-files.js';
 import { removeRunnerConnection, writeRunnerConnection } from './adapters/runner-registry.js';
@@ -36,6 +38,16 @@ export interface Runner extends TypedEmitter<RunnerEvents> {
   readonly controlUrl: string | undefined;
   /** Whether the relay bus is connected. */
   readonly connected: boolean;
+  /**
+   * The monitor page's address (`<controlUrl>/monitor`), once started. It carries no secret:
+   * a browser gets in through {@link Runner.monitorLink}.
+   */
+  readonly monitorUrl: string | undefined;
+  /**
+   * A fresh one-time login link to the monitor page: opening it once sets a session cookie and
+   * lands on the page; it stops working after that or after a minute. Throws before `start()`.
+   */
+  monitorLink(): MonitorLink;
   /** Outbox health. */
   outboxStats(): Promise<OutboxStats>;
   /** Send a relay message as the agent (through the outbox). */
@@ -61,14 +73,15 @@ export interface AgentRunnerParts {
   infoFile: string | undefined;
   /** The control port's token, written to the owner-only connection file so local commands find the runner by name. */
   controlToken: string;
-  /** Open the control port (its handlers answer from the core). */
-  openControl: () => Promise<ControlServer>;
+  /** Open the control port (its handlers answer from the core); `monitorBacklog` is what a new monitor client gets first. */
+  openControl: (monitorBacklog: () => object[]) => Promise<ControlServer>;
   /** What the runner created and therefore closes on stop; the host closes what it passed in. */
   owned: { store?: OutboxStore; logger?: Logger };
 }
 
-const FORWARDED = ['status', 'delivery', 'mirror', 'timeline', 'ready', 'error'] as const;
-const PUBLISHED = ['status', 'delivery', 'mirror', 'timeline'] as const;
+const FORWARDED = ['status', 'delivery', 'sent', 'permissions', 'mirror', 'timeline', 'ready', 'error'] as const;
+/** What the monitor page shows as it happens. */
+const PUBLISHED = ['status', 'delivery', 'sent', 'permissions', 'mirror', 'timeline'] as const;
 
 /**
  * The runner a host holds: starts and stops the core together with its local surroundings (data
@@ -78,6 +91,7 @@ const PUBLISHED = ['status', 'delivery', 'mirror', 'timeline'] as const;
 export class AgentRunner extends (EventEmitter as unknown as new () => TypedEmitter<RunnerEvents>) implements Runner {
   readonly #p: AgentRunnerParts;
   readonly #startedAt: number;
+  readonly #feed: MonitorFeed;
   #control: ControlServer | undefined;
   #starting: Promise<void> | undefined;
   #stopped = false;
@@ -93,9 +107,16 @@ export class AgentRunner extends (EventEmitter as unknown as new () => TypedEmit
         (this.emit as (e: string, ...a: unknown[]) => boolean)(event, ...args);
       });
     }
-    for (const type of PUBLISHED) {
-      parts.core.on(type, (payload: unknown) => this.#control?.publish({ type, [type]: payload }));
-    }
+    this.#feed = new MonitorFeed({
+      clock: parts.clock,
+      logger: parts.logger,
+      publish: (event) => this.#control?.publish(event),
+      clients: () => this.#control?.monitorClients ?? 0,
+      outboxStats: () => parts.core.outbox?.stats(),
+      connected: () => parts.core.connected,
+      agent: () => ({ name: parts.name, ...(parts.core.agentId ? { agentId: parts.core.agentId } : {}), provider: parts.providerName, version: parts.version }),
+    });
+    for (const type of PUBLISHED) parts.core.on(type, (payload: unknown) => this.#feed.record(type, payload));
   }
 
   /** Current status (a copy). */
@@ -111,6 +132,17 @@ export class AgentRunner extends (EventEmitter as unknown as new () => TypedEmit
   /** Control port URL, once started. */
   get controlUrl(): string | undefined {
     return this.#control?.url;
+  }
+
+  /** The monitor page's address, once started (no secret in it). */
+  get monitorUrl(): string | undefined {
+    return this.#control ? `${this.#control.url}/monitor` : undefined;
+  }
+
+  /** A fresh one-time login link to the monitor page. */
+  monitorLink(): MonitorLink {
+    if (!this.#control || this.#stopped) throw new ClosedError('runner (not started)');
+    return this.#control.monitorLink();
   }
 
   /** The control server, once started: providers add their routes to it. @internal */
@@ -141,6 +173,7 @@ export class AgentRunner extends (EventEmitter as unknown as new () => TypedEmit
     this.#stopped = true;
     await this.#starting?.catch(() => {});
     await this.#p.core.stop();
+    this.#feed.stop();
     await removeRunnerConnection(this.#p.dataDir).catch(() => {});
     await this.#control?.close().catch(() => {});
     await this.#closeOwned();
@@ -164,13 +197,15 @@ export class AgentRunner extends (EventEmitter as unknown as new () => TypedEmit
     const swept = await sweepStaleScratch(dataDir);
     if (swept.length > 0) logger.info('runner', `removed stale scratch dirs: ${swept.join(', ')}`);
     await ensurePrivateDir(scratchDir);
-    const control = await this.#p.openControl();
+    const control = await this.#p.openControl(() => this.#feed.backlog());
     this.#control = control;
+    this.#feed.start();
     try {
       await core.start();
     } catch (error) {
       // A half-started runner (registered, bus connecting) must not linger behind a failed start.
       await core.stop().catch(() => {});
+      this.#feed.stop();
       await control.close().catch(() => {});
       await this.#p.owned.store?.close?.().catch(() => {});
       throw error;

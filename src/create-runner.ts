@@ -153,11 +153,12 @@ export function createRunner(options: RunnerOptions): Runner {
     scratchDir: r.scratchDir,
     infoFile: r.infoFile,
     controlToken: r.controlToken,
-    openControl: () => {
+    openControl: (monitorBacklog) => {
       const control = runnerControlFor(core, logger);
       return createControlServer({
         routes: runnerControlRoutes(control),
         monitorStatus: control.providerStatus,
+        monitorBacklog,
         token: r.controlToken,
         logger,
         clock,

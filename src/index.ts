@@ -41,12 +41,13 @@ export {
 export type { TypedEvents, EventMap } from './core/emitter.js';
 export { createObligationCache, type ObligationCache, type ObligationCacheOptions, type ObligationSnapshot } from './core/obligations.js';
 export { createRunner, RUNNER_VERSION, type Runner, type RunnerOptions, type TypedEmitter } from './create-runner.js';
-export type { RunnerEvents, TimelineEvent, MirrorEvent, StopVerdict, RelayedPermissionOutcome } from './core/runner.js';
+export type { RunnerEvents, SentEvent, TimelineEvent, MirrorEvent, StopVerdict, RelayedPermissionOutcome, PendingPermission } from './core/runner.js';
 export type { AgentStatus, AgentState } from './core/status.js';
 export type { DeliveryEvent, DeliveryState, InboundMessage } from './core/delivery.js';
 export type { ExitPolicyOptions, ExitDecision } from './core/exit-policy.js';
 export type { WorkspaceInfo } from './core/turns.js';
 export { createControlServer, type ControlServer, type ControlServerOptions } from './control/control-server.js';
+export type { MonitorLink } from './control/monitor-auth.js';
 export type { ProviderStatusSnapshot, ObligationsView, OwedReply } from './control/runner-routes.js';
 export { PERMISSION_MAX_WAIT_MS } from './providers/claude/hook-routes.js';
 export { createSqlJsOutboxStore, type SqlJsOutboxStoreOptions } from './adapters/sqljs-outbox-store/index.js';

@@ -53,6 +53,8 @@ async function streamMonitor(target: ControlTarget, flags: MonitorFlags, output:
         ws.terminate();
       });
       ws.on('message', (data) => {
+        // Frames already on the wire keep arriving while the close handshake runs: print none of them.
+        if (flags.count !== undefined && seen >= flags.count) return;
         seen += 1;
         const text = data.toString();
         if (flags.json) output.line(text);

@@ -130,6 +130,9 @@ async function runAgent(flags: RunFlags, baseOutput: CliOutput): Promise<number>
       // The runner wrote runner.json (mode 0600) in its data dir: `status --name` finds it.
       reporter.emit('run.ready', { agentId: runner.agentId, controlUrl, monitorUrl }, 'run', `running as ${runner.agentId}; Ctrl-C stops`);
       reporter.note('run', `control ${controlUrl}   monitor ${monitorUrl}`);
+      // A one-time link (valid 60 s) that logs a browser into the monitor page; the URL it leaves
+      // behind carries no secret. Humans only: it is a credential, so it never goes to --json.
+      if (!reporter.json) reporter.note('run', `monitor page (one-time link): ${runner.monitorLink().url}`);
       reporter.note('run', `from another shell: agent-relay-runner status --name ${flags.name}   (or monitor --name ${flags.name})`);
       await stopped;
     }

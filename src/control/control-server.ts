@@ -1,6 +1,7 @@
 /**
  * The runner's loopback control port (SPEC §8): a small `node:http` server the hook scripts and
- * the `send` / `status` / `log-level` commands call, plus a `/monitor` WebSocket event stream.
+ * the `send` / `status` / `log-level` commands call, plus the monitor: a `/monitor` WebSocket event
+ * stream and the page that shows it (`monitor-routes.ts`, logged in through one-time links).
  * It knows routes, authentication, body caps and body validation, and nothing about who calls it:
  * the runner adds its own routes (`runner-routes.ts`), a provider adds its hooks' routes through
  * its `ProviderHost`. Endpoints and bodies are documented in `docs/control-port.md`.
@@ -15,6 +16,8 @@ import type { Clock, TimerHandle } from '../ports/clock.js';
 import type { ControlResponse, ControlRoute, ControlRoutes } from '../ports/control.js';
 import type { Logger } from '../ports/logger.js';
 import { clip, describeBodyIssues } from './body-schema.js';
+import type { MonitorLink } from './monitor-auth.js';
+import { createMonitorGate, isMonitorPath, MONITOR_PATH } from './monitor-routes.js';
 
 /**
  * Options of {@link createControlServer}.
@@ -25,6 +28,13 @@ export interface ControlServerOptions {
   routes?: ReadonlyArray<ControlRoute<unknown>>;
   /** What the `/monitor` hello carries as `status` (omitted when absent or when it fails). */
   monitorStatus?: () => unknown;
+  /**
+   * Events sent to a new `/monitor` client right after its hello, before any live event (recent
+   * history, so a page opened late is complete). @defaultValue none
+   */
+  monitorBacklog?: () => readonly object[];
+  /** How long a monitor login link works. @defaultValue 60000 */
+  monitorLinkTtlMs?: number;
   /** Per-runner secret every request must present (`Authorization: Bearer <token>`). */
   token: string;
   /** Address to bind: loopback only. @defaultValue `'127.0.0.1'` */
@@ -54,6 +64,8 @@ export interface ControlServer extends ControlRoutes {
   readonly monitorClients: number;
   /** Send one JSON event to every `/monitor` client (dropped silently when it cannot be serialised). */
   publish(event: object): void;
+  /** A fresh one-time login link to the monitor page (single use, short-lived). */
+  monitorLink(): MonitorLink;
   /** Stop listening, drop monitor clients and open connections (pending handlers see their signal abort). Idempotent. */
   close(): Promise<void>;
 }
@@ -63,7 +75,6 @@ type RouteResult = { status: number; body?: string };
 
 const DEFAULT_MAX_BODY = 1024 * 1024;
 const LOOPBACK_NAMES = new Set(['127.0.0.1', 'localhost', '::1']);
-const MONITOR_PATH = '/monitor';
 /** A monitor client this far behind is dropped rather than buffered without bound. */
 const MONITOR_MAX_BUFFERED = 4 * 1024 * 1024;
 const json = (value: unknown, status = 200): RouteResult => ({ status, body: JSON.stringify(value) });
@@ -146,11 +157,19 @@ export async function createControlServer(options: ControlServerOptions): Promis
   logger.addSecret?.(options.token);
 
   const tokenMatches = (candidate: string | undefined) => candidate !== undefined && timingSafeEqual(digest(candidate), tokenDigest);
+  /** The bound port, known once listening (no request arrives before). */
+  let port = 0;
+  const gate = createMonitorGate({
+    clock,
+    linkTtlMs: options.monitorLinkTtlMs ?? 60_000,
+    port: () => port,
+    baseUrl: () => (host === '::1' ? `http://[::1]:${port}` : `http://127.0.0.1:${port}`),
+  });
 
   const routes = new Map<string, AnyRoute>();
   const addRoute = (route: AnyRoute): (() => void) => {
     if (route.method !== 'GET' && route.method !== 'POST') throw new InvalidArgumentError(`unsupported method "${String(route.method)}"`);
-    if (typeof route.path !== 'string' || !route.path.startsWith('/') || route.path === MONITOR_PATH) {
+    if (typeof route.path !== 'string' || !route.path.startsWith('/') || isMonitorPath(route.path)) {
       throw new InvalidArgumentError(`invalid route path "${oneLine(String(route.path), 80)}"`);
     }
     const key = `${route.method} ${route.path}`;
@@ -221,17 +240,15 @@ export async function createControlServer(options: ControlServerOptions): Promis
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<number> => {
     if (!isLoopbackHost(req.headers.host)) return fail(res, 403, 'forbidden: Host must be a loopback name'), 403;
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    // The monitor page authenticates with its session cookie (or the token); it has its own rules.
+    if (isMonitorPath(path)) return gate.serve(req, res, tokenMatches(bearer(req.headers.authorization)));
     if (!tokenMatches(bearer(req.headers.authorization))) {
       return fail(res, 401, 'missing or wrong bearer token', { 'www-authenticate': 'Bearer' }), 401;
     }
-    const path = (req.url ?? '/').split('?')[0] ?? '/';
     const method = req.method ?? 'GET';
     const route = routes.get(`${method} ${path}`);
     if (!route) {
-      if (path === MONITOR_PATH) {
-        if (method === 'GET') return fail(res, 426, 'use a WebSocket upgrade for /monitor', { upgrade: 'websocket' }), 426;
-        return fail(res, 405, `method ${method} not allowed`, { allow: 'GET' }), 405;
-      }
       const allowed = methodsOf(path);
       if (allowed.length > 0) return fail(res, 405, `method ${method} not allowed`, { allow: allowed.join(', ') }), 405;
       return fail(res, 404, `no such endpoint: ${oneLine(path, 80)}`), 404;
@@ -302,10 +319,10 @@ export async function createControlServer(options: ControlServerOptions): Promis
         return refuseUpgrade(socket, 403, 'Forbidden');
       }
       const candidate = bearer(req.headers.authorization) ?? url.searchParams.get('token') ?? undefined;
-      if (!tokenMatches(candidate)) return refuseUpgrade(socket, 401, 'Unauthorized');
+      // Programmatic clients present the token; the page presents its session cookie.
+      if (!tokenMatches(candidate) && !gate.upgradeAllowed(req)) return refuseUpgrade(socket, 401, 'Unauthorized');
       if (url.pathname !== MONITOR_PATH) return refuseUpgrade(socket, 404, 'Not Found');
       wss.handleUpgrade(req, socket, head, (ws) => {
-        clients.add(ws);
         alive.set(ws, true);
         ws.on('pong', () => alive.set(ws, true));
         ws.on('close', () => clients.delete(ws));
@@ -313,16 +330,38 @@ export async function createControlServer(options: ControlServerOptions): Promis
         // Incoming frames are ignored: the stream is one-way.
         void Promise.resolve()
           .then(() => options.monitorStatus?.())
-          .then(
-            (status) => sendTo(ws, JSON.stringify(status === undefined ? { type: 'hello', at: clock.now() } : { type: 'hello', at: clock.now(), status })),
-            () => sendTo(ws, JSON.stringify({ type: 'hello', at: clock.now() })),
-          );
+          .catch(() => undefined)
+          .then((status) => {
+            // A client that arrived while the server closes is dropped, not left open.
+            if (closing) return void ws.terminate();
+            sendTo(ws, JSON.stringify(status === undefined ? { type: 'hello', at: clock.now() } : { type: 'hello', at: clock.now(), status }));
+            // Backlog and joining the live set in one step: no event is missed or sent twice.
+            for (const event of backlog()) sendTo(ws, event);
+            if (ws.readyState === ws.OPEN) clients.add(ws);
+          });
       });
     } catch (error) {
       logger.warn('control', `monitor upgrade failed: ${error instanceof Error ? error.message : String(error)}`);
       refuseUpgrade(socket, 400, 'Bad Request');
     }
   });
+
+  const serialise = (event: object): string | undefined => {
+    try {
+      return JSON.stringify(event);
+    } catch (error) {
+      logger.warn('control', `monitor event not serialisable: ${error instanceof Error ? error.message : String(error)}`);
+      return undefined;
+    }
+  };
+  const backlog = (): string[] => {
+    try {
+      return (options.monitorBacklog?.() ?? []).map(serialise).filter((data): data is string => data !== undefined);
+    } catch (error) {
+      logger.warn('control', `monitor backlog failed: ${error instanceof Error ? error.message : String(error)}`);
+      return [];
+    }
+  };
 
   const sendTo = (ws: WebSocket, data: string) => {
     if (ws.readyState !== ws.OPEN) return;
@@ -362,7 +401,7 @@ export async function createControlServer(options: ControlServerOptions): Promis
     });
   });
   const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
+  port = typeof address === 'object' && address ? address.port : 0;
   const url = host === '::1' ? `http://[::1]:${port}` : `http://127.0.0.1:${port}`;
   logger.info('control', `control port listening on ${url}`);
 
@@ -376,18 +415,14 @@ export async function createControlServer(options: ControlServerOptions): Promis
     },
     publish(event) {
       if (clients.size === 0) return;
-      let data: string;
-      try {
-        data = JSON.stringify(event);
-      } catch (error) {
-        logger.warn('control', `monitor event not serialisable: ${error instanceof Error ? error.message : String(error)}`);
-        return;
-      }
-      for (const ws of clients) sendTo(ws, data);
+      const data = serialise(event);
+      if (data !== undefined) for (const ws of clients) sendTo(ws, data);
     },
+    monitorLink: () => gate.link(),
     close() {
       closing ??= new Promise<void>((resolve) => {
         clock.clearInterval(ping);
+        gate.close();
         for (const ws of clients) ws.terminate();
         clients.clear();
         wss.close();

@@ -42,7 +42,14 @@ export interface DeliveryEvent {
   state: DeliveryState;
   /** Epoch ms of the change. */
   at: number;
+  /** Who sent the message (name or agent id), so a monitor can show it without the message. */
+  from?: string;
+  /** The start of the message text (at most 120 characters). */
+  excerpt?: string;
 }
+
+/** Length of {@link DeliveryEvent.excerpt}: enough to recognise a message on a monitor. */
+const DELIVERY_EXCERPT_CHARS = 120;
 
 interface Delivery {
   deliveryId: string;
@@ -176,6 +183,8 @@ export class DeliveryQueue {
   }
 
   #emit(d: Delivery): void {
-    this.deps.onState({ deliveryId: d.deliveryId, messageId: d.message.id, state: d.state, at: this.deps.clock.now() });
+    const { id, from, body } = d.message;
+    const excerpt = body.length > DELIVERY_EXCERPT_CHARS ? `${body.slice(0, DELIVERY_EXCERPT_CHARS - 1)}…` : body;
+    this.deps.onState({ deliveryId: d.deliveryId, messageId: id, state: d.state, at: this.deps.clock.now(), from, excerpt });
   }
 }

@@ -11,6 +11,23 @@ import { describeError } from '../shared/describe-error.js';
  */
 export type RelayedPermissionOutcome = PermissionDecision | { behavior: 'ask'; message: string };
 
+/**
+ * A permission request waiting for a decision from the relay.
+ * @public
+ */
+export interface PendingPermission {
+  /** The request id (the provider's, or one the runner chose). */
+  requestId: string;
+  /** The tool asking for permission. */
+  tool: string;
+  /** What the tool wants to do, in one line. */
+  summary: string;
+  /** Epoch ms when it was raised. */
+  since: number;
+  /** Epoch ms when it times out (falls back to the local dialog, or a deny). */
+  deadline: number;
+}
+
 /** What {@link PermissionRelay} needs. */
 export interface PermissionRelayDeps {
   clock: Clock;
@@ -23,11 +40,14 @@ export interface PermissionRelayDeps {
   auth: RelayAuth;
   /** The relay call this subsystem makes. */
   http: Pick<RelayHttp, 'createPermissionRequest'>;
+  /** The waiting requests changed (raised or settled): the list as it is now. */
+  onPending?: (pending: PendingPermission[]) => void;
 }
 
 interface Pending {
   resolve: (outcome: RelayedPermissionOutcome) => void;
   timer: TimerHandle;
+  view: PendingPermission;
 }
 
 /**
@@ -61,10 +81,13 @@ export class PermissionRelay {
     const outcome = new Promise<RelayedPermissionOutcome>((resolve) => {
       const timer = clock.setTimeout(() => {
         this.#pending.delete(requestId);
+        this.#changed();
         logger.warn('permission', `request ${requestId} (${input.tool}) timed out: ${onTimeout.behavior}`);
         resolve(onTimeout);
       }, timeoutMs);
-      this.#pending.set(requestId, { resolve, timer });
+      const since = clock.now();
+      this.#pending.set(requestId, { resolve, timer, view: { requestId, tool: input.tool, summary: input.summary, since, deadline: since + timeoutMs } });
+      this.#changed();
     });
     try {
       const body: RelayPermissionRequestInput = { requestId, tool: input.tool, summary: input.summary };
@@ -99,12 +122,18 @@ export class PermissionRelay {
     }
     this.#pending.delete(requestId);
     this.#d.clock.clearTimeout(pending.timer);
+    this.#changed();
     const outcome: RelayedPermissionOutcome = decision
       ? { behavior: decision.behavior, ...(decision.message ? { message: decision.message } : {}) }
       : (fallback ?? { behavior: 'deny', message: 'no decision' });
     this.#d.logger.info('permission', `request ${requestId}: ${outcome.behavior}`);
     pending.resolve(outcome);
     return true;
+  }
+
+  /** The requests waiting for a decision, oldest first (copies). */
+  pending(): PendingPermission[] {
+    return [...this.#pending.values()].map((p) => ({ ...p.view }));
   }
 
   /** A turn began: requests from now on belong to it. */
@@ -130,7 +159,12 @@ export class PermissionRelay {
     if (!pending) return;
     this.#d.clock.clearTimeout(pending.timer);
     this.#pending.delete(requestId);
+    this.#changed();
     pending.resolve({ behavior: 'deny', message });
+  }
+
+  #changed(): void {
+    this.#d.onPending?.(this.pending());
   }
 }
 

@@ -4,7 +4,7 @@ import type { Obligation, RelayHttp } from '../ports/relay-http.js';
 import type { RelayBus } from '../ports/relay-bus.js';
 import type { Outbox } from './outbox.js';
 import type { AgentStatus } from './status.js';
-import type { TimelineEvent } from './runner-types.js';
+import type { SentEvent, TimelineEvent } from './runner-types.js';
 import { createObligationCache, type ObligationCache, type ObligationSnapshot } from './obligations.js';
 import { listenToBus, type BusTarget } from './bus-commands.js';
 import { ClosedError } from '../errors/index.js';
@@ -25,6 +25,8 @@ export interface RelayLinkDeps {
   obligationRefreshMs: number;
   /** A timeline entry was published. */
   onTimeline: (entry: TimelineEvent) => void;
+  /** The agent's own message was queued (a monitor marks the message it answers). */
+  onSent?: (event: SentEvent) => void;
   /** An event could not be queued (also logged). */
   onError: (error: Error) => void;
 }
@@ -94,6 +96,7 @@ export class RelayLink {
     const row = await outbox.enqueue({ kind: 'message', payload });
     if (input.replyTo) this.#obligations?.resolveLocally(input.replyTo);
     this.#obligations?.markDirty();
+    this.#d.onSent?.({ seq: row.seq, to: input.to, ...(input.replyTo ? { replyTo: input.replyTo } : {}), at: this.#d.clock.now() });
     return { seq: row.seq, idempotencyKey: row.idempotencyKey };
   }
 

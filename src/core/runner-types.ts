@@ -8,10 +8,11 @@ import type { AgentStatus } from './status.js';
 import type { DeliveryEvent } from './delivery.js';
 import type { ExitPolicyOptions } from './exit-policy.js';
 import type { MirrorEvent } from './session-mirror.js';
+import type { PendingPermission } from './permissions.js';
 
 export type { MirrorEvent } from './session-mirror.js';
 export type { StopVerdict } from './obligations.js';
-export type { RelayedPermissionOutcome } from './permissions.js';
+export type { RelayedPermissionOutcome, PendingPermission } from './permissions.js';
 import type { SaveAttachment } from './inbox.js';
 import type { WorkspaceInfo } from './turns.js';
 
@@ -29,6 +30,21 @@ export interface TimelineEvent {
 }
 
 /**
+ * The agent's own relay message, queued in the outbox (`agent-relay-runner send`, `Runner.send`).
+ * @public
+ */
+export interface SentEvent {
+  /** Outbox sequence number. */
+  seq: number;
+  /** Recipient name or agent id. */
+  to: string;
+  /** The relay message this answers, if any: that message is then answered. */
+  replyTo?: string;
+  /** Epoch ms when it was queued. */
+  at: number;
+}
+
+/**
  * Events of a runner.
  * @public
  */
@@ -37,6 +53,10 @@ export type RunnerEvents = {
   status: (status: AgentStatus) => void;
   /** A delivery changed state: queued, injected, consumed. */
   delivery: (event: DeliveryEvent) => void;
+  /** The agent's own message was queued for the relay (a reply when it carries `replyTo`). */
+  sent: (event: SentEvent) => void;
+  /** The permission requests waiting for the relay changed: the list as it is now. */
+  permissions: (pending: PendingPermission[]) => void;
   /** A session-mirror entry was queued for the relay. */
   mirror: (event: MirrorEvent) => void;
   /** A timeline event (also published on the bus). */

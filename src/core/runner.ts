@@ -15,7 +15,7 @@ import { ProviderSupervisor } from './supervisor.js';
 import { SessionMirror } from './session-mirror.js';
 import { Inbox } from './inbox.js';
 
-export type { RunnerCoreDeps, RunnerEvents, TimelineEvent, MirrorEvent, StopVerdict, RelayedPermissionOutcome } from './runner-types.js';
+export type { RunnerCoreDeps, RunnerEvents, SentEvent, TimelineEvent, MirrorEvent, StopVerdict, RelayedPermissionOutcome, PendingPermission } from './runner-types.js';
 
 /**
  * The runner's core: a coordinator over its subsystems — registration and token, the relay link
@@ -45,7 +45,7 @@ export class RunnerCore extends Emitter<RunnerEvents> {
     });
     this.#link = new RelayLink({
       clock, logger, http, auth: this.#registration, makeBus: deps.makeBus, makeOutbox: deps.makeOutbox, obligationRefreshMs: deps.obligationRefreshMs,
-      onTimeline: (entry) => this.emit('timeline', entry),
+      onTimeline: (entry) => this.emit('timeline', entry), onSent: (event) => this.emit('sent', event),
       onError: (error) => this.emit('error', error),
     });
     this.status = new StatusTracker(clock, deps.stalledAfterMs, (status) => {
@@ -63,7 +63,7 @@ export class RunnerCore extends Emitter<RunnerEvents> {
       },
       onError: (error) => this.emit('error', error),
     });
-    this.#permissions = new PermissionRelay({ clock, logger, auth: this.#registration, http, timeoutMs: deps.permissionTimeoutMs, interactive: provider.capabilities.interactive });
+    this.#permissions = new PermissionRelay({ clock, logger, auth: this.#registration, http, timeoutMs: deps.permissionTimeoutMs, interactive: provider.capabilities.interactive, onPending: (pending) => this.emit('permissions', pending) });
     this.#mirror = new SessionMirror({
       features: () => this.#registration.profile?.features,
       enqueue: (kind, payload) => this.#link.enqueue(kind, payload),

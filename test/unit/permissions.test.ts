@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { PermissionRelay, type RelayedPermissionOutcome } from '../../src/core/permissions.js';
+import { PermissionRelay, type PendingPermission, type RelayedPermissionOutcome } from '../../src/core/permissions.js';
 import { createFakeClock } from '../../src/testing/fake-clock.js';
 import { createMemoryLogger } from '../../src/testing/memory-logger.js';
 import type { RelayPermissionRequest, RelayPermissionRequestInput } from '../../src/ports/relay-http.js';
@@ -18,9 +18,11 @@ function setup(options: { interactive?: boolean; registered?: boolean; create?: 
     status: 'pending',
     createdAt: clock.now(),
   });
+  const lists: PendingPermission[][] = [];
   const relay = new PermissionRelay({
     clock,
     logger,
+    onPending: (list) => lists.push(list),
     timeoutMs: 60_000,
     interactive: options.interactive ?? false,
     auth: { agentId: options.registered === false ? undefined : 'agent-1', withAuth: (call) => call() },
@@ -35,7 +37,7 @@ function setup(options: { interactive?: boolean; registered?: boolean; create?: 
   const ask = (requestId: string) => {
     void relay.request({ requestId, tool: 'Bash', summary: 'rm -rf build' }).then((o) => settled.push(o));
   };
-  return { clock, logger, relay, raised, settled, ask };
+  return { clock, logger, relay, raised, settled, ask, lists };
 }
 
 describe('permission relay', () => {
@@ -141,5 +143,27 @@ describe('permission relay', () => {
     void t.relay.request({ tool: 'Edit', summary: 'b.ts' });
     await t.clock.advanceAsync(0);
     expect(t.raised.map((r) => r.requestId)).toEqual(['perm-1', 'perm-2']);
+  });
+
+  it('lists the requests still waiting, and reports each change (raised, decided, timed out, turn ended)', async () => {
+    const t = setup();
+    const start = t.clock.now();
+    t.relay.turnStarted();
+    t.ask('r1');
+    await t.clock.advanceAsync(1_000);
+    t.ask('r2');
+    await t.clock.advanceAsync(0);
+    expect(t.relay.pending()).toEqual([
+      { requestId: 'r1', tool: 'Bash', summary: 'rm -rf build', since: start, deadline: start + 60_000 },
+      { requestId: 'r2', tool: 'Bash', summary: 'rm -rf build', since: start + 1_000, deadline: start + 61_000 },
+    ]);
+    t.relay.decide('r1', { behavior: 'allow' });
+    expect(t.relay.pending().map((p) => p.requestId)).toEqual(['r2']);
+    t.relay.turnEnded();
+    expect(t.relay.pending()).toEqual([]);
+    expect(t.lists.map((list) => list.map((p) => p.requestId))).toEqual([['r1'], ['r1', 'r2'], ['r2'], []]);
+    t.ask('r3');
+    await t.clock.advanceAsync(60_000);
+    expect(t.lists.slice(-2).map((list) => list.map((p) => p.requestId))).toEqual([['r3'], []]);
   });
 });

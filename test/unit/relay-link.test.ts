@@ -3,6 +3,7 @@ import { RelayLink } from '../../src/core/relay-link.js';
 import { createFakeClock } from '../../src/testing/fake-clock.js';
 import { createMemoryLogger } from '../../src/testing/memory-logger.js';
 import type { Outbox } from '../../src/core/outbox.js';
+import type { SentEvent } from '../../src/core/runner-types.js';
 import { fakeBus, fakeTarget } from '../helpers/fake-bus.js';
 
 describe('relay link', () => {
@@ -24,6 +25,7 @@ describe('relay link', () => {
     } as unknown as Outbox;
     const timeline: string[] = [];
     const errors: Error[] = [];
+    const sentEvents: SentEvent[] = [];
     let fetches = 0;
     const link = new RelayLink({
       clock,
@@ -35,8 +37,9 @@ describe('relay link', () => {
       obligationRefreshMs: 10_000,
       onTimeline: (entry) => timeline.push(`${entry.event}@${entry.at}`),
       onError: (error) => errors.push(error),
+      onSent: (event) => sentEvents.push(event),
     });
-    return { clock, link, bus, sent, log, enqueued, timeline, errors, fetches: () => fetches, failEnqueue: () => (failEnqueue = true) };
+    return { clock, link, bus, sent, sentEvents, log, enqueued, timeline, errors, fetches: () => fetches, failEnqueue: () => (failEnqueue = true) };
   }
 
   it('opens the outbox, the obligations and the bus in order, and closes them after one drain', async () => {
@@ -89,5 +92,16 @@ describe('relay link', () => {
     expect(sent).toEqual({ seq: 1, idempotencyKey: 'k1' });
     expect(t.enqueued).toEqual([{ kind: 'message', payload: { kind: 'message', to: 'alice', body: 'answer', replyTo: 'm1', expectsReply: true } }]);
     expect(t.link.obligations().items).toEqual([]);
+  });
+
+  it('reports each queued send (seq, recipient, the message it answers) for the monitor', async () => {
+    const t = setup();
+    t.link.open('agent-1', 'tok', fakeTarget().target);
+    await t.link.sendMessage({ to: 'alice', body: 'answer', replyTo: 'm1' });
+    await t.link.sendMessage({ to: 'bob', body: 'fyi' });
+    expect(t.sentEvents).toEqual([
+      { seq: 1, to: 'alice', replyTo: 'm1', at: t.clock.now() },
+      { seq: 2, to: 'bob', at: t.clock.now() },
+    ]);
   });
 });

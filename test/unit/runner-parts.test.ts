@@ -188,6 +188,21 @@ describe('delivery queue', () => {
     expect(t.written[2]!.text.startsWith('CTX')).toBe(true);
   });
 
+  it('each state change names the sender and the start of the message (for the monitor)', async () => {
+    const t = setup();
+    t.queue.accept(msg('m1', { body: 'short one' }));
+    t.queue.accept(msg('m2', { body: 'x'.repeat(500) }));
+    await t.queue.pump();
+    const first = t.events.filter((e) => e.messageId === 'm1');
+    expect(first.map((e) => [e.state, e.from, e.excerpt])).toEqual([
+      ['queued', 'alice', 'short one'],
+      ['injected', 'alice', 'short one'],
+    ]);
+    const long = t.events.find((e) => e.messageId === 'm2')!;
+    expect(long.excerpt).toHaveLength(120);
+    expect(long.excerpt!.endsWith('…')).toBe(true);
+  });
+
   it('strips the relay’s claim-it-yourself guidance from task messages only', async () => {
     const t = setup();
     const body = 'Fix the build.\nClaim it yourself: run `relay task claim t1` first.\nThanks';
