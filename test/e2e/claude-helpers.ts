@@ -49,6 +49,8 @@ export interface ClaudeRig {
   mirrors: MirrorEvent[];
   timeline: TimelineEvent[];
   hooks: RecordedHook[];
+  /** The environment given to the runner (the same object: a change before `start()` reaches the provider). */
+  env: Record<string, string | undefined>;
   close(): Promise<void>;
 }
 
@@ -125,6 +127,18 @@ export async function startClaudeRig(
   const hooks: RecordedHook[] = [];
   let runner: Runner | undefined;
   const proxy = await startRecordingProxy(() => runner?.controlUrl, hooks);
+  const env: Record<string, string | undefined> = {
+    PATH: `${bin}:${process.env.PATH ?? ''}`,
+    HOME: home,
+    CLAUDE_CONFIG_DIR: configDir,
+    ANTHROPIC_BASE_URL: model.url,
+    ANTHROPIC_API_KEY: 'sk-ant-e2e-dummy',
+    // No traffic beyond the fake model server.
+    DISABLE_TELEMETRY: '1',
+    DISABLE_ERROR_REPORTING: '1',
+    DISABLE_AUTOUPDATER: '1',
+    CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
+  };
   runner = createRunner({
     name: 'claude-worker',
     relayUrl: relay.url,
@@ -138,18 +152,7 @@ export async function startClaudeRig(
     cwd: work,
     dataDir: join(dir, 'data'),
     logger,
-    env: {
-      PATH: `${bin}:${process.env.PATH ?? ''}`,
-      HOME: home,
-      CLAUDE_CONFIG_DIR: configDir,
-      ANTHROPIC_BASE_URL: model.url,
-      ANTHROPIC_API_KEY: 'sk-ant-e2e-dummy',
-      // No traffic beyond the fake model server.
-      DISABLE_TELEMETRY: '1',
-      DISABLE_ERROR_REPORTING: '1',
-      DISABLE_AUTOUPDATER: '1',
-      CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
-    },
+    env,
     control: { token: 'claude-e2e-control-token' },
     outbox: { baseDelayMs: 50, maxDelayMs: 500, pollIntervalMs: 200 },
     heartbeatMs: 500,
@@ -168,6 +171,7 @@ export async function startClaudeRig(
     mirrors: [],
     timeline: [],
     hooks,
+    env,
     async close() {
       await rig.runner.stop().catch(() => {});
       await new Promise<void>((r) => proxy.server.close(() => r()));
