@@ -14,7 +14,6 @@ import type { ExitPolicyOptions } from './core/exit-policy.js';
 import { createOutbox } from './core/outbox.js';
 import { RunnerCore } from './core/runner.js';
 import { parseWorkspaceJson } from './core/turns.js';
-import { InvalidArgumentError } from './errors/index.js';
 import { createSystemClock } from './adapters/system-clock.js';
 import { createFileLogger, safeFileName } from './adapters/tslog-logger.js';
 import { createChildProcessSpawner } from './adapters/child-process-spawner.js';
@@ -27,6 +26,7 @@ import { createControlServer } from './control/control-server.js';
 import { providerHostFor, runnerControlFor } from './control/runner-control.js';
 import { runnerControlRoutes } from './control/runner-routes.js';
 import { AgentRunner, type Runner } from './agent-runner.js';
+import { validateRunnerOptions } from './runner-options.js';
 import { buildProviderEnv, createSecretRegistry, type SecretRegistry } from './provider-env.js';
 
 export type { Runner, TypedEmitter } from './agent-runner.js';
@@ -117,7 +117,7 @@ export const RUNNER_VERSION: string = readPackageVersion();
  * @public
  */
 export function createRunner(options: RunnerOptions): Runner {
-  validateOptions(options);
+  validateRunnerOptions(options);
   // The token is the core's (its registration subsystem); the adapters read it through a getter.
   const r = resolveDefaults(options, () => core.token);
   const { clock, logger, http, store } = r;
@@ -257,22 +257,6 @@ function resolveDefaults(options: RunnerOptions, token: () => string | undefined
     secrets,
     owned: { ...(options.store ? {} : { store }), ...(options.logger ? {} : { logger: baseLogger }) },
   };
-}
-
-function validateOptions(options: RunnerOptions): void {
-  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('createRunner needs an options object');
-  if (typeof options.name !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(options.name)) {
-    throw new InvalidArgumentError('runner name must be 1–64 characters of A-Z a-z 0-9 _ . -');
-  }
-  if (!options.provider || typeof options.provider.start !== 'function') {
-    throw new InvalidArgumentError('runner needs a provider (e.g. createDemoProvider())');
-  }
-  if (!options.relayUrl && !(options.http && options.bus)) {
-    throw new InvalidArgumentError('runner needs relayUrl (or both http and bus ports)');
-  }
-  if (options.relayUrl !== undefined && !/^https?:\/\//.test(options.relayUrl)) {
-    throw new InvalidArgumentError(`relayUrl must be an http(s) URL, got "${options.relayUrl}"`);
-  }
 }
 
 function toWsUrl(relayUrl: string): string {

@@ -10,7 +10,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { createSystemClock } from '../adapters/system-clock.js';
-import { InvalidArgumentError, isRunnerError } from '../errors/index.js';
+import { InvalidArgumentError, RunnerError, isRunnerError } from '../errors/index.js';
 import type { Clock, TimerHandle } from '../ports/clock.js';
 import type { ControlResponse, ControlRoute, ControlRoutes } from '../ports/control.js';
 import type { Logger } from '../ports/logger.js';
@@ -140,6 +140,11 @@ export async function createControlServer(options: ControlServerOptions): Promis
   if (typeof options.token !== 'string' || options.token.length === 0) throw new InvalidArgumentError('control token must be a non-empty string');
   const host = options.host ?? '127.0.0.1';
   if (host !== '127.0.0.1' && host !== '::1') throw new InvalidArgumentError(`control server binds loopback only, not "${String(host)}"`);
+  const port = options.port ?? 0;
+  // A string would make node listen on a Unix socket of that name; out of range throws inside listen.
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new InvalidArgumentError(`control port must be an integer 0–65535, got ${oneLine(JSON.stringify(port) ?? String(port), 40)}`);
+  }
   const clock = options.clock ?? createSystemClock();
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY;
   const tokenDigest = digest(options.token);
@@ -353,23 +358,34 @@ export async function createControlServer(options: ControlServerOptions): Promis
     }, options.monitorPingIntervalMs ?? 30_000)
     .unref();
 
-  await new Promise<void>((resolve, reject) => {
-    const onError = (error: Error) => reject(error);
-    server.once('error', onError);
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', onError);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const onError = (error: Error) => reject(error);
+      server.once('error', onError);
+      server.listen(port, host, () => {
+        server.off('error', onError);
+        resolve();
+      });
     });
-  });
+  } catch (error) {
+    // Nothing may outlive a failed bind: the keep-alive timer and the monitor endpoint go too.
+    clock.clearInterval(ping);
+    wss.close();
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new RunnerError('BIND_FAILED', `control port could not listen on ${host}:${port}: ${code ?? (error as Error).message}`, {
+      data: { host, port, ...(code ? { errno: code } : {}) },
+      cause: error,
+    });
+  }
   const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  const url = host === '::1' ? `http://[::1]:${port}` : `http://127.0.0.1:${port}`;
+  const boundPort = typeof address === 'object' && address ? address.port : 0;
+  const url = host === '::1' ? `http://[::1]:${boundPort}` : `http://127.0.0.1:${boundPort}`;
   logger.info('control', `control port listening on ${url}`);
 
   let closing: Promise<void> | undefined;
   return {
     url,
-    port,
+    port: boundPort,
     addRoute: addRoute as ControlRoutes['addRoute'],
     get monitorClients() {
       return clients.size;

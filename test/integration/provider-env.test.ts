@@ -62,7 +62,7 @@ describe("the agent's environment holds no runner secret (issue 10, item 3)", ()
     expect(lines.some((l) => l.startsWith('COPIED_KEY=') || l.startsWith('KEY_IN_A_URL=') || l.startsWith('RELAY_TOKEN_COPY='))).toBe(false);
     // What the agent does need is there: its control port and the token for that port only.
     expect(lines).toContain(`AGENT_RELAY_RUNNER_TOKEN=${CONTROL_TOKEN}`);
-    expect(lines).toContain(`AGENT_RELAY_RUNNER_PORT=${r.runner.controlPort}`);
+    expect(lines).toContain(`AGENT_RELAY_RUNNER_PORT=${new URL(r.runner.controlUrl!).port}`);
     expect(lines).toContain('AGENT_RELAY_AGENT_NAME=worker-1');
     expect(lines).toContain('AGENT_RELAY_HOOK_TRANSPORT=curl');
     expect(lines).toContain('HARMLESS=kept');
