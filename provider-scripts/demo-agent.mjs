@@ -34,6 +34,7 @@
  *                      answers "permission allowed" or "permission denied: <message>"
  *   [subagent]         a subagent start … stop around the turn's work
  *   [env:<NAME>]       answers "env NAME=<value>" (or "env NAME is unset")
+ *   [env]              answers "env" and then its whole environment, one NAME=value a line
  *   [cwd]              answers "cwd <working directory>"
  *   [garbage]          writes one line that is not JSON to stdout (to test the adapter's parser)
  *   [crash]            exits with code 1 mid-turn (after turn.started and reasoning)
@@ -92,7 +93,7 @@ let turnCounter = 0;
 let usedTokens = 0;
 const pendingPermissions = new Map(); // requestId -> resolve(decision | ABORTED)
 
-const DIRECTIVE = /\[(?:slow|tool|tool-fail|permission|env):[^\]]*\]|\[(?:subagent|crash|exit|garbage|cwd)\]/g;
+const DIRECTIVE = /\[(?:slow|tool|tool-fail|permission|env):[^\]]*\]|\[(?:subagent|crash|exit|garbage|cwd|env)\]/g;
 
 function lastLine(text) {
   const lines = text.split(/\r?\n/).filter((l) => l.trim() !== '');
@@ -116,6 +117,7 @@ function parseDirectives(text) {
     exit: text.includes('[exit]'),
     garbage: text.includes('[garbage]'),
     cwd: text.includes('[cwd]'),
+    envAll: text.includes('[env]'),
   };
 }
 
@@ -200,6 +202,9 @@ async function runTurn(message) {
   if (reply === undefined && d.envName !== undefined) {
     const value = process.env[d.envName];
     reply = value === undefined ? `env ${d.envName} is unset` : `env ${d.envName}=${value}`;
+  }
+  if (reply === undefined && d.envAll) {
+    reply = ['env', ...Object.entries(process.env).map(([name, value]) => `${name}=${value}`)].join('\n');
   }
   if (reply === undefined && d.cwd) reply = `cwd ${process.cwd()}`;
   reply ??= line === '' ? replyPrefix : `${replyPrefix} ${line}`;

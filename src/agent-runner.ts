@@ -10,7 +10,9 @@ import type { RunnerCore, RunnerEvents } from './core/runner.js';
 import type { ControlServer } from './control/control-server.js';
 import type { MonitorLink } from './control/monitor-auth.js';
 import { MonitorFeed } from './control/monitor-feed.js';
-import { ClosedError } from './errors/index.js';
+import { ClosedError, RunnerError } from './errors/index.js';
+import { describeError } from './shared/describe-error.js';
+import { validateSendInput } from './runner-options.js';
 import { ensurePrivateDir, writePrivateJson, sweepStaleScratch } from './adapters/runner-files.js';
 import { removeRunnerConnection, writeRunnerConnection } from './adapters/runner-registry.js';
 
@@ -50,7 +52,11 @@ export interface Runner extends TypedEmitter<RunnerEvents> {
   monitorLink(): MonitorLink;
   /** Outbox health. */
   outboxStats(): Promise<OutboxStats>;
-  /** Send a relay message as the agent (through the outbox). */
+  /**
+   * Send a relay message as the agent (through the outbox).
+   * @remarks Rejects with an `InvalidArgumentError` (naming the field) when `to` is empty or longer
+   * than 200 characters, `body` is not a string or longer than 256 KiB, or `replyTo` is empty.
+   */
   send(input: { to: string; body: string; replyTo?: string }): Promise<{ seq: number }>;
 }
 
@@ -188,15 +194,25 @@ export class AgentRunner extends (EventEmitter as unknown as new () => TypedEmit
 
   /** Send a relay message as the agent (through the outbox). */
   send(input: { to: string; body: string; replyTo?: string }): Promise<{ seq: number }> {
+    try {
+      validateSendInput(input);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     return this.#p.core.send(input);
   }
 
   async #start(): Promise<void> {
     const { core, logger, dataDir, scratchDir, infoFile } = this.#p;
-    await ensurePrivateDir(dataDir);
-    const swept = await sweepStaleScratch(dataDir);
-    if (swept.length > 0) logger.info('runner', `removed stale scratch dirs: ${swept.join(', ')}`);
-    await ensurePrivateDir(scratchDir);
+    try {
+      await ensurePrivateDir(dataDir);
+      const swept = await sweepStaleScratch(dataDir);
+      if (swept.length > 0) logger.info('runner', `removed stale scratch dirs: ${swept.join(', ')}`);
+      await ensurePrivateDir(scratchDir);
+    } catch (error) {
+      const errno = (error as NodeJS.ErrnoException).code;
+      throw new RunnerError('DATA_DIR', `data directory ${dataDir} is not usable: ${errno ?? describeError(error)}`, { data: { dataDir, ...(errno ? { errno } : {}) }, cause: error });
+    }
     const control = await this.#p.openControl(() => this.#feed.backlog());
     this.#control = control;
     this.#feed.start();

@@ -14,7 +14,6 @@ import type { ExitPolicyOptions } from './core/exit-policy.js';
 import { createOutbox } from './core/outbox.js';
 import { RunnerCore } from './core/runner.js';
 import { parseWorkspaceJson } from './core/turns.js';
-import { InvalidArgumentError } from './errors/index.js';
 import { createSystemClock } from './adapters/system-clock.js';
 import { createFileLogger, safeFileName } from './adapters/tslog-logger.js';
 import { createChildProcessSpawner } from './adapters/child-process-spawner.js';
@@ -27,6 +26,8 @@ import { createControlServer } from './control/control-server.js';
 import { providerHostFor, runnerControlFor } from './control/runner-control.js';
 import { runnerControlRoutes } from './control/runner-routes.js';
 import { AgentRunner, type Runner } from './agent-runner.js';
+import { validateRunnerOptions } from './runner-options.js';
+import { buildProviderEnv, createSecretRegistry, type SecretRegistry } from './provider-env.js';
 
 export type { Runner, TypedEmitter } from './agent-runner.js';
 
@@ -50,7 +51,17 @@ export interface RunnerOptions {
   dataDir?: string;
   /** Where the per-agent log file goes. @defaultValue `~/.agent-relay/logs` */
   logDir?: string;
-  /** Environment read for `AGENT_RELAY_*` settings and passed to the provider. @defaultValue process.env */
+  /**
+   * Environment read for `AGENT_RELAY_*` settings, and the base of the provider's environment.
+   * @defaultValue process.env
+   * @remarks The provider never gets it whole: every `AGENT_RELAY_*` variable is dropped (except
+   * the agent-side hook settings `AGENT_RELAY_HOOK_TRANSPORT`, `AGENT_RELAY_HOOK_TEST_FAIL` and
+   * `AGENT_RELAY_PERMISSION_HOOK_TIMEOUT_S`), and so is any variable whose value is or contains one
+   * of the runner's secrets (the workspace key, a relay token, anything registered with
+   * `logger.addSecret`). The runner then sets `AGENT_RELAY_RUNNER_PORT`, `AGENT_RELAY_RUNNER_TOKEN`
+   * (a random token that opens this runner's control port and nothing else), `AGENT_RELAY_AGENT_NAME`
+   * and `AGENT_RELAY_SCRATCH_DIR`. See docs/embedding.md, "Secrets and the agent's environment".
+   */
   env?: Readonly<Record<string, string | undefined>>;
   /** First turn delivered after start, if any. */
   initialPrompt?: string;
@@ -106,7 +117,7 @@ export const RUNNER_VERSION: string = readPackageVersion();
  * @public
  */
 export function createRunner(options: RunnerOptions): Runner {
-  validateOptions(options);
+  validateRunnerOptions(options);
   // The token is the core's (its registration subsystem); the adapters read it through a getter.
   const r = resolveDefaults(options, () => core.token);
   const { clock, logger, http, store } = r;
@@ -127,13 +138,15 @@ export function createRunner(options: RunnerOptions): Runner {
       host: providerHostFor({ stopDecision: (active) => core.stopDecision(active), requestPermission: (request) => core.requestPermission(request) }, () => runner.controlServer),
     },
     // Read at each provider start: the control port is the runner's and known once it started.
-    providerEnv: () => ({
-      ...definedEntries(r.env),
-      AGENT_RELAY_RUNNER_PORT: String(runner.controlPort ?? ''),
-      AGENT_RELAY_RUNNER_TOKEN: r.controlToken,
-      AGENT_RELAY_AGENT_NAME: options.name,
-      AGENT_RELAY_SCRATCH_DIR: r.scratchDir,
-    }),
+    // Built without any of the runner's secrets (see buildProviderEnv): the agent gets its control
+    // port and a token good for that port only, never the workspace key or a relay token.
+    providerEnv: () =>
+      buildProviderEnv(r.env, r.secrets.secrets, {
+        port: String(runner.controlPort ?? ''),
+        controlToken: r.controlToken,
+        name: options.name,
+        scratchDir: r.scratchDir,
+      }),
     ...(options.initialPrompt ? { initialPrompt: options.initialPrompt } : {}),
     ...(r.workspace ? { workspace: r.workspace } : {}),
     runnerVersion: RUNNER_VERSION,
@@ -187,6 +200,8 @@ interface ResolvedOptions {
   workspace: ReturnType<typeof parseWorkspaceJson>['workspace'];
   maxAttachmentBytes: number;
   timings: { stalledAfterMs: number; heartbeatMs: number; permissionTimeoutMs: number; obligationRefreshMs: number };
+  /** The runner's secrets, none of which reaches the provider's environment. */
+  secrets: SecretRegistry;
   /** What the runner created, and so closes on stop; never what the host passed in. */
   owned: { store?: OutboxStore; logger?: Logger };
 }
@@ -196,8 +211,11 @@ function resolveDefaults(options: RunnerOptions, token: () => string | undefined
   const env = options.env ?? process.env;
   const clock = options.clock ?? createSystemClock();
   const dataDir = options.dataDir ?? join(homedir(), '.agent-relay', 'runners', safeFileName(options.name));
-  const logger =
+  const baseLogger =
     options.logger ?? createFileLogger({ agentId: options.name, env, clock, ...(options.logDir ? { logDir: options.logDir } : {}) });
+  // Every secret any subsystem hides from the log is also kept out of the agent's environment.
+  const secrets = createSecretRegistry();
+  const logger = secrets.wrap(baseLogger);
   const controlToken = options.control?.token ?? randomBytes(24).toString('hex');
   logger.addSecret?.(controlToken);
   if (options.apiKey) logger.addSecret?.(options.apiKey);
@@ -238,31 +256,9 @@ function resolveDefaults(options: RunnerOptions, token: () => string | undefined
       permissionTimeoutMs: options.permissionTimeoutMs ?? 60_000,
       obligationRefreshMs: options.obligationRefreshMs ?? 10_000,
     },
-    owned: { ...(options.store ? {} : { store }), ...(options.logger ? {} : { logger }) },
+    secrets,
+    owned: { ...(options.store ? {} : { store }), ...(options.logger ? {} : { logger: baseLogger }) },
   };
-}
-
-function validateOptions(options: RunnerOptions): void {
-  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('createRunner needs an options object');
-  if (typeof options.name !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(options.name)) {
-    throw new InvalidArgumentError('runner name must be 1–64 characters of A-Z a-z 0-9 _ . -');
-  }
-  if (!options.provider || typeof options.provider.start !== 'function') {
-    throw new InvalidArgumentError('runner needs a provider (e.g. createDemoProvider())');
-  }
-  if (!options.relayUrl && !(options.http && options.bus)) {
-    throw new InvalidArgumentError('runner needs relayUrl (or both http and bus ports)');
-  }
-  if (options.relayUrl !== undefined && !/^https?:\/\//.test(options.relayUrl)) {
-    throw new InvalidArgumentError(`relayUrl must be an http(s) URL, got "${options.relayUrl}"`);
-  }
-}
-
-/** The variables that are set (the provider's environment has no `undefined` values). */
-function definedEntries(env: Readonly<Record<string, string | undefined>>): Record<string, string> {
-  const defined: Record<string, string> = {};
-  for (const [k, v] of Object.entries(env)) if (v !== undefined) defined[k] = v;
-  return defined;
 }
 
 function toWsUrl(relayUrl: string): string {

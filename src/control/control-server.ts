@@ -11,7 +11,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { createSystemClock } from '../adapters/system-clock.js';
-import { InvalidArgumentError, isRunnerError } from '../errors/index.js';
+import { InvalidArgumentError, RunnerError, isRunnerError } from '../errors/index.js';
 import type { Clock, TimerHandle } from '../ports/clock.js';
 import type { ControlResponse, ControlRoute, ControlRoutes } from '../ports/control.js';
 import type { Logger } from '../ports/logger.js';
@@ -151,6 +151,11 @@ export async function createControlServer(options: ControlServerOptions): Promis
   if (typeof options.token !== 'string' || options.token.length === 0) throw new InvalidArgumentError('control token must be a non-empty string');
   const host = options.host ?? '127.0.0.1';
   if (host !== '127.0.0.1' && host !== '::1') throw new InvalidArgumentError(`control server binds loopback only, not "${String(host)}"`);
+  const requestedPort = options.port ?? 0;
+  // A string would make node listen on a Unix socket of that name; out of range throws inside listen.
+  if (typeof requestedPort !== 'number' || !Number.isInteger(requestedPort) || requestedPort < 0 || requestedPort > 65535) {
+    throw new InvalidArgumentError(`control port must be an integer 0–65535, got ${oneLine(JSON.stringify(requestedPort) ?? String(requestedPort), 40)}`);
+  }
   const clock = options.clock ?? createSystemClock();
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY;
   const tokenDigest = digest(options.token);
@@ -392,14 +397,25 @@ export async function createControlServer(options: ControlServerOptions): Promis
     }, options.monitorPingIntervalMs ?? 30_000)
     .unref();
 
-  await new Promise<void>((resolve, reject) => {
-    const onError = (error: Error) => reject(error);
-    server.once('error', onError);
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', onError);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const onError = (error: Error) => reject(error);
+      server.once('error', onError);
+      server.listen(requestedPort, host, () => {
+        server.off('error', onError);
+        resolve();
+      });
     });
-  });
+  } catch (error) {
+    // Nothing may outlive a failed bind: the keep-alive timer and the monitor endpoint go too.
+    clock.clearInterval(ping);
+    wss.close();
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new RunnerError('BIND_FAILED', `control port could not listen on ${host}:${requestedPort}: ${code ?? (error as Error).message}`, {
+      data: { host, port: requestedPort, ...(code ? { errno: code } : {}) },
+      cause: error,
+    });
+  }
   const address = server.address();
   port = typeof address === 'object' && address ? address.port : 0;
   const url = host === '::1' ? `http://[::1]:${port}` : `http://127.0.0.1:${port}`;

@@ -5,6 +5,8 @@
 
 /**
  * The stable codes carried by {@link RunnerError}.
+ * @remarks `BIND_FAILED`: the control port could not listen (port in use, not allowed);
+ * `DATA_DIR`: the runner's data directory (or its scratch directory) cannot be created or written.
  * @public
  */
 export type RunnerErrorCode =
@@ -19,7 +21,9 @@ export type RunnerErrorCode =
   | 'PROTOCOL'
   | 'PROCESS'
   | 'PROVIDER'
-  | 'TIMEOUT';
+  | 'TIMEOUT'
+  | 'BIND_FAILED'
+  | 'DATA_DIR';
 
 /**
  * Base class of every error this library throws on purpose.

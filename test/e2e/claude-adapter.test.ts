@@ -117,7 +117,9 @@ describe('headless Claude adapter edges', () => {
       'usage',
     ]);
     expect(events[0]).toEqual({ type: 'session', sessionId: '11111111-2222-3333-4444-555555555555', source: 'startup' });
-    expect(events.find((e) => e.type === 'turn.completed')).toEqual({ type: 'turn.completed', finalText: 'Echo: first [garbage]' });
+    expect(events.find((e) => e.type === 'turn.completed')).toEqual({ type: 'turn.completed', turnId: 'turn-1', finalText: 'Echo: first [garbage]' });
+    // Each turn is named, and its completion names it (the conformance suite requires it of every adapter).
+    expect(events.filter((e) => e.type === 'turn.started' || e.type === 'turn.completed').map((e) => (e as { turnId?: string }).turnId)).toEqual(['turn-1', 'turn-1', 'turn-2', 'turn-2']);
     expect(events.find((e) => e.type === 'usage')).toEqual({ type: 'usage', usedTokens: 57, windowTokens: 200000 });
     const warning = events.find((e) => e.type === 'warning');
     expect(warning?.type === 'warning' && warning.message).toContain('this is not json');

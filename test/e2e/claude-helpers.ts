@@ -49,6 +49,8 @@ export interface ClaudeRig {
   mirrors: MirrorEvent[];
   timeline: TimelineEvent[];
   hooks: RecordedHook[];
+  /** The environment given to the runner (the same object: a change before `start()` reaches the provider). */
+  env: Record<string, string | undefined>;
   close(): Promise<void>;
 }
 
@@ -125,6 +127,18 @@ export async function startClaudeRig(
   const hooks: RecordedHook[] = [];
   let runner: Runner | undefined;
   const proxy = await startRecordingProxy(() => runner?.controlUrl, hooks);
+  const env: Record<string, string | undefined> = {
+    PATH: `${bin}:${process.env.PATH ?? ''}`,
+    HOME: home,
+    CLAUDE_CONFIG_DIR: configDir,
+    ANTHROPIC_BASE_URL: model.url,
+    ANTHROPIC_API_KEY: 'sk-ant-e2e-dummy',
+    // No traffic beyond the fake model server.
+    DISABLE_TELEMETRY: '1',
+    DISABLE_ERROR_REPORTING: '1',
+    DISABLE_AUTOUPDATER: '1',
+    CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
+  };
   runner = createRunner({
     name: 'claude-worker',
     relayUrl: relay.url,
@@ -138,18 +152,7 @@ export async function startClaudeRig(
     cwd: work,
     dataDir: join(dir, 'data'),
     logger,
-    env: {
-      PATH: `${bin}:${process.env.PATH ?? ''}`,
-      HOME: home,
-      CLAUDE_CONFIG_DIR: configDir,
-      ANTHROPIC_BASE_URL: model.url,
-      ANTHROPIC_API_KEY: 'sk-ant-e2e-dummy',
-      // No traffic beyond the fake model server.
-      DISABLE_TELEMETRY: '1',
-      DISABLE_ERROR_REPORTING: '1',
-      DISABLE_AUTOUPDATER: '1',
-      CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
-    },
+    env,
     control: { token: 'claude-e2e-control-token' },
     outbox: { baseDelayMs: 50, maxDelayMs: 500, pollIntervalMs: 200 },
     heartbeatMs: 500,
@@ -168,6 +171,7 @@ export async function startClaudeRig(
     mirrors: [],
     timeline: [],
     hooks,
+    env,
     async close() {
       await rig.runner.stop().catch(() => {});
       await new Promise<void>((r) => proxy.server.close(() => r()));
@@ -193,4 +197,38 @@ export async function maybeSaveHookFixtures(named: Record<string, unknown>): Pro
   for (const [name, payload] of Object.entries(named)) {
     await writeFile(join(HOOK_FIXTURE_DIR, `${name}.json`), `${JSON.stringify(payload, null, 2)}\n`);
   }
+}
+
+/** The runner's note on a message whose earlier turn was interrupted (a provider crash): issue 10, item 1. */
+export const RETRY_NOTE = /previous attempt at this message was interrupted/;
+
+/** The text of each user message of a model request, oldest first (tool results included). */
+export function userTexts(body: unknown): string[] {
+  const messages = (body as { messages?: unknown } | null)?.messages;
+  if (!Array.isArray(messages)) return [];
+  const textOf = (content: unknown): string => {
+    if (typeof content === 'string') return content;
+    if (!Array.isArray(content)) return '';
+    return content
+      .map((b: { text?: unknown; content?: unknown; type?: unknown }) =>
+        typeof b?.text === 'string' ? b.text : b?.type === 'tool_result' ? textOf(b.content) : '',
+      )
+      .join('\n');
+  };
+  return messages.filter((m: { role?: unknown }) => m?.role === 'user').map((m: { content?: unknown }) => textOf(m.content));
+}
+
+/**
+ * The fake model of the restart tests. The slow message holds until the CLI is killed; its retry
+ * (the runner's interrupted-attempt note) is answered. "Are you back?" is answered from the history
+ * the CLI resumed: the original attempt as well as the retry — a fresh session would carry the
+ * retry alone — proves the session itself came back.
+ */
+export function restartScript(call: { lastUserText: string; body: unknown }): { blocks: Array<{ type: 'text'; text: string }>; holdMs?: number } {
+  const last = call.lastUserText;
+  const say = (t: string) => ({ blocks: [{ type: 'text' as const, text: t }] });
+  if (last.includes('take your time')) return RETRY_NOTE.test(last) ? say('Finished the slow one on retry.') : { ...say('never finished'), holdMs: 120_000 };
+  // A fresh session carries the slow message once (its retry); a resumed one twice (the original too).
+  const copies = userTexts(call.body).join('\n').split('take your time').length - 1;
+  return say(copies >= 2 ? 'I remember the slow one.' : 'I lost my memory.');
 }

@@ -16,7 +16,7 @@ import { createChildProcessSpawner } from '../../src/adapters/child-process-spaw
 import { createSystemClock } from '../../src/adapters/system-clock.js';
 import { createMemoryLogger } from '../../src/testing/memory-logger.js';
 import { isRunnerError } from '../../src/errors/index.js';
-import { CLAUDE_BIN, ensureClis, startClaudeRig, type ClaudeRig } from './claude-helpers.js';
+import { CLAUDE_BIN, ensureClis, restartScript, startClaudeRig, type ClaudeRig } from './claude-helpers.js';
 
 const API_KEY = 'sk-ant-e2e-dummy'; // what the rig puts in ANTHROPIC_API_KEY
 const CONTROL_TOKEN = 'claude-e2e-control-token'; // the rig's control token
@@ -183,13 +183,7 @@ describe('Claude Code interactive (tmux), end to end', () => {
   }, E2E_TIMEOUT);
 
   it('restarts the TUI when Claude is killed mid-turn and resumes the same session', async () => {
-    const r = await startInteractive(
-      (call) => {
-        if (call.lastUserText.includes('take your time')) return { ...text('never finished'), holdMs: 120_000 };
-        return text(call.text.includes('take your time') ? 'I remember the slow one.' : 'I lost my memory.');
-      },
-      { exitPolicy: { baseDelayMs: 200 } },
-    );
+    const r = await startInteractive((call) => restartScript(call), { exitPolicy: { baseDelayMs: 200 } });
     await r.runner.start();
     const agentId = r.runner.agentId!;
     const slow = r.relay.sendToAgent(agentId, { from: 'alice', body: 'take your time' });
@@ -220,9 +214,14 @@ describe('Claude Code interactive (tmux), end to end', () => {
       WAIT,
     );
     expect(r.runner.status.sessionId).toBe(sessionId);
+    // The killed message's fate: typed again as a retry, answered exactly once.
+    const retried = await waitFor(() => sessionEntries(r, slow.id).find((m) => m.entry === 'reply'), 'the killed message answered after the restart', WAIT);
+    expect(retried.body).toBe('Finished the slow one on retry.');
+    // The resumed conversation has the original attempt in its history, not only the retry.
     const next = r.relay.sendToAgent(agentId, { from: 'alice', body: 'are you back?' });
     const reply = await waitFor(() => sessionEntries(r, next.id).find((m) => m.entry === 'reply'), 'reply after resume', WAIT);
     expect(reply.body).toBe('I remember the slow one.');
+    expect(sessionEntries(r, slow.id).filter((m) => m.entry === 'reply')).toHaveLength(1);
   }, E2E_TIMEOUT);
 
   it('relays a permission request (approved remotely) and falls back to Claude\'s own dialog when nobody decides', async () => {

@@ -3,6 +3,9 @@ import { waitFor } from '../helpers/rig.js';
 import { ensureCodex, startCodexRig, type CodexRig } from './codex-helpers.js';
 import type { FakeOpenAICall, FakeOpenAIResponse } from '../../src/testing/fake-openai-server.js';
 
+/** The runner's note on a message whose earlier turn was interrupted (issue 10, item 1). */
+const RETRY_NOTE = /previous attempt at this message was interrupted/;
+
 let rig: CodexRig | undefined;
 afterEach(async () => {
   await rig?.close();
@@ -31,7 +34,8 @@ function script(call: FakeOpenAICall): FakeOpenAIResponse {
     return { output: [{ type: 'text', text: `ran it: ${output.includes('hi-from-shell') ? 'hi-from-shell' : 'no output'}` }] };
   }
   return {
-    holdMs: slow ? Number(slow[1]) : 0,
+    // A retried message (the runner's interrupted-attempt note) is answered at once.
+    holdMs: slow && !RETRY_NOTE.test(text) ? Number(slow[1]) : 0,
     output: [{ type: 'reasoning', summary: 'Thinking about the message' }, { type: 'text', text: `Codex says: ${lastLine}` }],
     usage: { inputTokens: 1500, outputTokens: 40 },
   };
@@ -137,7 +141,7 @@ describe('Codex app-server end to end (real CLI, fake OpenAI server, reference r
     await waitFor(() => r.runner.status.state === 'idle', 'idle after the denied turn', 60_000);
   }, 120_000);
 
-  it('restarts codex killed mid-turn and resumes the same thread, which answers the next message', async () => {
+  it('restarts codex killed mid-turn, resumes the same thread, answers the killed message once as a retry, then the next', async () => {
     rig = await startCodexRig(script);
     const r = rig;
     await r.runner.start();
@@ -155,15 +159,19 @@ describe('Codex app-server end to end (real CLI, fake OpenAI server, reference r
     );
     expect(resumed.data?.sessionId).toBe(first.data?.sessionId);
     expect(r.runner.status.sessionId).toBe(first.data?.sessionId);
-    // The killed turn ended interrupted (no reply for it); the resumed thread answers the next
-    // message, and its model call carries the earlier turn: the same conversation continues.
+    // The killed message's fate: delivered again, marked as a retry, answered exactly once.
+    const retried = await waitFor(() => r.sessionMessages().find((m) => m.entry === 'reply' && m.replyTo === sent.id), 'the killed message answered', 90_000);
+    expect(retried.body).toBe('Codex says: take your time [slow:4000]');
+    expect(r.model.responseRequests().some((q) => RETRY_NOTE.test(JSON.stringify(q.body)))).toBe(true);
+    // The resumed thread answers the next message, and its model call carries the earlier turn:
+    // the same conversation continues.
     const next = r.relay.sendToAgent(r.runner.agentId!, { from: 'alice', body: 'still there?' });
     const reply = await waitFor(() => r.sessionMessages().find((m) => m.entry === 'reply' && m.replyTo === next.id), 'reply after resume', 90_000);
     expect(reply.body).toBe('Codex says: still there?');
     const meta = (r.model.responseRequests().at(-1)!.body as { client_metadata?: Record<string, string> }).client_metadata ?? {};
     expect(meta.thread_id).toBe(first.data?.sessionId);
     expect(meta['x-codex-turn-metadata']).toContain('"history_initialization":"cold_resume"');
-    expect(r.sessionMessages().some((m) => m.entry === 'reply' && m.replyTo === sent.id)).toBe(false);
+    expect(r.sessionMessages().filter((m) => m.entry === 'reply' && m.replyTo === sent.id)).toHaveLength(1);
   }, 180_000);
 
   it('queues a second message that arrives mid-turn and answers both, in order, each with its own replyTo', async () => {

@@ -5,6 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { request as httpRequest } from 'node:http';
 import { createControlServer, isLoopbackHost, isLoopbackOrigin, type ControlServer } from '../../src/control/control-server.js';
 import { InvalidArgumentError } from '../../src/errors/index.js';
 import { createMemoryLogger, type MemoryLogger } from '../../src/testing/memory-logger.js';
@@ -151,14 +152,11 @@ describe('control port security: each refusal, then a good request still works',
     const res = await post(port, '/send', big);
     expect(res.status).toBe(413);
     expect(JSON.parse(res.body).error).toContain('1024');
-    // Chunked upload (no content-length): the cap applies while streaming.
-    const chunked = await rawRequest(port, {
-      method: 'POST',
-      path: '/send',
-      headers: { ...auth, 'transfer-encoding': 'chunked' },
-      body: Buffer.from(big),
-    }).catch((error: unknown) => error);
-    if (!(chunked instanceof Error)) expect((chunked as { status: number }).status).toBe(413);
+    // Chunked upload (no content-length): the cap applies while streaming. The upload is never
+    // ended, so only a server that counts the bytes as they come can answer, and it must be a 413.
+    const chunked = await streamWithoutEnd(port, '/send', auth, Buffer.from(big));
+    expect(chunked.status).toBe(413);
+    expect(JSON.parse(chunked.body).error).toContain('1024');
     expect(handlers.of('send')).toEqual([]);
     await stillServes(port);
   });
@@ -307,3 +305,27 @@ describe('control port: a request with no Host header', () => {
     await stillServes(port);
   });
 });
+
+/** POST a chunked upload whose first chunk is `chunk` and never end it; resolve with the answer. */
+function streamWithoutEnd(port: number, path: string, headers: Record<string, string>, chunk: Buffer): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    let answered = false;
+    const req = httpRequest(
+      { host: '127.0.0.1', port, method: 'POST', path, headers: { ...headers, 'transfer-encoding': 'chunked' }, agent: false },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (d: string) => (body += d));
+        res.on('end', () => {
+          answered = true;
+          resolve({ status: res.statusCode ?? 0, body });
+          req.destroy();
+        });
+      },
+    );
+    // After the answer the server closes the connection: that error is expected, not a failure.
+    req.on('error', (error) => {
+      if (!answered) reject(error);
+    });
+    req.write(chunk);
+  });
+}

@@ -168,6 +168,22 @@ const cases: Array<{ name: string; status: number; code: string; run: () => Retu
   },
 ];
 
+// Issue 10, item 7: these were 500s (URIError, RangeError: Maximum call stack size exceeded).
+const BROKEN = '%E0%A4%A';
+const deepMetadata = (depth: number) =>
+  `{"to":"bob","body":"x","occurredAt":1,"idempotencyKey":"deep-${depth}","metadata":${'['.repeat(depth)}${']'.repeat(depth)}}`;
+cases.push(
+  { name: 'broken percent-encoding in an agent id', status: 400, code: 'invalid_path', run: () => call('GET', `/v1/agents/${BROKEN}/obligations`, { headers: auth() }) },
+  {
+    name: 'broken percent-encoding in a task id',
+    status: 400,
+    code: 'invalid_path',
+    run: () => call('POST', `/v1/tasks/${BROKEN}/status`, { headers: auth(), body: JSON.stringify({ status: 'completed', occurredAt: 1, idempotencyKey: 'k7' }) }),
+  },
+  { name: 'broken percent-encoding in an attachment id', status: 400, code: 'invalid_path', run: () => call('GET', `/v1/attachments/${BROKEN}`, { headers: auth() }) },
+  { name: 'JSON nested 2000 deep (within the byte cap)', status: 400, code: 'invalid_json', run: () => call('POST', '/v1/messages', { headers: auth(), body: deepMetadata(2000) }) },
+);
+
 describe('the dev server refuses bad input with a 4xx and a one-line reason, and keeps serving', () => {
   for (const c of cases) {
     it(`${c.name} → ${c.status} ${c.code}`, async () => {
@@ -275,6 +291,32 @@ describe('the dev server refuses bad input with a 4xx and a one-line reason, and
       expect(bus.connected).toBe(true);
     } finally {
       await bus.close();
+    }
+  });
+});
+
+describe('the dev server at its default limits (issue 10, item 7)', () => {
+  it('answers 400, not 500, to a message whose metadata nests 100k arrays, and keeps serving', async () => {
+    const relay = await createRelayDevServer();
+    try {
+      const reg = await fetch(`${relay.url}/v1/agents`, {
+        method: 'POST',
+        headers: { ...P, Authorization: `Bearer ${relay.apiKey}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ name: 'deep' }),
+      });
+      const { token: t } = (await reg.json()) as { token: string };
+      const headers = { ...P, Authorization: `Bearer ${t}`, 'Content-Type': 'application/json' };
+      const res = await fetch(`${relay.url}/v1/messages`, { method: 'POST', headers, body: deepMetadata(100_000) });
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('invalid_json');
+      const ok = await fetch(`${relay.url}/v1/messages`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ to: 'deep', body: 'fine', occurredAt: 1, idempotencyKey: 'fine-1', metadata: { a: [[1]] } }),
+      });
+      expect(ok.status).toBeLessThan(300);
+    } finally {
+      await relay.close();
     }
   });
 });

@@ -5,6 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { demoWithClaudeHooks, startRig, waitFor, type Rig } from '../helpers/rig.js';
+import { runHook } from '../fixtures/hooks/harness.js';
 
 let rig: Rig | undefined;
 afterEach(async () => {
@@ -45,5 +46,29 @@ describe('runner: lifecycle reported by the hooks', () => {
     await waitFor(() => r.timeline.filter((t) => t.event === 'provider.started').length === 2, 'the restarted provider');
     expect((await r.control('POST', '/hooks/subagent-stop', { agent_id: 'a' })).status).toBe(204);
     expect(r.logger.lines().some((l) => l.includes('already registered'))).toBe(false);
+  });
+
+  it("the real stop.sh hook gets the runner's own Stop decision: block while a shown message is owed, never with stop_hook_active, allow once answered", async () => {
+    rig = await startRig({ provider: demoWithClaudeHooks(), obligationRefreshMs: 100 });
+    const r = rig;
+    await r.runner.start();
+    const env = { AGENT_RELAY_RUNNER_PORT: new URL(r.runner.controlUrl!).port, AGENT_RELAY_RUNNER_TOKEN: 'control-token-for-tests' };
+    const stop = (active: boolean) =>
+      runHook('stop', JSON.stringify({ hook_event_name: 'Stop', session_id: 's1', transcript_path: '/tmp/t.jsonl', stop_hook_active: active }), env);
+    const sent = r.relay.sendToAgent(r.runner.agentId!, { from: 'alice', body: 'what is 2+2?', expectsReply: true });
+    await waitFor(() => r.deliveries.some((d) => d.messageId === sent.id && d.state === 'consumed'), 'consumed');
+    const blocked = await waitFor(async () => {
+      const run = await stop(false);
+      return run.stdout.trim() !== '' ? run : undefined;
+    }, 'a blocking Stop from the hook');
+    expect(blocked.code).toBe(0);
+    const decision = JSON.parse(blocked.stdout) as { decision: string; reason: string };
+    expect(decision.decision).toBe('block');
+    expect(decision.reason).toContain(`--reply-to ${sent.id}`);
+    const active = await stop(true);
+    expect({ code: active.code, stdout: active.stdout }).toEqual({ code: 0, stdout: '' });
+    expect((await r.control('POST', '/send', { to: 'alice', body: '4', replyTo: sent.id })).status).toBe(200);
+    const allowed = await stop(false);
+    expect({ code: allowed.code, stdout: allowed.stdout }).toEqual({ code: 0, stdout: '' });
   });
 });

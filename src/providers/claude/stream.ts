@@ -29,6 +29,9 @@ export class ClaudeStreamMapper {
   #tools = new Map<string, string>();
   #lastUsage: { used: number } | undefined;
   #turnOpen = false;
+  /** Id of the open turn (the CLI has none): `turn.completed` names the turn that started. */
+  #turnId: string | undefined;
+  #turnSeq = 0;
   #interruptRequested = false;
 
   constructor(
@@ -65,8 +68,9 @@ export class ClaudeStreamMapper {
         if (subtype === 'init') {
           // One init per turn: the turn has taken the oldest written user message.
           this.#turnOpen = true;
+          this.#turnId = `turn-${++this.#turnSeq}`;
           const deliveryId = this.nextWrittenTurn();
-          events.push({ type: 'turn.started', ...(deliveryId ? { deliveryId } : {}) });
+          events.push({ type: 'turn.started', turnId: this.#turnId, ...(deliveryId ? { deliveryId } : {}) });
         } else if (subtype === 'permission_denied') {
           const toolId = str(raw.tool_use_id);
           if (toolId) this.#tools.delete(toolId);
@@ -118,19 +122,21 @@ export class ClaudeStreamMapper {
       }
       case 'result': {
         this.#turnOpen = false;
+        const turnId = this.#turnId !== undefined ? { turnId: this.#turnId } : {};
+        this.#turnId = undefined;
         this.#tools.clear();
         const failed = raw.is_error === true || (subtype !== undefined && subtype !== 'success');
         const interruptRequested = this.#interruptRequested;
         this.#interruptRequested = false;
         if (interruptRequested && (failed || raw.terminal_reason === 'interrupted' || raw.stop_reason === null)) {
-          events.push({ type: 'turn.completed', interrupted: true });
+          events.push({ type: 'turn.completed', ...turnId, interrupted: true });
         } else if (failed) {
           const reason = str(raw.result) ?? subtype ?? 'error';
           events.push({ type: 'warning', message: `Claude Code turn ended with an error (${subtype ?? 'unknown'}): ${shorten(reason)}` });
-          events.push({ type: 'turn.completed', interrupted: true });
+          events.push({ type: 'turn.completed', ...turnId, interrupted: true });
         } else {
           const finalText = str(raw.result);
-          events.push({ type: 'turn.completed', ...(finalText !== undefined ? { finalText } : {}) });
+          events.push({ type: 'turn.completed', ...turnId, ...(finalText !== undefined ? { finalText } : {}) });
         }
         const windowTokens = contextWindow(raw.modelUsage);
         if (this.#lastUsage) {

@@ -139,7 +139,7 @@ async function requireScript(scriptPath: string): Promise<void> {
  * - `[permission:<tool>]` a `permission` event; the turn waits for {@link ProviderSession.decidePermission}
  *   and answers `permission allowed` or `permission denied: <message>`;
  * - `[subagent]` a subagent start … stop around the turn;
- * - `[env:<NAME>]` answers `env NAME=<value>`; `[cwd]` answers `cwd <dir>`;
+ * - `[env:<NAME>]` answers `env NAME=<value>`; `[env]` its whole environment; `[cwd]` answers `cwd <dir>`;
  * - `[garbage]` one unparseable stdout line (surfaced as a `warning` event and logged);
  * - `[crash]` exits with code 1 mid-turn; `[exit]` completes the turn, then exits 0.
  *

@@ -122,7 +122,9 @@ function assertExitShape(exit: ProcessExit): void {
  * @remarks Call it at the top level of a test file with your framework's `describe` and `it`
  * (`runProviderConformance('demo', factory, { describe, it })`). Each test calls `factory` for a
  * fresh setup, starts its own session and stops it afterwards. Assertions use `node:assert/strict`.
- * Raise your framework's per-test timeout above `timeoutMs` for slow providers.
+ * Raise your framework's per-test timeout above `timeoutMs` for slow providers. Every turn's
+ * `turn.started` and `turn.completed` must carry the same, per-turn `turnId` (an adapter whose CLI
+ * has no turn ids makes its own): the suite has no exemption.
  * @public
  */
 export function runProviderConformance(
@@ -227,9 +229,9 @@ export function runProviderConformance(
         assert.ok(startEvent?.type === 'turn.started' && endEvent?.type === 'turn.completed');
         const assistantAt = recorder.events.findIndex((e, i) => i > started && i < completed && e.type === 'assistant');
         assert.ok(assistantAt > started, 'an assistant event comes between turn.started and turn.completed');
-        if (startEvent.turnId !== undefined && endEvent.turnId !== undefined) {
-          assert.equal(endEvent.turnId, startEvent.turnId, 'turn.completed names the turn that started');
-        }
+        // Every adapter names its turns (the CLI's id, or its own): no adapter is exempt.
+        assert.ok(typeof startEvent.turnId === 'string' && startEvent.turnId !== '', 'turn.started carries a turnId');
+        assert.equal(endEvent.turnId, startEvent.turnId, 'turn.completed names the turn that started');
         for (const event of recorder.events) assert.ok(EVENT_TYPES.has(event.type), `event type ${event.type} is known`);
       });
     });
@@ -240,6 +242,9 @@ export function runProviderConformance(
         const second = await completeTurn(session, recorder, setup.quickTurnText);
         assert.notEqual(first.deliveryId, second.deliveryId);
         assert.ok(second.started > first.completed, 'the second turn starts after the first completed');
+        const turnIdAt = (i: number) => (recorder.events[i] as { turnId?: string } | undefined)?.turnId;
+        assert.notEqual(turnIdAt(second.started), turnIdAt(first.started), 'each turn has its own turnId');
+        assert.equal(turnIdAt(second.completed), turnIdAt(second.started), 'the second turn.completed names the second turn');
       });
     });
 
@@ -256,6 +261,8 @@ export function runProviderConformance(
         const completed = await recorder.waitFor((e) => e.type === 'turn.completed', 'turn.completed after interrupt', timeoutMs, started);
         const end = recorder.events[completed];
         assert.ok(end?.type === 'turn.completed' && end.interrupted === true, 'the interrupted turn says interrupted: true');
+        const startedEvent = recorder.events[started];
+        assert.equal(end.turnId, startedEvent?.type === 'turn.started' ? startedEvent.turnId : undefined, 'the interrupted turn.completed names the slow turn');
         await completeTurn(session, recorder, setup.quickTurnText);
       });
     });

@@ -34,6 +34,9 @@ export function checked<S extends GenericSchema>(schema: S, value: unknown, root
 export function decodeBody<S extends GenericSchema>(wire: WireShape<S>, raw: string): { value: InferOutput<S>; sent: Record<string, unknown> } {
   if (raw.length === 0) throw new HttpFailure(400, 'invalid_json', 'request body is empty; send a JSON object');
   if (exceedsBytes(raw, wire.maxBytes)) throw new HttpFailure(413, 'body_too_large', `body exceeds ${wire.maxBytes} bytes`);
+  if (nestedDeeperThan(raw, MAX_JSON_DEPTH)) {
+    throw new HttpFailure(400, 'invalid_json', `JSON nested deeper than ${MAX_JSON_DEPTH} levels`);
+  }
   let sent: unknown;
   try {
     sent = JSON.parse(raw) as unknown;
@@ -41,6 +44,35 @@ export function decodeBody<S extends GenericSchema>(wire: WireShape<S>, raw: str
     throw new HttpFailure(400, 'invalid_json', `malformed JSON: ${(error as Error).message.split('\n')[0]!.slice(0, 120)}`);
   }
   return { value: checked(wire.schema, sent, 'body'), sent: sent as Record<string, unknown> };
+}
+
+/** Deepest JSON nesting accepted: deeper bodies would overflow the stack of recursive checks and copies. */
+export const MAX_JSON_DEPTH = 128;
+
+/** Whether the JSON text nests arrays/objects deeper than `max` (strings are skipped; no parse needed). */
+export function nestedDeeperThan(raw: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return false;
+}
+
+/** A path segment percent-decoded, or a 400 `invalid_path` when its encoding is broken (never a 500). */
+export function decodeParam(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new HttpFailure(400, 'invalid_path', `malformed percent-encoding in path segment "${segment.slice(0, 80)}"`);
+  }
 }
 
 /** Any error as a refusal: an `HttpFailure` as is, anything else a 500 with a one-line reason. */

@@ -14,7 +14,7 @@ import { createSystemClock } from '../../adapters/system-clock.js';
 import { ClosedError, InvalidArgumentError } from '../../errors/index.js';
 import { DevState, type NewMessage } from './state.js';
 import { DevBus } from './bus.js';
-import { HttpFailure, readBody, respond, toFailure } from './http.js';
+import { HttpFailure, decodeParam, readBody, respond, toFailure } from './http.js';
 import { createRoutes, type RequestContext, type Route } from './routes.js';
 import type { RelayDevServer, RelayDevServerFaults, RelayDevServerOptions } from './types.js';
 import type { PermissionDecisionFrame } from '../../ports/relay-bus.js';
@@ -246,7 +246,7 @@ export async function createRelayDevServer(options: RelayDevServerOptions = {}):
     }
     if (route.auth === 'key') throw new HttpFailure(401, 'unauthorized', 'workspace API key required');
     ctx.agent = state.checkToken(bearer);
-    if (route.ownAgentParam !== undefined && decodeURIComponent(ctx.params[route.ownAgentParam] ?? '') !== ctx.agent.id) {
+    if (route.ownAgentParam !== undefined && decodeParam(ctx.params[route.ownAgentParam] ?? '') !== ctx.agent.id) {
       throw new HttpFailure(403, 'forbidden', 'token belongs to another agent');
     }
   }

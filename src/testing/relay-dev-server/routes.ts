@@ -8,7 +8,7 @@ import type { Clock } from '../../ports/clock.js';
 import { RELAY_HTTP_SHAPES as SHAPES } from '../../protocol/relay-codec.js';
 import { RelayBatchItemSchema } from '../../protocol/relay-events.js';
 import type { DevBus } from './bus.js';
-import { HttpFailure, checked, decodeBody, type RouteResponse } from './http.js';
+import { HttpFailure, checked, decodeBody, decodeParam, type RouteResponse } from './http.js';
 import type { DevState, ItemOutcome } from './state.js';
 
 /** One route: method, path pattern, who may call it, and the shape of its body. */
@@ -46,7 +46,7 @@ const conflict = () => new HttpFailure(409, 'conflict', 'idempotency key was use
 /** The route table of one reference relay. */
 export function createRoutes({ state, clock, bus, counters, takeItemFault }: RouteDeps): Route[] {
   const requireAgent = (id: string): RelayAgent => {
-    const agent = state.agent(decodeURIComponent(id));
+    const agent = state.agent(decodeParam(id));
     if (!agent) throw new HttpFailure(404, 'not_found', 'no such agent');
     return agent;
   };
@@ -200,7 +200,7 @@ export function createRoutes({ state, clock, bus, counters, takeItemFault }: Rou
       pattern: /^\/v1\/tasks\/([^/]+)\/status$/,
       auth: 'agent',
       handle: ({ agent, raw, params }) => {
-        const taskId = decodeURIComponent(params[0]!);
+        const taskId = decodeParam(params[0]!);
         const { value, sent } = decodeBody(SHAPES['taskStatus.request'], raw);
         const outcome = applyOne(agent!, 'task_status', { ...sent, taskId }, value);
         const task = state.task(taskId);
@@ -235,7 +235,7 @@ export function createRoutes({ state, clock, bus, counters, takeItemFault }: Rou
       auth: 'agent',
       ownAgentParam: 0,
       handle: ({ agent, params }) => {
-        const permission = state.permission(decodeURIComponent(params[1]!));
+        const permission = state.permission(decodeParam(params[1]!));
         if (!permission || permission.agentId !== agent!.id) throw new HttpFailure(404, 'not_found', 'no such permission request');
         return { status: 200, body: { permission } };
       },
@@ -245,7 +245,7 @@ export function createRoutes({ state, clock, bus, counters, takeItemFault }: Rou
       pattern: /^\/v1\/attachments\/([^/]+)$/,
       auth: 'agent',
       handle: ({ params }) => {
-        const found = state.attachment(decodeURIComponent(params[0]!));
+        const found = state.attachment(decodeParam(params[0]!));
         if (!found) throw new HttpFailure(404, 'not_found', 'no such attachment');
         return { status: 200, raw: { contentType: found.mediaType, data: found.data } };
       },
