@@ -48,9 +48,9 @@ interface Run {
 async function measure(mode: string, batchMaxRows: number, events: number): Promise<Run> {
   const server = await createRelayDevServer();
   try {
-    const setup = createFetchRelayHttp({ baseUrl: server.url, token: () => undefined, apiKey: () => server.apiKey });
+    const setup = createFetchRelayHttp({ clock: createSystemClock(), baseUrl: server.url, token: () => undefined, apiKey: () => server.apiKey });
     const reg = await setup.register({ name: 'bench' });
-    const http = createFetchRelayHttp({ baseUrl: server.url, token: () => reg.token });
+    const http = createFetchRelayHttp({ clock: createSystemClock(), baseUrl: server.url, token: () => reg.token });
     const outbox = createOutbox({
       store: createMemoryOutboxStore(),
       send: createRelayOutboxSend(http),

@@ -81,7 +81,7 @@ const handlers: RunnerControl & ClaudeHookSink = {
   permissionRequest: () => ({ behavior: 'ask' }),
 };
 
-const server = await createControlServer({ routes: [...runnerControlRoutes(handlers), ...claudeHookRoutes(handlers)], token: TOKEN, logger: createMemoryLogger({ level: 'warn' }) });
+const server = await createControlServer({ clock: createSystemClock(), routes: [...runnerControlRoutes(handlers), ...claudeHookRoutes(handlers)], token: TOKEN, logger: createMemoryLogger({ level: 'warn' }) });
 
 function runStopHook(transport = 'devtcp', args = [resolve(ROOT, 'hooks/stop.sh')]): Promise<{ ms: number; code: number | null; stdout: string }> {
   return new Promise((resolvePromise, reject) => {

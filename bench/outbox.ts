@@ -17,6 +17,7 @@ import { SqlJsOutboxStore } from '../src/adapters/sqljs-outbox-store/store.js';
 import { hybridDurableWrite, type DurableWrite } from '../src/adapters/sqljs-outbox-store/journal.js';
 import { writeAllSync } from '../src/adapters/sqljs-outbox-store/files.js';
 import type { NewOutboxRow, OutboxStore } from '../src/ports/outbox-store.js';
+import { createSystemClock } from '../src/adapters/system-clock.js';
 
 /**
  * How the journal is written. `sync`: `fs.writeSync` + `fs.fdatasyncSync` (blocks the event loop
@@ -147,7 +148,7 @@ export interface ModeResult {
 
 async function openStore(dir: string, name: string, io: OutboxJournalIo): Promise<{ store: OutboxStore; file: string }> {
   const file = path.join(dir, `${name}.db`);
-  const store = new SqlJsOutboxStore({ path: file }, WRITERS[io]);
+  const store = new SqlJsOutboxStore({ clock: createSystemClock(), path: file }, WRITERS[io]);
   await store.counts(); // open outside the measurement
   return { store, file };
 }

@@ -102,7 +102,7 @@ export interface RunnerOptions {
   http?: RelayHttp;
   /** Port: the relay bus, built once the agent id and token are known. @defaultValue `createWsRelayBus` */
   bus?: (agentId: string, token: string) => RelayBus;
-  /** Port: child processes. @defaultValue `createChildProcessSpawner()` */
+  /** Port: child processes. @defaultValue `createChildProcessSpawner({ clock })` */
   spawner?: ProcessSpawner;
   /** A `fetch` for the default HTTP adapter (e.g. Electron's `net.fetch`). @defaultValue cross-fetch */
   fetch?: typeof globalThis.fetch;

@@ -6,17 +6,15 @@ import type { Clock } from '../ports/clock.js';
 import type { LineStream, ProcessExit, ProcessSpawner, SpawnedProcess, SpawnRequest } from '../ports/process-spawner.js';
 import { InvalidArgumentError, ProcessError } from '../errors/index.js';
 import { createSystemClock } from './system-clock.js';
+import { requireClock } from './require-clock.js';
 
 /**
  * Options of {@link createChildProcessSpawner}.
  * @public
  */
 export interface ChildProcessSpawnerOptions {
-  /**
-   * Drives the SIGKILL escalation timer and the stdio drain bound.
-   * @defaultValue `createSystemClock()`
-   */
-  clock?: Clock;
+  /** Drives the SIGKILL escalation timer and the stdio drain bound (`createSystemClock()` in production). */
+  clock: Clock;
   /**
    * How long `exited` waits, after the process itself exited, for its stdout/stderr to close.
    * @remarks A grandchild that inherited the pipes can hold them open forever; past this bound the
@@ -109,8 +107,10 @@ function errorCode(error: unknown): string {
  * `processGroup: true` (then it is detached into its own group and the whole group is signalled).
  * @public
  */
-export function createChildProcessSpawner(options: ChildProcessSpawnerOptions = {}): ProcessSpawner {
-  const clock = options.clock ?? createSystemClock();
+export function createChildProcessSpawner(options: ChildProcessSpawnerOptions): ProcessSpawner {
+  // No default clock here: the composition root (createRunner) resolves it, once.
+  requireClock(options?.clock, 'createChildProcessSpawner');
+  const { clock } = options;
   const drainMs = options.drainMs ?? 2_000;
   const bufferLines = options.bufferLines ?? 1_000;
 

@@ -6,8 +6,8 @@ import type { SendMessageInput, SendMessageResult } from '../protocol/relay-mess
 import type { RelayPermissionRequest } from '../protocol/relay-permissions.js';
 import { RELAY_HTTP_SHAPES as SHAPES, decodeText, type WireShape } from '../protocol/relay-codec.js';
 import { InvalidArgumentError, ProtocolError, RelayHttpError, RelayUnavailableError } from '../errors/index.js';
-import { createSystemClock } from './system-clock.js';
 import type { InferOutput } from 'valibot';
+import { requireClock } from './require-clock.js';
 
 /**
  * The slice of a fetch `Response` the adapter reads.
@@ -46,8 +46,8 @@ export interface FetchRelayHttpOptions {
   apiKey?: () => string | undefined;
   /** The fetch to use. @defaultValue cross-fetch */
   fetch?: FetchLike;
-  /** Timers for the per-call timeout. @defaultValue the system clock */
-  clock?: Clock;
+  /** Timers for the per-call timeout (`createSystemClock()` in production). */
+  clock: Clock;
   /** Longest wait for any one call, connection included. @defaultValue 15000 */
   timeoutMs?: number;
 }
@@ -82,7 +82,9 @@ export function createFetchRelayHttp(options: FetchRelayHttpOptions): FetchRelay
   }
   const base = options.baseUrl.replace(/\/+$/, '');
   const doFetch: FetchLike = options.fetch ?? (crossFetch as unknown as FetchLike);
-  const clock = options.clock ?? createSystemClock();
+  // No default clock here: the composition root (createRunner) resolves it, once.
+  requireClock(options?.clock, 'createFetchRelayHttp');
+  const { clock } = options;
   const timeoutMs = options.timeoutMs ?? 15_000;
   const enc = encodeURIComponent;
 

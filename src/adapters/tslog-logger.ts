@@ -28,6 +28,7 @@ import type { Clock } from '../ports/clock.js';
 import { LOG_LEVELS, type LogFields, type Logger, type LogLevel } from '../ports/logger.js';
 import { InvalidArgumentError } from '../errors/index.js';
 import { createSystemClock } from './system-clock.js';
+import { requireClock } from './require-clock.js';
 
 /**
  * Options of {@link createFileLogger}.
@@ -52,11 +53,8 @@ export interface FileLoggerOptions {
    * @defaultValue `process.env`
    */
   env?: Readonly<Record<string, string | undefined>>;
-  /**
-   * Source of the timestamps in each line.
-   * @defaultValue `createSystemClock()`
-   */
-  clock?: Clock;
+  /** Source of the timestamps in each line (`createSystemClock()` in production). */
+  clock: Clock;
   /**
    * Where error and fatal records go when the file cannot be written.
    * @defaultValue writes the line plus a newline to `process.stderr`
@@ -322,7 +320,9 @@ export function createFileLogger(options: FileLoggerOptions): FileLogger {
   if (typeof options?.agentId !== 'string' || options.agentId === '') {
     throw new InvalidArgumentError('createFileLogger: agentId must be a non-empty string');
   }
-  const clock = options.clock ?? createSystemClock();
+  // No default clock here: the composition root (createRunner) resolves it, once.
+  requireClock(options?.clock, 'createFileLogger');
+  const { clock } = options;
   const logDir = options.logDir ?? join(homedir(), '.agent-relay', 'logs');
   const path = join(logDir, `session-mirror-${safeFileName(options.agentId)}.log`);
   const stderr = options.stderr ?? ((line: string) => void process.stderr.write(`${line}\n`));
@@ -415,11 +415,11 @@ export function createFileLogger(options: FileLoggerOptions): FileLogger {
  * be silent (a quarantined outbox file) still reaches a human.
  * @internal
  */
-export function createStderrLogger(options: { level?: LogLevel; clock?: Clock; write?: (line: string) => void } = {}): Logger {
+export function createStderrLogger(options: { level?: LogLevel; clock: Clock; write?: (line: string) => void }): Logger {
   const write = options.write ?? ((line: string) => void process.stderr.write(`${line}\n`));
   return createTslogLogger({
     level: requireLogLevel(options.level ?? 'error'),
-    clock: options.clock ?? createSystemClock(),
+    clock: options.clock,
     secrets: new SecretList(),
     sinks: [(_level, line) => write(line)],
   }).logger;

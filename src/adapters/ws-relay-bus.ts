@@ -5,9 +5,9 @@ import { RELAY_PROTOCOL_VERSION } from '../ports/relay-http.js';
 import type { OutgoingRunnerFrame, RelayBus, RelayBusEvents, RunnerFrame, StatusFrame } from '../ports/relay-bus.js';
 import { decodeServerFrame } from '../protocol/relay-codec.js';
 import { ClosedError, InvalidArgumentError } from '../errors/index.js';
-import { createSystemClock } from './system-clock.js';
 import { backoffDelay } from '../shared/backoff.js';
 import { describeError } from '../shared/describe-error.js';
+import { requireClock } from './require-clock.js';
 
 /**
  * Options of {@link createWsRelayBus}.
@@ -20,8 +20,8 @@ export interface WsRelayBusOptions {
   agentId: string;
   /** The current token; read on every (re)connect. */
   token: () => string | undefined;
-  /** Timers and time. @defaultValue the system clock */
-  clock?: Clock;
+  /** Timers and time (`createSystemClock()` in production). */
+  clock: Clock;
   /** Where the bus logs (component `bus`). @defaultValue silent */
   logger?: Logger;
   /** Jitter source in [0, 1). @defaultValue Math.random */
@@ -108,7 +108,9 @@ class WebSocketRelayBus implements WsRelayBus {
 
   constructor(opts: WsRelayBusOptions) {
     this.#opts = opts;
-    this.#clock = opts.clock ?? createSystemClock();
+    // No default clock here: the composition root (createRunner) resolves it, once.
+    requireClock(opts?.clock, 'createWsRelayBus');
+    this.#clock = opts.clock;
     this.#random = opts.random ?? Math.random;
   }
 

@@ -10,7 +10,6 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { createSystemClock } from '../adapters/system-clock.js';
 import { InvalidArgumentError, RunnerError, isRunnerError } from '../errors/index.js';
 import type { Clock, TimerHandle } from '../ports/clock.js';
 import type { ControlResponse, ControlRoute, ControlRoutes } from '../ports/control.js';
@@ -18,6 +17,7 @@ import type { Logger } from '../ports/logger.js';
 import { clip, describeBodyIssues } from './body-schema.js';
 import type { MonitorLink } from './monitor-auth.js';
 import { createMonitorGate, isMonitorPath, MONITOR_PATH } from './monitor-routes.js';
+import { requireClock } from '../adapters/require-clock.js';
 
 /**
  * Options of {@link createControlServer}.
@@ -45,8 +45,8 @@ export interface ControlServerOptions {
   logger: Logger;
   /** Largest accepted request body, in bytes (413 above). @defaultValue 1 MiB */
   maxBodyBytes?: number;
-  /** Source of time (request timing, monitor keep-alive pings). @defaultValue the system clock */
-  clock?: Clock;
+  /** Source of time (request timing, monitor keep-alive pings); the host's clock, `createSystemClock()` in production. */
+  clock: Clock;
   /** How often idle `/monitor` sockets are pinged; dead ones are dropped. @defaultValue 30000 */
   monitorPingIntervalMs?: number;
 }
@@ -156,7 +156,9 @@ export async function createControlServer(options: ControlServerOptions): Promis
   if (typeof requestedPort !== 'number' || !Number.isInteger(requestedPort) || requestedPort < 0 || requestedPort > 65535) {
     throw new InvalidArgumentError(`control port must be an integer 0–65535, got ${oneLine(JSON.stringify(requestedPort) ?? String(requestedPort), 40)}`);
   }
-  const clock = options.clock ?? createSystemClock();
+  // No default clock here: the composition root (createRunner) resolves it, once.
+  requireClock(options?.clock, 'createControlServer');
+  const { clock } = options;
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY;
   const tokenDigest = digest(options.token);
   logger.addSecret?.(options.token);

@@ -7,6 +7,7 @@ import { createMemoryLogger } from '../../src/testing/memory-logger.js';
 import { createFakeClock } from '../../src/testing/fake-clock.js';
 import { runLoggerConformance } from '../../src/testing/conformance/logger.js';
 import { InvalidArgumentError } from '../../src/errors/index.js';
+import { createSystemClock } from '../../src/adapters/system-clock.js';
 
 const dirs: string[] = [];
 const tempDir = () => {
@@ -23,7 +24,7 @@ runLoggerConformance(
   'file logger',
   () => {
     const dir = tempDir();
-    const logger = createFileLogger({ agentId: 'conformance', logDir: dir, env: {} });
+    const logger = createFileLogger({ clock: createSystemClock(), agentId: 'conformance', logDir: dir, env: {} });
     return { logger, lines: () => readLines(logger.path) };
   },
   { describe, it },
@@ -56,7 +57,7 @@ describe('createFileLogger', () => {
 
   it('creates the directory 0700 and the file 0600', async () => {
     const dir = join(tempDir(), 'nested', 'logs');
-    const logger = createFileLogger({ agentId: 'perm', logDir: dir, env: {} });
+    const logger = createFileLogger({ clock: createSystemClock(), agentId: 'perm', logDir: dir, env: {} });
     logger.info('x', 'y');
     await logger.close();
     expect(statSync(dir).mode & 0o777).toBe(0o700);
@@ -67,7 +68,7 @@ describe('createFileLogger', () => {
     const dir = tempDir();
     const path = join(dir, 'session-mirror-old.log');
     writeFileSync(path, 'old line\n', { mode: 0o644 });
-    const logger = createFileLogger({ agentId: 'old', logDir: dir, env: {} });
+    const logger = createFileLogger({ clock: createSystemClock(), agentId: 'old', logDir: dir, env: {} });
     logger.warn('x', 'appended');
     await logger.close();
     expect(statSync(path).mode & 0o777).toBe(0o600);
@@ -81,7 +82,7 @@ describe('createFileLogger', () => {
 
   it('takes the initial level from AGENT_RELAY_LOG_LEVEL, with the legacy debug alias', async () => {
     const dir = tempDir();
-    const make = (env: Record<string, string>) => createFileLogger({ agentId: 'lvl', logDir: dir, env });
+    const make = (env: Record<string, string>) => createFileLogger({ clock: createSystemClock(), agentId: 'lvl', logDir: dir, env });
     expect(make({}).getLevel()).toBe('info');
     expect(make({ AGENT_RELAY_LOG_LEVEL: 'warn' }).getLevel()).toBe('warn');
     expect(make({ AGENT_RELAY_LOG_LEVEL: 'ERROR' }).getLevel()).toBe('error');
@@ -92,7 +93,7 @@ describe('createFileLogger', () => {
 
   it('falls back to info with a warn line on an invalid AGENT_RELAY_LOG_LEVEL', async () => {
     const dir = tempDir();
-    const logger = createFileLogger({ agentId: 'bad', logDir: dir, env: { AGENT_RELAY_LOG_LEVEL: 'loud' } });
+    const logger = createFileLogger({ clock: createSystemClock(), agentId: 'bad', logDir: dir, env: { AGENT_RELAY_LOG_LEVEL: 'loud' } });
     expect(logger.getLevel()).toBe('info');
     await logger.close();
     const lines = readLines(logger.path);
@@ -101,14 +102,14 @@ describe('createFileLogger', () => {
   });
 
   it('rejects an invalid level option and a missing agent id', () => {
-    expect(() => createFileLogger({ agentId: 'x', logDir: tempDir(), level: 'loud' as never })).toThrow(InvalidArgumentError);
-    expect(() => createFileLogger({ agentId: '' })).toThrow(InvalidArgumentError);
+    expect(() => createFileLogger({ clock: createSystemClock(), agentId: 'x', logDir: tempDir(), level: 'loud' as never })).toThrow(InvalidArgumentError);
+    expect(() => createFileLogger({ clock: createSystemClock(), agentId: '' })).toThrow(InvalidArgumentError);
   });
 
   it('two loggers in one process share neither level nor file', async () => {
     const dir = tempDir();
-    const a = createFileLogger({ agentId: 'alpha', logDir: dir, env: {} });
-    const b = createFileLogger({ agentId: 'beta', logDir: dir, env: {} });
+    const a = createFileLogger({ clock: createSystemClock(), agentId: 'alpha', logDir: dir, env: {} });
+    const b = createFileLogger({ clock: createSystemClock(), agentId: 'beta', logDir: dir, env: {} });
     a.setLevel('debug');
     b.setLevel('error');
     a.addSecret('alpha-secret');
@@ -127,7 +128,7 @@ describe('createFileLogger', () => {
 
   it('redacts secrets passed as an option from the first line, including inside the component', async () => {
     const dir = tempDir();
-    const logger = createFileLogger({ agentId: 's', logDir: dir, env: {}, secrets: ['hunter2', ''] });
+    const logger = createFileLogger({ clock: createSystemClock(), agentId: 's', logDir: dir, env: {}, secrets: ['hunter2', ''] });
     logger.info('hunter2', 'pw=hunter2hunter2');
     logger.info('x', 'empty secrets are ignored');
     await logger.close();
@@ -139,7 +140,7 @@ describe('createFileLogger', () => {
 
   it('redacts a secret registered later, whole even when a shorter secret is part of it', async () => {
     const dir = tempDir();
-    const logger = createFileLogger({ agentId: 'late', logDir: dir, env: {}, secrets: ['ab'] });
+    const logger = createFileLogger({ clock: createSystemClock(), agentId: 'late', logDir: dir, env: {}, secrets: ['ab'] });
     logger.info('x', 'before abcd');
     logger.addSecret('bcd');
     logger.info('x', 'after abcd and xbcd');
@@ -152,7 +153,7 @@ describe('createFileLogger', () => {
 
   it('appends structured fields as key=value, masking secret field names and secret values', async () => {
     const dir = tempDir();
-    const logger = createFileLogger({ agentId: 'fields', logDir: dir, env: {}, secrets: ['hunter2'] });
+    const logger = createFileLogger({ clock: createSystemClock(), agentId: 'fields', logDir: dir, env: {}, secrets: ['hunter2'] });
     logger.info('outbox', 'retry', { seq: 7, ok: false, reason: 'relay said "no"', empty: '', skip: undefined, none: null });
     logger.warn('relay', 'auth', { Token: 'abc123', note: 'pw hunter2\nnext', 'we ird': 'x\u001b[31my' });
     logger.info('plain', 'no fields');
@@ -169,7 +170,7 @@ describe('createFileLogger', () => {
 
   it('strips escape sequences and control characters', async () => {
     const dir = tempDir();
-    const logger = createFileLogger({ agentId: 'ansi', logDir: dir, env: {} });
+    const logger = createFileLogger({ clock: createSystemClock(), agentId: 'ansi', logDir: dir, env: {} });
     logger.info('tty', '\u001b[1;32mgreen\u001b[0m \u001b]0;title\u0007bell\u0000nul');
     await logger.close();
     expect(readLines(logger.path)[0]).toMatch(/ INFO \[tty\] green bellnul$/);
@@ -180,7 +181,7 @@ describe('createFileLogger', () => {
     const blocker = join(base, 'not-a-dir');
     writeFileSync(blocker, '');
     const stderr: string[] = [];
-    const logger = createFileLogger({ agentId: 'nofile', logDir: join(blocker, 'logs'), env: {}, stderr: (l) => stderr.push(l), secrets: ['tok'] });
+    const logger = createFileLogger({ clock: createSystemClock(), agentId: 'nofile', logDir: join(blocker, 'logs'), env: {}, stderr: (l) => stderr.push(l), secrets: ['tok'] });
     logger.info('x', 'info is dropped');
     logger.error('x', 'error survives tok');
     logger.fatal('x', 'fatal survives');
@@ -214,7 +215,7 @@ describe('createFileLogger', () => {
 
   it('keeps one open file: lines written before close are on disk immediately, nothing after close', async () => {
     const dir = tempDir();
-    const logger = createFileLogger({ agentId: 'sync', logDir: dir, env: {} });
+    const logger = createFileLogger({ clock: createSystemClock(), agentId: 'sync', logDir: dir, env: {} });
     logger.info('x', 'one');
     expect(readLines(logger.path)).toHaveLength(1);
     logger.info('x', 'two');
@@ -226,7 +227,7 @@ describe('createFileLogger', () => {
   });
 
   it('setLevel rejects invalid values with the valid levels listed', () => {
-    const logger = createFileLogger({ agentId: 'x', logDir: tempDir(), env: {} });
+    const logger = createFileLogger({ clock: createSystemClock(), agentId: 'x', logDir: tempDir(), env: {} });
     expect(() => logger.setLevel('trace' as never)).toThrow(/valid levels: debug, info, warn, error, fatal/);
     expect(logger.getLevel()).toBe('info');
   });

@@ -7,6 +7,7 @@ import { createSqlJsOutboxStore, type SqlJsOutboxStoreOptions } from '../../src/
 import { runOutboxStoreConformance } from '../../src/testing/conformance/outbox-store.js';
 import { createMemoryLogger } from '../../src/testing/memory-logger.js';
 import type { OutboxStore } from '../../src/ports/outbox-store.js';
+import { createSystemClock } from '../../src/adapters/system-clock.js';
 
 const tempDir = () => fs.mkdtempSync(path.join(os.tmpdir(), 'outbox-store-'));
 
@@ -14,7 +15,7 @@ runOutboxStoreConformance('memory', () => ({ store: createMemoryOutboxStore() })
 
 runOutboxStoreConformance('sql.js', () => {
   const dir = tempDir();
-  const open = () => createSqlJsOutboxStore({ path: path.join(dir, 'outbox.db'), logger: createMemoryLogger() });
+  const open = () => createSqlJsOutboxStore({ clock: createSystemClock(), path: path.join(dir, 'outbox.db'), logger: createMemoryLogger() });
   let current = open();
   return {
     store: current,
@@ -32,7 +33,7 @@ describe('sql.js outbox store specifics', () => {
     const dir = tempDir();
     const file = path.join(dir, 'nested', 'outbox.db');
     const logger = createMemoryLogger({ level: 'debug' });
-    const open = () => createSqlJsOutboxStore({ path: file, logger, ...options });
+    const open = () => createSqlJsOutboxStore({ clock: createSystemClock(), path: file, logger, ...options });
     return { dir, file, logger, open, done: () => fs.rmSync(dir, { recursive: true, force: true }) };
   };
   const row = (n: number, size = 10) => ({
@@ -121,7 +122,7 @@ describe('sql.js outbox store specifics', () => {
     try {
       const blocker = path.join(dir, 'not-a-dir');
       fs.writeFileSync(blocker, 'x');
-      const store = createSqlJsOutboxStore({ path: path.join(blocker, 'outbox.db'), logger: createMemoryLogger() });
+      const store = createSqlJsOutboxStore({ clock: createSystemClock(), path: path.join(blocker, 'outbox.db'), logger: createMemoryLogger() });
       await expect(store.append([row(1)])).rejects.toMatchObject({ name: 'StoreError', code: 'STORE_FAILURE' });
       await expect(store.counts()).rejects.toThrow(/cannot open outbox store at .*not-a-dir/);
       fs.rmSync(blocker);
@@ -139,7 +140,7 @@ describe('sql.js outbox store specifics', () => {
       await store.append([row(1)]);
       await expect(store.append([{ ...row(2), payloadJson: 5 as unknown as string }])).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
       await expect(store.update(1, { state: 'done' as 'pending' })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
-      expect(() => createSqlJsOutboxStore({ path: '' })).toThrow(/path/);
+      expect(() => createSqlJsOutboxStore({ clock: createSystemClock(), path: '' })).toThrow(/path/);
       expect((await allPending(store)).length).toBe(1);
       await store.close?.();
     } finally {

@@ -3,8 +3,9 @@ import { createChildProcessSpawner } from '../../src/adapters/child-process-spaw
 import { runProcessSpawnerConformance } from '../../src/testing/conformance/process-spawner.js';
 import { createFakeClock } from '../../src/testing/fake-clock.js';
 import { InvalidArgumentError, ProcessError } from '../../src/errors/index.js';
+import { createSystemClock } from '../../src/adapters/system-clock.js';
 
-runProcessSpawnerConformance('child_process', () => ({ spawner: createChildProcessSpawner() }), { describe, it }, { processGroups: true });
+runProcessSpawnerConformance('child_process', () => ({ spawner: createChildProcessSpawner({ clock: createSystemClock() }) }), { describe, it }, { processGroups: true });
 
 const node = (script: string) => ({ command: process.execPath, args: ['-e', script] });
 // Exits once orphaned, so a timed-out test leaves no child behind.
@@ -38,7 +39,7 @@ describe('createChildProcessSpawner specifics', () => {
   });
 
   it('rejects bad arguments with InvalidArgumentError', async () => {
-    const spawner = createChildProcessSpawner();
+    const spawner = createChildProcessSpawner({ clock: createSystemClock() });
     await expect(spawner.spawn({ command: '', args: [] })).rejects.toBeInstanceOf(InvalidArgumentError);
     await expect(spawner.spawn({ command: 'node', args: [1 as unknown as string] })).rejects.toBeInstanceOf(InvalidArgumentError);
     const child = await spawner.spawn(node(stayAlive));
@@ -47,12 +48,12 @@ describe('createChildProcessSpawner specifics', () => {
   });
 
   it('rejects a missing working directory with ProcessError', async () => {
-    const spawner = createChildProcessSpawner();
+    const spawner = createChildProcessSpawner({ clock: createSystemClock() });
     await expect(spawner.spawn({ ...node('0'), cwd: '/nonexistent/agent-relay-runner-cwd' })).rejects.toBeInstanceOf(ProcessError);
   });
 
   it('delivers a long line split across many chunks, and multi-byte characters intact', async () => {
-    const spawner = createChildProcessSpawner();
+    const spawner = createChildProcessSpawner({ clock: createSystemClock() });
     const child = await spawner.spawn(node("process.stdout.write('é'.repeat(200000) + '\\n✓')"));
     const lines: string[] = [];
     child.stdout.onLine((l) => lines.push(l));
@@ -63,7 +64,7 @@ describe('createChildProcessSpawner specifics', () => {
   });
 
   it('reads one 32 MiB line in linear time (readline, not a quadratic splitter)', async () => {
-    const spawner = createChildProcessSpawner();
+    const spawner = createChildProcessSpawner({ clock: createSystemClock() });
     // 32 MiB of JSON on one line, written in the pipe's small chunks, then a short line.
     const child = await spawner.spawn(
       node("const s = JSON.stringify({ type: 'big', text: 'x'.repeat(32 * 1024 * 1024) }); process.stdout.write(s + '\\n'); process.stdout.write('after\\n');"),

@@ -58,7 +58,7 @@ afterEach(async () => {
 });
 
 function deps(logger: MemoryLogger = createMemoryLogger({ level: 'debug' })): ProviderDeps & { logger: MemoryLogger } {
-  return { spawner: createChildProcessSpawner(), logger, clock: createSystemClock() };
+  return { spawner: createChildProcessSpawner({ clock: createSystemClock() }), logger, clock: createSystemClock() };
 }
 
 async function standIn(): Promise<{ command: string; log: string }> {

@@ -33,7 +33,7 @@ runProviderConformance(
     );
     return {
       adapter: createClaudeCodeProvider({ command: CLAUDE_BIN, pluginDir: false }),
-      deps: { spawner: createChildProcessSpawner(), logger: createMemoryLogger({ level: 'debug' }), clock: createSystemClock() },
+      deps: { spawner: createChildProcessSpawner({ clock: createSystemClock() }), logger: createMemoryLogger({ level: 'debug' }), clock: createSystemClock() },
       launch: {
         cwd: dir,
         env: {

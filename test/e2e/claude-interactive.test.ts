@@ -92,7 +92,7 @@ describe('sanitizeTypedText', () => {
 });
 
 describe('Claude Code interactive: version and terminal checks', () => {
-  const deps = () => ({ spawner: createChildProcessSpawner(), logger: createMemoryLogger(), clock: createSystemClock() });
+  const deps = () => ({ spawner: createChildProcessSpawner({ clock: createSystemClock() }), logger: createMemoryLogger(), clock: createSystemClock() });
 
   it('reads the Claude version and checks that tmux runs', async () => {
     const adapter = createClaudeInteractiveProvider({ command: CLAUDE_BIN });

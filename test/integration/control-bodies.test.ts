@@ -9,6 +9,7 @@ import { createControlServer, type ControlServer } from '../../src/control/contr
 import { MAX_UNKNOWN_FIELD_BYTES } from '../../src/control/body-schema.js';
 import { createMemoryLogger } from '../../src/testing/memory-logger.js';
 import { createRecordingHandlers, fixture, rawRequest, type RecordingHandlers } from '../fixtures/hooks/harness.js';
+import { createSystemClock } from '../../src/adapters/system-clock.js';
 
 const TOKEN = 'bodies-token-0a1b2c3d4e5f';
 const auth = { authorization: `Bearer ${TOKEN}` };
@@ -92,7 +93,7 @@ describe('control-port bodies: every schema refuses bad input with a 400, never 
 
   it.each(CASES)('$path: missing field, wrong type, huge unknown field, huge known field, not an object', async (c) => {
     handlers = createRecordingHandlers();
-    server = await createControlServer({ routes: handlers.routes, token: TOKEN, logger: createMemoryLogger() });
+    server = await createControlServer({ clock: createSystemClock(), routes: handlers.routes, token: TOKEN, logger: createMemoryLogger() });
     if (c.missing) {
       const { [c.missing[0]]: _left, ...rest } = c.valid;
       await expectRejected(c.path, rest, c.missing[1]);
@@ -114,7 +115,7 @@ describe('control-port bodies: every schema refuses bad input with a 400, never 
 
   it('unknown fields never reach the handler', async () => {
     handlers = createRecordingHandlers();
-    server = await createControlServer({ routes: handlers.routes, token: TOKEN, logger: createMemoryLogger() });
+    server = await createControlServer({ clock: createSystemClock(), routes: handlers.routes, token: TOKEN, logger: createMemoryLogger() });
     expect((await post('/send', JSON.stringify({ to: 'a', body: 'b', extra: 1 }))).status).toBe(200);
     expect(handlers.of('send')).toEqual([{ to: 'a', body: 'b' }]);
   });

@@ -10,6 +10,7 @@ import { bodyObject, defineRoute, requiredString } from '../../src/control/body-
 import { InvalidArgumentError } from '../../src/errors/index.js';
 import { createMemoryLogger, type MemoryLogger } from '../../src/testing/memory-logger.js';
 import { rawRequest } from '../fixtures/hooks/harness.js';
+import { createSystemClock } from '../../src/adapters/system-clock.js';
 
 const TOKEN = 'routes-token-99aa88bb77cc';
 const auth = { authorization: `Bearer ${TOKEN}` };
@@ -23,7 +24,7 @@ afterEach(async () => {
 
 async function start(): Promise<ControlServer> {
   logger = createMemoryLogger({ level: 'debug' });
-  server = await createControlServer({ token: TOKEN, logger });
+  server = await createControlServer({ clock: createSystemClock(), token: TOKEN, logger });
   return server;
 }
 const get = (path: string) => rawRequest(server!.port, { path, headers: auth });
@@ -121,8 +122,8 @@ describe('control server route table', () => {
 
   it('routes passed at creation are served; a duplicate among them fails creation', async () => {
     const routes = [{ method: 'GET' as const, path: '/a', handle: () => ({ status: 200, body: 'a' }) }];
-    server = await createControlServer({ routes, token: TOKEN, logger: createMemoryLogger() });
+    server = await createControlServer({ clock: createSystemClock(), routes, token: TOKEN, logger: createMemoryLogger() });
     expect(JSON.parse((await get('/a')).body)).toBe('a');
-    await expect(createControlServer({ routes: [...routes, ...routes], token: TOKEN, logger: createMemoryLogger() })).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(createControlServer({ clock: createSystemClock(), routes: [...routes, ...routes], token: TOKEN, logger: createMemoryLogger() })).rejects.toBeInstanceOf(InvalidArgumentError);
   });
 });

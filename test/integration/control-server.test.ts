@@ -10,6 +10,7 @@ import { createControlServer, isLoopbackHost, isLoopbackOrigin, type ControlServ
 import { InvalidArgumentError } from '../../src/errors/index.js';
 import { createMemoryLogger, type MemoryLogger } from '../../src/testing/memory-logger.js';
 import { createRecordingHandlers, fixture, rawRequest, type RecordingHandlers, type RecordingOptions } from '../fixtures/hooks/harness.js';
+import { createSystemClock } from '../../src/adapters/system-clock.js';
 
 const TOKEN = 'control-token-5f1e2d3c4b5a69788796a5b4';
 const auth = { authorization: `Bearer ${TOKEN}` };
@@ -21,7 +22,7 @@ let logger: MemoryLogger;
 async function start(options: RecordingOptions = {}, maxBodyBytes?: number): Promise<ControlServer> {
   handlers = createRecordingHandlers(options);
   logger = createMemoryLogger({ level: 'debug' });
-  server = await createControlServer({ routes: handlers.routes, monitorStatus: handlers.providerStatus, token: TOKEN, logger, ...(maxBodyBytes === undefined ? {} : { maxBodyBytes }) });
+  server = await createControlServer({ clock: createSystemClock(), routes: handlers.routes, monitorStatus: handlers.providerStatus, token: TOKEN, logger, ...(maxBodyBytes === undefined ? {} : { maxBodyBytes }) });
   return server;
 }
 afterEach(async () => {
@@ -51,10 +52,10 @@ describe('control port endpoints', () => {
   });
 
   it('refuses to bind anything but loopback, and an empty token', async () => {
-    await expect(createControlServer({ routes: createRecordingHandlers().routes, token: TOKEN, logger: createMemoryLogger(), host: '0.0.0.0' as '127.0.0.1' })).rejects.toBeInstanceOf(
+    await expect(createControlServer({ clock: createSystemClock(), routes: createRecordingHandlers().routes, token: TOKEN, logger: createMemoryLogger(), host: '0.0.0.0' as '127.0.0.1' })).rejects.toBeInstanceOf(
       InvalidArgumentError,
     );
-    await expect(createControlServer({ routes: createRecordingHandlers().routes, token: '', logger: createMemoryLogger() })).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(createControlServer({ clock: createSystemClock(), routes: createRecordingHandlers().routes, token: '', logger: createMemoryLogger() })).rejects.toBeInstanceOf(InvalidArgumentError);
   });
 
   it('stop decision: block JSON while a reply is owed, 204 (turn recorded) otherwise, never a block when stop_hook_active', async () => {

@@ -14,7 +14,7 @@ import { createMemoryLogger, type MemoryLogger } from '../../src/testing/memory-
 const WAIT_MS = 15_000;
 
 function makeDeps(logger: MemoryLogger = createMemoryLogger({ level: 'debug' })): ProviderDeps & { logger: MemoryLogger } {
-  return { spawner: createChildProcessSpawner(), logger, clock: createSystemClock() };
+  return { spawner: createChildProcessSpawner({ clock: createSystemClock() }), logger, clock: createSystemClock() };
 }
 
 function makeLaunch(overrides: Partial<ProviderLaunch> = {}): ProviderLaunch {
@@ -374,7 +374,7 @@ describe('demo provider: sessions', () => {
 
 describe('demo agent: protocol robustness (raw process)', () => {
   async function spawnRaw(): Promise<{ child: SpawnedProcess; lines: string[]; waitLine: (p: (l: string) => boolean) => Promise<string> }> {
-    const child = await createChildProcessSpawner().spawn({ command: process.execPath, args: [DEMO_AGENT_SCRIPT_PATH] });
+    const child = await createChildProcessSpawner({ clock: createSystemClock() }).spawn({ command: process.execPath, args: [DEMO_AGENT_SCRIPT_PATH] });
     const lines: string[] = [];
     child.stdout.onLine((l) => lines.push(l));
     const waitLine = async (p: (l: string) => boolean) => {
@@ -416,7 +416,7 @@ describe('demo agent: protocol robustness (raw process)', () => {
   });
 
   it('--version prints the version and exits 0', async () => {
-    const child = await createChildProcessSpawner().spawn({ command: process.execPath, args: [DEMO_AGENT_SCRIPT_PATH, '--version'] });
+    const child = await createChildProcessSpawner({ clock: createSystemClock() }).spawn({ command: process.execPath, args: [DEMO_AGENT_SCRIPT_PATH, '--version'] });
     const lines: string[] = [];
     child.stdout.onLine((l) => lines.push(l));
     expect(await child.exited).toEqual({ code: 0, signal: null });

@@ -10,7 +10,7 @@ runProviderConformance(
   'echo (test/fixtures/providers, built on the kit)',
   async () => ({
     adapter: createEchoProvider(),
-    deps: { spawner: createChildProcessSpawner(), logger: createMemoryLogger(), clock: createSystemClock() },
+    deps: { spawner: createChildProcessSpawner({ clock: createSystemClock() }), logger: createMemoryLogger(), clock: createSystemClock() },
     launch: { cwd: process.cwd(), env: { ...(process.env as Record<string, string>) } },
     quickTurnText: 'hello',
     slowTurnText: '[slow] take your time',

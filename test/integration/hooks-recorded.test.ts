@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { createControlServer, type ControlServer } from '../../src/control/control-server.js';
 import { createMemoryLogger } from '../../src/testing/memory-logger.js';
 import { createRecordingHandlers, runHook, type RecordingHandlers } from '../fixtures/hooks/harness.js';
+import { createSystemClock } from '../../src/adapters/system-clock.js';
 
 /**
  * The payloads real Claude Code 2.1.330 sent in the e2e runs (test/fixtures/claude-hooks), replayed
@@ -23,7 +24,7 @@ afterEach(async () => {
 async function replay(script: string, fixture: string, owed: Array<{ messageId: string; from: string }> = []) {
   handlers = createRecordingHandlers({ fetchObligations: async () => owed });
   await handlers.cache.refresh();
-  server = await createControlServer({ routes: handlers.routes, token: TOKEN, logger: createMemoryLogger() });
+  server = await createControlServer({ clock: createSystemClock(), routes: handlers.routes, token: TOKEN, logger: createMemoryLogger() });
   const payload = recorded(fixture);
   const run = await runHook(script, payload, { AGENT_RELAY_RUNNER_PORT: String(server.port), AGENT_RELAY_RUNNER_TOKEN: TOKEN });
   return { run, payload: JSON.parse(payload) as Record<string, unknown> };

@@ -12,6 +12,7 @@ import type { HookFatalReport } from '../../src/control/runner-routes.js';
 import type { SessionTurnInput, StopInput } from '../../src/providers/claude/hook-schemas.js';
 import { createMemoryLogger } from '../../src/testing/memory-logger.js';
 import { HOOKS_DIR, createRecordingHandlers, fixture, runHook, type RecordingHandlers, type RecordingOptions } from '../fixtures/hooks/harness.js';
+import { createSystemClock } from '../../src/adapters/system-clock.js';
 
 const TOKEN = 'test-token-0123456789abcdef';
 const ALL_HOOKS = [
@@ -50,7 +51,7 @@ let handlers: RecordingHandlers;
 
 async function start(options: RecordingOptions = {}): Promise<ControlServer> {
   handlers = createRecordingHandlers(options);
-  server = await createControlServer({ routes: handlers.routes, token: TOKEN, logger: createMemoryLogger() });
+  server = await createControlServer({ clock: createSystemClock(), routes: handlers.routes, token: TOKEN, logger: createMemoryLogger() });
   return server;
 }
 const env = (extra: Record<string, string | undefined> = {}) => ({

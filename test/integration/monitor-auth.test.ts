@@ -14,6 +14,7 @@ import { createMemoryLogger, type MemoryLogger } from '../../src/testing/memory-
 import { createRecordingHandlers, rawRequest, waitFor as waitUntil } from '../fixtures/hooks/harness.js';
 import { cookieValue } from '../../src/control/monitor-auth.js';
 import { startRig } from '../helpers/rig.js';
+import { createSystemClock } from '../../src/adapters/system-clock.js';
 
 const TOKEN = 'control-token-0a1b2c3d4e5f60718293a4b5';
 const auth = { authorization: `Bearer ${TOKEN}` };
@@ -182,7 +183,7 @@ describe('monitor page and stream', () => {
 
   it('a client whose hello is still being prepared when the server closes is dropped, not left open', async () => {
     let release: (status: unknown) => void = () => {};
-    const s = await createControlServer({ token: TOKEN, logger: createMemoryLogger(), monitorStatus: () => new Promise((resolve) => (release = resolve)) });
+    const s = await createControlServer({ clock: createSystemClock(), token: TOKEN, logger: createMemoryLogger(), monitorStatus: () => new Promise((resolve) => (release = resolve)) });
     server = s;
     const client = await stream(s.port, auth);
     expect(client.ws).toBeDefined();

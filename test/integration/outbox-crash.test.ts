@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { createSqlJsOutboxStore } from '../../src/adapters/sqljs-outbox-store/index.js';
 import { createMemoryLogger } from '../../src/testing/memory-logger.js';
 import { payloadFor } from '../fixtures/outbox-crash/payload.js';
+import { createSystemClock } from '../../src/adapters/system-clock.js';
 
 const CHILD = fileURLToPath(new URL('../fixtures/outbox-crash/child.ts', import.meta.url));
 const MIN_ROUNDS = 25;
@@ -96,7 +97,7 @@ describe('outbox store survives kill -9', () => {
         for (const [seq, attempts] of log.updates) minAttempts.set(seq, Math.max(minAttempts.get(seq) ?? 0, attempts));
 
         if (fs.existsSync(`${file}.tmp`)) killedMidSnapshot++;
-        const store = createSqlJsOutboxStore({ path: file, logger });
+        const store = createSqlJsOutboxStore({ clock: createSystemClock(), path: file, logger });
         const rows = await store.list({ state: 'pending', limit: 1_000_000 });
         const where = `round ${rounds} (killed after ${killAfter} ms)`;
         const bySeq = new Map(rows.map((r) => [r.seq, r]));

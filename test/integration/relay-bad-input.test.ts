@@ -6,6 +6,7 @@ import { createWsRelayBus } from '../../src/adapters/ws-relay-bus.js';
 import { createMemoryLogger } from '../../src/testing/memory-logger.js';
 import type { MessageNewFrame } from '../../src/ports/relay-bus.js';
 import { waitFor } from './relay-helpers.js';
+import { createSystemClock } from '../../src/adapters/system-clock.js';
 
 let server: RelayDevServer;
 let agentId = '';
@@ -267,7 +268,7 @@ describe('the dev server refuses bad input with a 4xx and a one-line reason, and
 
   it('a malformed frame from the relay is dropped and counted by the ws adapter, and the next good frame is delivered', async () => {
     const logger = createMemoryLogger({ level: 'debug' });
-    const bus = createWsRelayBus({ url: server.wsUrl, agentId, token: () => token, logger });
+    const bus = createWsRelayBus({ clock: createSystemClock(), url: server.wsUrl, agentId, token: () => token, logger });
     const pushed: MessageNewFrame[] = [];
     bus.on('message.new', (f) => pushed.push(f));
     try {

@@ -22,9 +22,9 @@ describe('outbox → batch route → dev server, under faults', () => {
   it('delivers every event exactly once and in order despite lost responses, a down relay and a 503 mid-batch', async () => {
     server = await createRelayDevServer();
     const srv = server;
-    const setup = createFetchRelayHttp({ baseUrl: srv.url, token: () => undefined, apiKey: () => srv.apiKey });
+    const setup = createFetchRelayHttp({ clock: createSystemClock(), baseUrl: srv.url, token: () => undefined, apiKey: () => srv.apiKey });
     const reg = await setup.register({ name: 'alpha' });
-    const http = createFetchRelayHttp({ baseUrl: srv.url, token: () => reg.token, timeoutMs: 2000 });
+    const http = createFetchRelayHttp({ clock: createSystemClock(), baseUrl: srv.url, token: () => reg.token, timeoutMs: 2000 });
     const logger = createMemoryLogger({ level: 'debug' });
     outbox = createOutbox({
       store: createMemoryOutboxStore(),

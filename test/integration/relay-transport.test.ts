@@ -9,6 +9,7 @@ import { createFakeClock } from '../../src/testing/fake-clock.js';
 import { ProtocolError, RelayHttpError, RelayUnavailableError } from '../../src/errors/index.js';
 import type { RelayBus, RelayBusStateEvent, CommandFrame, PermissionDecisionFrame, MessageNewFrame } from '../../src/ports/relay-bus.js';
 import { tempDir, waitFor } from './relay-helpers.js';
+import { createSystemClock } from '../../src/adapters/system-clock.js';
 
 interface Agent {
   id: string;
@@ -22,7 +23,7 @@ const buses: RelayBus[] = [];
 
 async function registerAgent(srv: RelayDevServer, name: string, extra: { timeoutMs?: number; fetch?: FetchLike } = {}): Promise<Agent> {
   const holder = { token: '' };
-  const http = createFetchRelayHttp({
+  const http = createFetchRelayHttp({ clock: createSystemClock(),
     baseUrl: srv.url,
     token: () => holder.token,
     apiKey: () => srv.apiKey,
@@ -44,7 +45,7 @@ async function registerAgent(srv: RelayDevServer, name: string, extra: { timeout
 }
 
 function busFor(url: string, agent: Agent, extra: Partial<Parameters<typeof createWsRelayBus>[0]> = {}): RelayBus {
-  const bus = createWsRelayBus({ url, agentId: agent.id, token: () => agent.token, baseDelayMs: 20, maxDelayMs: 200, ...extra });
+  const bus = createWsRelayBus({ clock: createSystemClock(), url, agentId: agent.id, token: () => agent.token, baseDelayMs: 20, maxDelayMs: 200, ...extra });
   buses.push(bus);
   return bus;
 }
@@ -217,12 +218,12 @@ describe('auth, expiry and renewal', () => {
   it('refuses missing and forged tokens and another agent\'s routes', async () => {
     const a = await registerAgent(server, 'alpha');
     const b = await registerAgent(server, 'beta');
-    const forged = createFetchRelayHttp({ baseUrl: server.url, token: () => 'rt_forged' });
+    const forged = createFetchRelayHttp({ clock: createSystemClock(), baseUrl: server.url, token: () => 'rt_forged' });
     await expect(forged.pollUnread(a.id)).rejects.toMatchObject({ status: 401, serverMessage: 'unknown bearer token' });
-    const none = createFetchRelayHttp({ baseUrl: server.url, token: () => undefined });
+    const none = createFetchRelayHttp({ clock: createSystemClock(), baseUrl: server.url, token: () => undefined });
     await expect(none.pollUnread(a.id)).rejects.toMatchObject({ status: 401 });
     await expect(a.http.pollUnread(b.id)).rejects.toMatchObject({ status: 403, code: 'RELAY_AUTH' });
-    const noKey = createFetchRelayHttp({ baseUrl: server.url, token: () => a.token });
+    const noKey = createFetchRelayHttp({ clock: createSystemClock(), baseUrl: server.url, token: () => a.token });
     await expect(noKey.register({ name: 'gamma' })).rejects.toMatchObject({ status: 401 });
   });
 
@@ -243,7 +244,7 @@ describe('auth, expiry and renewal', () => {
       await expect(a.http.heartbeat(a.id)).resolves.toMatchObject({ serverTime: clock.now() });
       // Without a key, an expired token stays refused.
       clock.advance(60_000);
-      const keyless = createFetchRelayHttp({ baseUrl: srv.url, token: () => a.token });
+      const keyless = createFetchRelayHttp({ clock: createSystemClock(), baseUrl: srv.url, token: () => a.token });
       await expect(keyless.renewToken(a.id)).rejects.toMatchObject({ status: 401 });
       // Fault: expire now.
       const fresh = await a.http.renewToken(a.id);
@@ -260,7 +261,7 @@ describe('auth, expiry and renewal', () => {
     const a = await registerAgent(server, 'alpha');
     const oldClient: FetchLike = (url, init) =>
       fetch(url, { ...init, headers: { ...init.headers, 'X-Relay-Protocol': '2' } }) as unknown as ReturnType<FetchLike>;
-    const http = createFetchRelayHttp({ baseUrl: server.url, token: () => a.token, fetch: oldClient });
+    const http = createFetchRelayHttp({ clock: createSystemClock(), baseUrl: server.url, token: () => a.token, fetch: oldClient });
     const err = await http.pollUnread(a.id).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ProtocolError);
     expect((err as Error).message).toMatch(/client speaks protocol 2; this server speaks 1/);
@@ -280,7 +281,7 @@ describe('transport failures', () => {
   it('reports refused connections and hung requests as RelayUnavailableError (unavailable vs timeout)', async () => {
     const a = await registerAgent(server, 'alpha');
     // A short timeout only for the call that is meant to time out; healthy calls keep the default.
-    const impatient = createFetchRelayHttp({ baseUrl: server.url, token: () => a.token, timeoutMs: 300 });
+    const impatient = createFetchRelayHttp({ clock: createSystemClock(), baseUrl: server.url, token: () => a.token, timeoutMs: 300 });
     await server.faults.down();
     const refused = await a.http.heartbeat(a.id).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(RelayUnavailableError);

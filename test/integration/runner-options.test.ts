@@ -9,6 +9,7 @@ import { createControlServer } from '../../src/control/control-server.js';
 import { createDemoProvider, InvalidArgumentError, isRunnerError, RunnerError } from '../../src/index.js';
 import { createMemoryLogger } from '../../src/testing/memory-logger.js';
 import { startRig, waitFor, type Rig } from '../helpers/rig.js';
+import { createSystemClock } from '../../src/adapters/system-clock.js';
 
 let rig: Rig | undefined;
 let dir: string | undefined;
@@ -127,7 +128,7 @@ describe('bind failures and an unusable dataDir are RunnerErrors with a code (is
   it('createControlServer refuses a port out of range or not a number before binding', async () => {
     const logger = createMemoryLogger();
     for (const port of [70_000, -1, 1.5, 'abc' as unknown as number]) {
-      const error = await createControlServer({ token: 't', logger, port }).catch((e: unknown) => e);
+      const error = await createControlServer({ clock: createSystemClock(), token: 't', logger, port }).catch((e: unknown) => e);
       expect(isRunnerError(error) && error.code).toBe('INVALID_ARGUMENT');
     }
   });

@@ -11,7 +11,7 @@ import { compareVersions, judgeVersion, VersionCheck } from '../../src/providers
 import { createMemoryLogger, type MemoryLogger } from '../../src/testing/memory-logger.js';
 
 function makeDeps(): ProviderDeps & { logger: MemoryLogger } {
-  return { spawner: createChildProcessSpawner(), logger: createMemoryLogger({ level: 'debug' }), clock: createSystemClock() };
+  return { spawner: createChildProcessSpawner({ clock: createSystemClock() }), logger: createMemoryLogger({ level: 'debug' }), clock: createSystemClock() };
 }
 
 /** A "CLI" whose --version prints `version`. */

@@ -5,6 +5,7 @@ import { decodeServerFrame } from '../../src/protocol/relay-codec.js';
 import { createFakeClock } from '../../src/testing/fake-clock.js';
 import { ProtocolError, RelayHttpError, RelayUnavailableError } from '../../src/errors/index.js';
 import type { RelayBusStateEvent } from '../../src/ports/relay-bus.js';
+import { createSystemClock } from '../../src/adapters/system-clock.js';
 
 describe('parseRetryAfter', () => {
   it('reads seconds and HTTP dates, and ignores garbage', () => {
@@ -29,7 +30,7 @@ describe('createFetchRelayHttp with a host fetch', () => {
 
   it('sends the protocol header and bearer token, and maps error bodies', async () => {
     const seen: Array<Record<string, string>> = [];
-    const http = createFetchRelayHttp({
+    const http = createFetchRelayHttp({ clock: createSystemClock(),
       baseUrl: 'http://relay.test/',
       token: () => 'tok',
       fetch: (url, init) => {
@@ -53,7 +54,7 @@ describe('createFetchRelayHttp with a host fetch', () => {
         messages: [{ id: 'm1', seq: 1, kind: 'message', from: 'a', to: 'b', body: 'x', occurredAt: 1, createdAt: 2, extra: { ignored: true } }],
       }),
     };
-    const http = createFetchRelayHttp({
+    const http = createFetchRelayHttp({ clock: createSystemClock(),
       baseUrl: 'http://relay.test',
       token: () => 'tok',
       fetch: (url) => respond(200, answers[new URL(url).pathname] ?? '{}'),

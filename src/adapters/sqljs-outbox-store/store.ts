@@ -17,7 +17,6 @@ import type { Clock, TimerHandle } from '../../ports/clock.js';
 import type { Logger } from '../../ports/logger.js';
 import type { NewOutboxRow, OutboxRow, OutboxRowPatch, OutboxRowState, OutboxStore, OutboxStoreCounts } from '../../ports/outbox-store.js';
 import { ClosedError, InvalidArgumentError, StoreError, isRunnerError } from '../../errors/index.js';
-import { createSystemClock } from '../system-clock.js';
 import { createStderrLogger } from '../tslog-logger.js';
 import { validateListOptions, validateNewRows, validatePatch } from '../memory-outbox-store.js';
 import { errorText, fsyncDir } from './files.js';
@@ -25,6 +24,7 @@ import { JournalWriter, headerLine, hybridDurableWrite, type DurableWrite, type 
 import { recover, type StoreFiles } from './recovery.js';
 import { RowIndex } from './row-index.js';
 import type { SnapshotDb } from './snapshot.js';
+import { requireClock } from '../require-clock.js';
 
 /**
  * Options of {@link createSqlJsOutboxStore}.
@@ -38,8 +38,8 @@ export interface SqlJsOutboxStoreOptions {
    * @defaultValue a logger that writes error and fatal lines to stderr (a quarantine is never silent)
    */
   logger?: Logger;
-  /** Time source for quarantine file names and checkpoint deferral. @defaultValue the system clock */
-  clock?: Clock;
+  /** Time source for quarantine file names and checkpoint deferral (`createSystemClock()` in production). */
+  clock: Clock;
   /**
    * Checkpoint once the journal exceeds max(this, snapshot size) bytes. Lower it only in tests
    * that want to exercise checkpoints often.
@@ -90,8 +90,10 @@ export class SqlJsOutboxStore implements OutboxStore {
     if (!Number.isFinite(limit) || limit < 1) throw new InvalidArgumentError('createSqlJsOutboxStore: journalLimitBytes must be a positive number');
     const path = nodePath.resolve(options.path);
     this.#files = { path, journalPath: `${path}.journal`, dir: nodePath.dirname(path) };
-    this.#log = options.logger ?? createStderrLogger();
-    this.#clock = options.clock ?? createSystemClock();
+    this.#log = options.logger ?? createStderrLogger({ clock: options.clock });
+    // No default clock here: the composition root (createRunner) resolves it, once.
+    requireClock(options?.clock, 'createSqlJsOutboxStore');
+    this.#clock = options.clock;
     this.#journalLimit = limit;
     this.#journal = new JournalWriter(
       this.#files.journalPath,
