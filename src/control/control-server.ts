@@ -18,6 +18,7 @@ import { clip, describeBodyIssues } from './body-schema.js';
 import type { MonitorLink } from './monitor-auth.js';
 import { createMonitorGate, isMonitorPath, MONITOR_PATH } from './monitor-routes.js';
 import { requireClock } from '../adapters/require-clock.js';
+import { readRequestBody } from '../adapters/http-body.js';
 
 /**
  * Options of {@link createControlServer}.
@@ -209,41 +210,14 @@ export async function createControlServer(options: ControlServerOptions): Promis
     send(res, json({ error: oneLine(reason) }, status), headers);
 
   /** Read the body under the cap; undefined when a 413 was already sent. */
-  const readBody = (req: IncomingMessage, res: ServerResponse): Promise<string | undefined> =>
-    new Promise((resolve, reject) => {
-      const declared = Number(req.headers['content-length']);
-      const tooLarge = () => {
-        // Close after answering: the rest of the upload is not worth reading.
-        fail(res, 413, `body larger than ${maxBodyBytes} bytes`, { connection: 'close' });
-        res.once('finish', () => req.destroy());
-        resolve(undefined);
-      };
-      if (Number.isFinite(declared) && declared > maxBodyBytes) return tooLarge();
-      const chunks: Buffer[] = [];
-      let size = 0;
-      let done = false;
-      req.on('data', (chunk: Buffer) => {
-        if (done) return;
-        size += chunk.length;
-        if (size > maxBodyBytes) {
-          done = true;
-          req.pause();
-          tooLarge();
-          return;
-        }
-        chunks.push(chunk);
-      });
-      req.on('end', () => {
-        if (done) return;
-        done = true;
-        resolve(Buffer.concat(chunks).toString('utf8'));
-      });
-      req.on('error', (error) => {
-        if (done) return;
-        done = true;
-        reject(error);
-      });
-    });
+  const readBody = async (req: IncomingMessage, res: ServerResponse): Promise<string | undefined> => {
+    const body = await readRequestBody(req, maxBodyBytes);
+    if (body.ok) return body.text;
+    // Close after answering: the rest of the upload is not worth reading.
+    fail(res, 413, `body larger than ${maxBodyBytes} bytes`, { connection: 'close' });
+    res.once('finish', () => req.destroy());
+    return undefined;
+  };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<number> => {
     if (!isLoopbackHost(req.headers.host)) return fail(res, 403, 'forbidden: Host must be a loopback name'), 403;

@@ -8,6 +8,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Socket } from 'node:net';
 import type { Clock, TimerHandle } from '../ports/clock.js';
 import { ClosedError } from '../errors/index.js';
+import { readRequestBody } from '../adapters/http-body.js';
 
 const MAX_BODY_BYTES = 64 * 1024 * 1024;
 
@@ -159,20 +160,11 @@ export async function startScriptedHttpServer<R extends RecordedHttpRequest>(opt
   };
 }
 
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const parts: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
-        req.destroy();
-        reject(new Error('request body too large'));
-        return;
-      }
-      parts.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(parts).toString('utf8')));
-    req.on('error', reject);
-  });
+async function readBody(req: IncomingMessage): Promise<string> {
+  const body = await readRequestBody(req, MAX_BODY_BYTES);
+  if (!body.ok) {
+    req.destroy();
+    throw new Error('request body too large');
+  }
+  return body.text;
 }

@@ -6,6 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RawData } from 'ws';
 import type { GenericSchema, InferOutput } from 'valibot';
 import { checkValue, exceedsBytes, type WireShape } from '../../protocol/relay-codec.js';
+import { readRequestBody } from '../../adapters/http-body.js';
 
 /** A request the server refuses; carries the HTTP status, a stable code and a one-line reason. */
 export class HttpFailure extends Error {
@@ -83,28 +84,10 @@ export function toFailure(error: unknown): HttpFailure {
 }
 
 /** The request body as text; a 413 past `max` bytes. */
-export function readBody(req: IncomingMessage, max: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let tooLarge = false;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > max) {
-        tooLarge = true;
-        chunks.length = 0;
-        // Keep reading (discarding) so the client sees the 413 instead of a reset, within reason.
-        if (size > max * 8) req.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => {
-      if (tooLarge) reject(new HttpFailure(413, 'body_too_large', `request body exceeds ${max} bytes`));
-      else resolve(Buffer.concat(chunks).toString('utf8'));
-    });
-    req.on('error', reject);
-  });
+export async function readBody(req: IncomingMessage, max: number): Promise<string> {
+  const body = await readRequestBody(req, max);
+  if (!body.ok) throw new HttpFailure(413, 'body_too_large', `request body exceeds ${max} bytes`);
+  return body.text;
 }
 
 /** What a route answers: a JSON body, or raw bytes. */
