@@ -29,6 +29,7 @@ import { LOG_LEVELS, type LogFields, type Logger, type LogLevel } from '../ports
 import { InvalidArgumentError } from '../errors/index.js';
 import { createSystemClock } from './system-clock.js';
 import { requireClock } from './require-clock.js';
+import { describeError } from '../shared/describe-error.js';
 
 /**
  * Options of {@link createFileLogger}.
@@ -351,7 +352,7 @@ export function createFileLogger(options: FileLoggerOptions): FileLogger {
 
   const reportFailure = (error: unknown) => {
     const code = (error as { code?: unknown })?.code;
-    const reason = typeof code === 'string' ? code : error instanceof Error ? error.message : String(error);
+    const reason = typeof code === 'string' ? code : describeError(error);
     stderr(
       formatLogLine(clock.now(), 'error', 'logger', `cannot write ${path}: ${reason}; error and fatal records go to stderr`, secrets.values),
     );

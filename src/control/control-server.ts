@@ -19,6 +19,7 @@ import type { MonitorLink } from './monitor-auth.js';
 import { createMonitorGate, isMonitorPath, MONITOR_PATH } from './monitor-routes.js';
 import { requireClock } from '../adapters/require-clock.js';
 import { readRequestBody } from '../adapters/http-body.js';
+import { describeError } from '../shared/describe-error.js';
 
 /**
  * Options of {@link createControlServer}.
@@ -268,7 +269,7 @@ export async function createControlServer(options: ControlServerOptions): Promis
         finish(400);
         return;
       }
-      logger.error('control', `handler failed for ${req.method ?? '?'} ${(req.url ?? '').split('?')[0] ?? ''}: ${error instanceof Error ? error.message : String(error)}`);
+      logger.error('control', `handler failed for ${req.method ?? '?'} ${(req.url ?? '').split('?')[0] ?? ''}: ${describeError(error)}`);
       fail(res, 500, 'internal error');
       finish(500);
     });
@@ -322,7 +323,7 @@ export async function createControlServer(options: ControlServerOptions): Promis
           });
       });
     } catch (error) {
-      logger.warn('control', `monitor upgrade failed: ${error instanceof Error ? error.message : String(error)}`);
+      logger.warn('control', `monitor upgrade failed: ${describeError(error)}`);
       refuseUpgrade(socket, 400, 'Bad Request');
     }
   });
@@ -331,7 +332,7 @@ export async function createControlServer(options: ControlServerOptions): Promis
     try {
       return JSON.stringify(event);
     } catch (error) {
-      logger.warn('control', `monitor event not serialisable: ${error instanceof Error ? error.message : String(error)}`);
+      logger.warn('control', `monitor event not serialisable: ${describeError(error)}`);
       return undefined;
     }
   };
@@ -339,7 +340,7 @@ export async function createControlServer(options: ControlServerOptions): Promis
     try {
       return (options.monitorBacklog?.() ?? []).map(serialise).filter((data): data is string => data !== undefined);
     } catch (error) {
-      logger.warn('control', `monitor backlog failed: ${error instanceof Error ? error.message : String(error)}`);
+      logger.warn('control', `monitor backlog failed: ${describeError(error)}`);
       return [];
     }
   };

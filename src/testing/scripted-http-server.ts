@@ -9,6 +9,7 @@ import type { Socket } from 'node:net';
 import type { Clock, TimerHandle } from '../ports/clock.js';
 import { ClosedError } from '../errors/index.js';
 import { readRequestBody } from '../adapters/http-body.js';
+import { describeError } from '../shared/describe-error.js';
 
 const MAX_BODY_BYTES = 64 * 1024 * 1024;
 
@@ -121,7 +122,7 @@ export async function startScriptedHttpServer<R extends RecordedHttpRequest>(opt
         return;
       }
       res.writeHead(500, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(options.internalErrorBody(`fake server: ${error instanceof Error ? error.message : String(error)}`)));
+      res.end(JSON.stringify(options.internalErrorBody(`fake server: ${describeError(error)}`)));
     });
   });
   server.on('connection', (socket) => {

@@ -3,6 +3,7 @@
  * and directories, and quarantine of a damaged file.
  */
 import * as fs from 'node:fs';
+import { describeError } from '../../shared/describe-error.js';
 
 /** On-disk format version, written in the journal header and the snapshot's meta table. */
 export const FORMAT = 1;
@@ -14,7 +15,7 @@ export const DIR_MODE = 0o700;
 /** An error as one line, with its errno code when the message does not already say it. */
 export function errorText(error: unknown): string {
   const code = (error as { code?: unknown } | null)?.code;
-  const message = error instanceof Error ? error.message : String(error);
+  const message = describeError(error);
   return typeof code === 'string' && !message.includes(code) ? `${code}: ${message}` : message;
 }
 

@@ -7,6 +7,7 @@ import type { RawData } from 'ws';
 import type { GenericSchema, InferOutput } from 'valibot';
 import { checkValue, exceedsBytes, type WireShape } from '../../protocol/relay-codec.js';
 import { readRequestBody } from '../../adapters/http-body.js';
+import { describeError } from '../../shared/describe-error.js';
 
 /** A request the server refuses; carries the HTTP status, a stable code and a one-line reason. */
 export class HttpFailure extends Error {
@@ -79,7 +80,7 @@ export function decodeParam(segment: string): string {
 /** Any error as a refusal: an `HttpFailure` as is, anything else a 500 with a one-line reason. */
 export function toFailure(error: unknown): HttpFailure {
   if (error instanceof HttpFailure) return error;
-  const message = error instanceof Error ? error.message : String(error);
+  const message = describeError(error);
   return new HttpFailure(500, 'internal', `internal error: ${message.split('\n')[0]!.slice(0, 200)}`);
 }
 
