@@ -23,7 +23,10 @@ export type TypedEmitter<E extends TypedEmitterModule.EventMap> = TypedEmitterMo
  * @public
  */
 export interface Runner extends TypedEmitter<RunnerEvents> {
-  /** Bring everything up; resolves when registered, connected (or connecting) and the provider runs. */
+  /**
+   * Bring everything up; resolves when registered, connected (or connecting) and the provider runs.
+   * A rejected start leaves nothing running and may be called again (e.g. once the relay is back).
+   */
   start(): Promise<void>;
   /** Tear down; idempotent; nothing accepted is lost. Closes only what the runner created itself. */
   stop(): Promise<void>;
@@ -125,7 +128,7 @@ export class AgentRunner extends (EventEmitter as unknown as new () => TypedEmit
     return this.#p.core.connected;
   }
 
-  /** Bring everything up; concurrent calls share one start. */
+  /** Bring everything up; concurrent calls share one start; after a failed start, call it again (or `stop()`). */
   start(): Promise<void> {
     if (this.#stopped) return Promise.reject(new ClosedError('runner'));
     this.#starting ??= this.#start();
@@ -164,24 +167,27 @@ export class AgentRunner extends (EventEmitter as unknown as new () => TypedEmit
     this.#control = control;
     try {
       await core.start();
+      if (infoFile) {
+        await ensurePrivateDir(dirname(infoFile));
+        await writePrivateJson(infoFile, {
+          name: this.#p.name,
+          agentId: core.agentId,
+          pid: process.pid,
+          port: control.port,
+          provider: this.#p.providerName,
+          startedAt: new Date(this.#startedAt).toISOString(),
+          version: this.#p.version,
+        });
+      }
     } catch (error) {
-      // A half-started runner (registered, bus connecting) must not linger behind a failed start.
-      await core.stop().catch(() => {});
+      // Nothing of a failed start keeps running (provider, bus, timers, control port), and a later
+      // start() tries again from scratch: the relay or the provider may be back by then. What the
+      // runner created itself (its store, its logger) stays open for that retry; stop() closes it.
+      await core.abortStart().catch(() => {});
       await control.close().catch(() => {});
-      await this.#p.owned.store?.close?.().catch(() => {});
+      this.#control = undefined;
+      this.#starting = undefined;
       throw error;
-    }
-    if (infoFile) {
-      await ensurePrivateDir(dirname(infoFile));
-      await writePrivateJson(infoFile, {
-        name: this.#p.name,
-        agentId: core.agentId,
-        pid: process.pid,
-        port: control.port,
-        provider: this.#p.providerName,
-        startedAt: new Date(this.#startedAt).toISOString(),
-        version: this.#p.version,
-      });
     }
     logger.info('runner', `ready: agent ${core.agentId}, control ${control.url}`);
   }

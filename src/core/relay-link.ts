@@ -23,6 +23,8 @@ export interface RelayLinkDeps {
   makeOutbox: (agentId: string) => Outbox;
   /** Background refresh of the obligation snapshot. */
   obligationRefreshMs: number;
+  /** The current status, re-sent on a new bus. */
+  currentStatus: () => AgentStatus;
   /** A timeline entry was published. */
   onTimeline: (entry: TimelineEvent) => void;
   /** An event could not be queued (also logged). */
@@ -40,6 +42,7 @@ export class RelayLink {
   #outbox: Outbox | undefined;
   #obligations: ObligationCache<Obligation> | undefined;
   #unsubscribe: () => void = () => {};
+  #target: Omit<BusTarget, 'timeline'> | undefined;
 
   constructor(deps: RelayLinkDeps) {
     this.#d = deps;
@@ -57,9 +60,34 @@ export class RelayLink {
 
   /** Open the outbox, the obligation snapshot and the bus (which routes its frames to `target`). */
   open(agentId: string, token: string, target: Omit<BusTarget, 'timeline'>): void {
-    const d = this.#d;
-    this.#outbox = d.makeOutbox(agentId);
+    this.#target = target;
+    this.#outbox = this.#d.makeOutbox(agentId);
     this.#outbox.start();
+    this.#attach(agentId, token);
+  }
+
+  /**
+   * The relay registered the agent anew under another id (it had lost its state): a new bus and
+   * obligation snapshot for that id. The outbox stays: what it holds is sent with the new token.
+   */
+  async reattach(agentId: string, token: string): Promise<void> {
+    this.#obligations?.stop();
+    this.#unsubscribe();
+    const old = this.#bus;
+    this.#attach(agentId, token);
+    this.status(this.#d.currentStatus());
+    await old?.close().catch(() => {});
+    await this.#target?.inbox.catchUp();
+  }
+
+  /** A hook crashed: a FATAL line, and a `hook_fatal` event for the relay. */
+  async hookFatal(report: { hook: string; message: string; exitCode?: number; line?: number; command?: string }): Promise<void> {
+    this.#d.logger.fatal('hook', `${report.hook} failed${report.line ? ` at line ${report.line}` : ''}${report.exitCode !== undefined ? ` (exit ${report.exitCode})` : ''}: ${report.message}`);
+    await this.enqueue('hook_fatal', { ...report });
+  }
+
+  #attach(agentId: string, token: string): void {
+    const d = this.#d;
     this.#obligations = createObligationCache<Obligation>({
       fetch: () => d.auth.withAuth(() => d.http.obligations(agentId)),
       key: (o) => o.messageId,
@@ -70,7 +98,7 @@ export class RelayLink {
     this.#obligations.start();
     const bus = d.makeBus(agentId, token);
     this.#bus = bus;
-    this.#unsubscribe = listenToBus(bus, { ...target, timeline: (event, data) => this.timeline(event, data) }, d.logger);
+    this.#unsubscribe = listenToBus(bus, { ...(this.#target as Omit<BusTarget, 'timeline'>), timeline: (event, data) => this.timeline(event, data) }, d.logger);
     bus.connect();
   }
 
@@ -133,6 +161,9 @@ export class RelayLink {
     await this.#outbox?.close();
     this.#unsubscribe();
     await this.#bus?.close();
+    this.#bus = undefined;
+    this.#outbox = undefined;
+    this.#obligations = undefined;
   }
 }
 

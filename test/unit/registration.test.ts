@@ -12,6 +12,8 @@ function setup(overrides: Partial<RegistrationDeps['http']> = {}) {
   const logger = createMemoryLogger({ level: 'debug' });
   const calls: string[] = [];
   const renewed: string[] = [];
+  const reregistered: string[] = [];
+  const troubles: Array<string | undefined> = [];
   let n = 0;
   let busUp = false;
   const grant = (): TokenGrant => ({ token: `tok-${++n}`, tokenExpiresAt: clock.now() + HOUR });
@@ -43,8 +45,10 @@ function setup(overrides: Partial<RegistrationDeps['http']> = {}) {
     heartbeatMs: 30_000,
     busConnected: () => busUp,
     onRenewed: (token) => renewed.push(token),
+    onReregistered: (registered) => reregistered.push(registered.agent.id),
+    onTrouble: (reason) => troubles.push(reason),
   });
-  return { clock, logger, calls, renewed, registration, setBus: (up: boolean) => (busUp = up) };
+  return { clock, logger, calls, renewed, reregistered, troubles, registration, setBus: (up: boolean) => (busUp = up) };
 }
 
 describe('registration and token lifecycle', () => {
