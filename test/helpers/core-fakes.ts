@@ -73,9 +73,10 @@ export function coreOnFakes(options: { http?: Partial<RelayHttp>; journal?: Deli
       return session;
     },
   };
+  const busAgents: string[] = [];
   const core = new RunnerCore({
     name: 'worker-1', cwd: '/work', clock, logger, http,
-    makeBus: () => bus,
+    makeBus: (agentId) => (busAgents.push(agentId), bus),
     makeOutbox: () => outbox,
     provider,
     providerDeps: { spawner: {} as ProcessSpawner, logger, clock },
@@ -93,7 +94,7 @@ export function coreOnFakes(options: { http?: Partial<RelayHttp>; journal?: Deli
   core.on('delivery', (d) => deliveries.push(d));
   const session = () => sessions.at(-1)!;
   return {
-    clock, logger, core, bus, sent, calls, queued, turns, sessions, mirrors, deliveries, session,
+    clock, logger, core, bus, busAgents, sent, calls, queued, turns, sessions, mirrors, deliveries, session,
     message: (id: string, extra: Partial<RelayMessage> = {}) => relayMessage(id, extra),
     /** Push a message on the bus and let delivery run. */
     async push(message: RelayMessage) {
