@@ -116,7 +116,7 @@ export class RelayLink {
   async sendMessage(input: { to: string; body: string; replyTo?: string; expectsReply?: boolean }): Promise<{ seq: number; idempotencyKey: string }> {
     const outbox = this.#outbox;
     if (!outbox) throw new ClosedError('runner');
-    const payload: Record<string, unknown> = { kind: 'message', to: input.to, body: input.body };
+    const payload: Record<string, unknown> = { kind: 'message', to: input.to, body: clipBody(input.body) };
     if (input.replyTo) payload.replyTo = input.replyTo;
     if (input.expectsReply) payload.expectsReply = true;
     const row = await outbox.enqueue({ kind: 'message', payload });
@@ -129,6 +129,7 @@ export class RelayLink {
   async enqueue(kind: string, payload: Record<string, unknown>): Promise<void> {
     if (!this.#outbox) return;
     try {
+      if (typeof payload.body === 'string') payload.body = clipBody(payload.body);
       await this.#outbox.enqueue({ kind, payload: stripUndefined(payload) });
     } catch (error) {
       this.#d.logger.error('outbox', `could not queue ${kind}: ${describeError(error)}`);
@@ -165,6 +166,19 @@ export class RelayLink {
     this.#outbox = undefined;
     this.#obligations = undefined;
   }
+}
+
+/** The relay's limit on a message body, in characters (`FIELD_LIMITS.messageBody` in `src/protocol/`). */
+export const MAX_BODY_CHARS = 256 * 1024;
+
+/**
+ * A body the relay accepts: an over-long one is cut, visibly, rather than refused. A refused event
+ * is dropped by the outbox as a permanent rejection, so an over-long reply would reach nobody.
+ */
+export function clipBody(body: string): string {
+  if (body.length <= MAX_BODY_CHARS) return body;
+  const note = `\n[… cut by agent-relay-runner: ${body.length - MAX_BODY_CHARS + 200} more characters]`;
+  return body.slice(0, MAX_BODY_CHARS - 200) + note;
 }
 
 function stripUndefined<T extends Record<string, unknown>>(value: T): T {
