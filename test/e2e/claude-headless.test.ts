@@ -169,7 +169,8 @@ describe('Claude Code headless, end to end', () => {
   it('restarts a CLI killed mid-turn and resumes the same session', async () => {
     rig = await startClaudeRig(
       (call: FakeAnthropicCall) => {
-        if (call.lastUserText.includes('take your time')) return { ...text('never finished'), holdMs: 120_000 };
+        // The first attempt hangs until the kill; the retry after the restart (issue 10) is answered.
+        if (call.lastUserText.includes('take your time') && !call.lastUserText.includes('previous attempt')) return { ...text('never finished'), holdMs: 120_000 };
         return text(call.text.includes('take your time') ? 'I remember the slow one.' : 'I lost my memory.');
       },
       { exitPolicy: { baseDelayMs: 200 } },
@@ -213,6 +214,8 @@ describe('Claude Code headless, end to end', () => {
     const next = r.relay.sendToAgent(agentId, { from: 'alice', body: 'are you back?' });
     const reply = await waitFor(() => sessionEntries(r, next.id).find((m) => m.entry === 'reply'), 'reply after resume', WAIT);
     expect(reply.body).toBe('I remember the slow one.');
+    // The killed message was delivered again (as a retry) and answered once (issue 10).
+    expect(sessionEntries(r, slow.id).filter((m) => m.entry === 'reply')).toHaveLength(1);
     if (resumeHook) await maybeSaveHookFixtures({ 'session-start-resume': resumeHook });
   }, E2E_TIMEOUT);
 });
