@@ -6,7 +6,7 @@ import { writePrivateJson } from './runner-files.js';
  * The delivery journal as one small JSON file (owner-only, replaced atomically by rename).
  * @remarks A missing or unreadable file reads as an empty note: at worst a message the previous run
  * was working on is delivered again without the retry notice.
- * @public
+ * @internal Not yet a host option: `createRunner` keeps the note in `<dataDir>/deliveries.json`.
  */
 export function createFileDeliveryJournal(options: { path: string }): DeliveryJournal {
   return {

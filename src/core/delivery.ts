@@ -181,6 +181,7 @@ export class DeliveryQueue {
         continue;
       }
       d.message = { ...d.message, retry: true };
+      this.deps.logger.warn('delivery', `message ${d.message.id} was interrupted mid-turn (attempt ${d.interrupted}); it will be delivered again as a retry`);
       back.push(d);
     }
     this.#inFlight.clear();

@@ -1,6 +1,5 @@
 export type * from './clock.js';
 export type * from './control.js';
-export type * from './delivery-journal.js';
 export type * from './outbox-store.js';
 export type * from './logger.js';
 export { LOG_LEVELS } from './logger.js';

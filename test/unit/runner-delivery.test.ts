@@ -45,6 +45,7 @@ describe('a message is finished when its turn ends (issue 10, item 1)', () => {
     expect(t.taskStatuses()).toEqual(['in_progress']);
     expect(t.reads()).toEqual([]);
     expect(t.mirrors.filter((m) => m.entry === 'reply')).toEqual([]);
+    expect(t.logger.lines().some((l) => l.includes('WARN [delivery] message m1 was interrupted mid-turn (attempt 1); it will be delivered again as a retry'))).toBe(true);
     t.consume('m1');
     t.session().emit({ type: 'turn.completed', finalText: 'four' });
     await t.clock.advanceAsync(0);
