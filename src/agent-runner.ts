@@ -93,6 +93,11 @@ export class AgentRunner extends (EventEmitter as unknown as new () => TypedEmit
         (this.emit as (e: string, ...a: unknown[]) => boolean)(event, ...args);
       });
     }
+    // The relay forgot the agent and it registered again under a new id: the info file follows.
+    parts.core.on('timeline', (entry) => {
+      if (entry.event !== 'relay.reregistered') return;
+      this.#writeInfo().catch((error: unknown) => parts.logger.error('runner', `could not rewrite the info file: ${String(error)}`));
+    });
     for (const type of PUBLISHED) {
       parts.core.on(type, (payload: unknown) => this.#control?.publish({ type, [type]: payload }));
     }
@@ -167,18 +172,8 @@ export class AgentRunner extends (EventEmitter as unknown as new () => TypedEmit
     this.#control = control;
     try {
       await core.start();
-      if (infoFile) {
-        await ensurePrivateDir(dirname(infoFile));
-        await writePrivateJson(infoFile, {
-          name: this.#p.name,
-          agentId: core.agentId,
-          pid: process.pid,
-          port: control.port,
-          provider: this.#p.providerName,
-          startedAt: new Date(this.#startedAt).toISOString(),
-          version: this.#p.version,
-        });
-      }
+      if (infoFile) await ensurePrivateDir(dirname(infoFile));
+      await this.#writeInfo();
     } catch (error) {
       // Nothing of a failed start keeps running (provider, bus, timers, control port), and a later
       // start() tries again from scratch: the relay or the provider may be back by then. What the
@@ -190,6 +185,21 @@ export class AgentRunner extends (EventEmitter as unknown as new () => TypedEmit
       throw error;
     }
     logger.info('runner', `ready: agent ${core.agentId}, control ${control.url}`);
+  }
+
+  /** The runner info file (when configured): who runs where; rewritten when the agent id changes. */
+  async #writeInfo(): Promise<void> {
+    const { infoFile, core } = this.#p;
+    if (!infoFile || !this.#control) return;
+    await writePrivateJson(infoFile, {
+      name: this.#p.name,
+      agentId: core.agentId,
+      pid: process.pid,
+      port: this.#control.port,
+      provider: this.#p.providerName,
+      startedAt: new Date(this.#startedAt).toISOString(),
+      version: this.#p.version,
+    });
   }
 
   /** The ownership rule: close what the runner created, never what the host passed in. */

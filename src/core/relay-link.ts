@@ -75,6 +75,7 @@ export class RelayLink {
     this.#unsubscribe();
     const old = this.#bus;
     this.#attach(agentId, token);
+    this.timeline('relay.reregistered', { agentId });
     this.status(this.#d.currentStatus());
     await old?.close().catch(() => {});
     await this.#target?.inbox.catchUp();

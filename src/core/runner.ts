@@ -105,9 +105,9 @@ export class RunnerCore extends Emitter<RunnerEvents> {
     if (this.#phase === 'stopped') throw new ClosedError('runner');
     if (this.#phase === 'started') return;
     this.#phase = 'started';
+    await this.#inbox.start(); // the delivery journal is read before the bus can bring a message
     const registered = await this.#registration.register();
     this.#link.open(registered.agent.id, registered.token, { runner: this, provider: this.#supervisor, permissions: this.#permissions, inbox: this.#inbox });
-    await this.#inbox.start();
     await this.#supervisor.start(undefined);
     await this.#inbox.catchUp();
     if (this.#d.initialPrompt) this.#inbox.acceptPrompt(this.#d.initialPrompt);

@@ -1,5 +1,6 @@
 import { afterEach, describe, it, expect } from 'vitest';
-import { writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createDemoProvider, type ProviderAdapter, type ProviderTurn } from '../../src/index.js';
 import { createRelayDevServer, type RelayDevServer } from '../../src/testing/relay-dev-server/index.js';
@@ -117,7 +118,8 @@ describe('the obligations view and the Stop decision (issue 10, item 2)', () => 
 
 describe('the relay forgets the agent (issue 10, item 5)', () => {
   it('a relay restarted without its state: the runner registers again, follows the new id and answers again', async () => {
-    const rig = await startRig();
+    const infoFile = join(tmpdir(), `arr-info-${process.pid}-${Date.now()}.json`);
+    const rig = await startRig({ infoFile });
     rigs.push(rig);
     await rig.runner.start();
     const oldId = rig.runner.agentId!;
@@ -129,6 +131,8 @@ describe('the relay forgets the agent (issue 10, item 5)', () => {
     const newId = rig.runner.agentId!;
     expect(fresh.listAgents().map((a) => a.id)).toEqual([newId]);
     await waitFor(() => fresh.statuses(newId).length > 0, 'the status re-sent to the new relay');
+    await waitFor(async () => (JSON.parse(await readFile(infoFile, 'utf8')) as { agentId: string }).agentId === newId, 'the info file names the new id');
+    await rm(infoFile, { force: true });
     expect(rig.runner.status.state).toBe('idle');
     const asked = fresh.sendToAgent(newId, { from: 'alice', body: 'are you back?', expectsReply: true });
     await waitFor(() => rig.mirrors.some((m) => m.entry === 'reply' && m.replyTo === asked.id), 'answered after the relay came back');

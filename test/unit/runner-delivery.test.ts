@@ -132,6 +132,21 @@ describe('a restart of the runner process itself (issue 10, item 1)', () => {
     expect(journal.notes).toEqual({});
   });
 
+  it('reads the journal before the bus can bring a message (a catch-up must know the notes)', async () => {
+    let loaded!: () => void;
+    const journal = memoryJournal({ m1: 'consumed' });
+    const slow = { ...journal, load: () => new Promise<Record<string, 'consumed'>>((resolve) => (loaded = () => resolve({ m1: 'consumed' }))) };
+    const t = coreOnFakes({ journal: slow, http: { pollUnread: async () => [relayMessage('m1')] } });
+    const started = t.core.start();
+    await t.clock.advanceAsync(0);
+    expect(t.busAgents).toEqual([]);
+    loaded();
+    await started;
+    t.bus.push('state', { connected: true, reason: 'welcome' });
+    await t.clock.advanceAsync(0);
+    expect(t.turns.map((turn) => [turn.sender?.messageId, turn.sender?.retry])).toEqual([['m1', true]]);
+  });
+
   it('does not deliver again a message the previous run had answered but not yet marked read', async () => {
     const journal = memoryJournal();
     const unread = [relayMessage('m1')];
