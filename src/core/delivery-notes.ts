@@ -2,6 +2,9 @@ import type { Logger } from '../ports/logger.js';
 import type { DeliveryJournal, DeliveryNoteState } from '../ports/delivery-journal.js';
 import { describeError } from '../shared/describe-error.js';
 
+/** How many finished message ids the journal keeps, to recognise late duplicates across a restart. */
+export const FINISHED_KEPT = 200;
+
 /**
  * The runner's side of the {@link DeliveryJournal}: an in-memory copy of the note, written through
  * one save at a time (the last write always carries the latest state). Never throws: a note that
@@ -38,11 +41,17 @@ export class DeliveryNotes {
     return Object.keys(this.#notes);
   }
 
-  /** Record a state (or forget the message with `undefined`) and save. */
+  /**
+   * Record a state (or forget the message with `undefined`) and save. Finished messages are kept
+   * (the most recent {@link FINISHED_KEPT}): a late duplicate of one, in this run or the next, is
+   * recognised and never delivered again.
+   */
   set(messageId: string, state: DeliveryNoteState | undefined): Promise<void> {
     if (this.#notes[messageId] === state) return this.#saving;
-    if (state === undefined) delete this.#notes[messageId];
-    else this.#notes[messageId] = state;
+    delete this.#notes[messageId];
+    if (state !== undefined) this.#notes[messageId] = state; // insertion order: oldest first
+    const finished = Object.keys(this.#notes).filter((id) => this.#notes[id] === 'finished');
+    for (const id of finished.slice(0, Math.max(0, finished.length - FINISHED_KEPT))) delete this.#notes[id];
     return this.#save();
   }
 

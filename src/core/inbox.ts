@@ -94,8 +94,13 @@ export class Inbox {
   }
 
   /** Accept a relay message addressed to the agent and deliver it when the provider can take it. */
-  async accept(message: RelayMessage, retry = false): Promise<void> {
+  async accept(message: RelayMessage): Promise<void> {
     if (this.#stopped || message.kind !== 'message') return;
+    const note = this.#notes.get(message.id);
+    // Finished in this run or an earlier one (a late duplicate): only make sure it is read.
+    if (note === 'finished') return void this.#markRead(message.id);
+    // Shown by an earlier run that died before finishing it: delivered again, as a retry.
+    const retry = note === 'consumed' && this.queue.stateOf(message.id) === undefined;
     const inbound: InboundMessage = { id: message.id, from: message.from, body: message.body, expectsReply: message.expectsReply };
     if (message.taskId) inbound.taskId = message.taskId;
     if (retry) inbound.retry = true;
@@ -129,12 +134,13 @@ export class Inbox {
       const unread = await this.#d.auth.withAuth(() => this.#d.http.pollUnread(agentId));
       const listed = new Set(unread.map((m) => m.id));
       for (const message of unread) {
-        const note = this.#notes.get(message.id);
-        if (note === 'finished' || this.queue.stateOf(message.id) === 'finished') void this.#markRead(message.id);
-        else await this.accept(message, note === 'consumed');
+        if (this.queue.stateOf(message.id) === 'finished') void this.#markRead(message.id);
+        else await this.accept(message);
       }
-      // A note the relay no longer lists unread is settled there: forget it.
-      for (const id of this.#notes.ids()) if (!listed.has(id) && this.queue.stateOf(id) !== 'consumed') void this.#notes.set(id, undefined);
+      // A message noted as shown that the relay no longer lists unread is settled there: forget it.
+      for (const id of this.#notes.ids()) {
+        if (this.#notes.get(id) === 'consumed' && !listed.has(id) && this.queue.stateOf(id) === undefined) void this.#notes.set(id, undefined);
+      }
       if (unread.length > 0) this.#d.logger.info('delivery', `caught up ${unread.length} unread message(s)`);
     } catch (error) {
       this.#d.logger.warn('delivery', `unread poll failed: ${describeError(error)}`);
@@ -192,7 +198,6 @@ export class Inbox {
     if (!agentId) return;
     try {
       await this.#d.auth.withAuth(() => this.#d.http.markRead(agentId, [messageId]));
-      await this.#notes.set(messageId, undefined);
     } catch (error) {
       this.#d.logger.debug('delivery', `mark read ${messageId} failed: ${describeError(error)}`);
     }

@@ -129,7 +129,10 @@ describe('a restart of the runner process itself (issue 10, item 1)', () => {
     second.session().emit({ type: 'turn.completed', finalText: 'done' });
     await second.clock.advanceAsync(0);
     expect(second.reads()).toEqual(['read m1']);
-    expect(journal.notes).toEqual({});
+    // Kept as finished: a late duplicate of m1 is recognised, in this run and the next.
+    expect(journal.notes).toEqual({ m1: 'finished' });
+    await second.push(relayMessage('m1'));
+    expect(second.turns.filter((turn) => turn.sender?.messageId === 'm1')).toHaveLength(1);
   });
 
   it('reads the journal before the bus can bring a message (a catch-up must know the notes)', async () => {
@@ -161,7 +164,10 @@ describe('a restart of the runner process itself (issue 10, item 1)', () => {
     await second.clock.advanceAsync(0);
     expect(second.turns).toEqual([]);
     expect(second.reads()).toEqual(['read m1']);
-    expect(journal.notes).toEqual({});
+    expect(journal.notes).toEqual({ m1: 'finished' });
+    // A late duplicate frame of it, in this new run, is not delivered either.
+    await second.push(relayMessage('m1'));
+    expect(second.turns).toEqual([]);
   });
 });
 

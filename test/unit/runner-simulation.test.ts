@@ -26,6 +26,7 @@ import type { DeliveryJournal, DeliveryNoteState } from '../../src/ports/deliver
  * then the invariants are checked:
  * - every message that expects a reply got exactly one reply (the agent's, or the runner's visible
  *   failure report) and every message ends up read on the relay;
+ * - a message shown to the agent again (after a provider crash or a runner kill) is marked as a retry;
  * - every event the outbox accepted reached the relay exactly once (none lost, none doubled);
  * - the status converges to the truth: idle, and the relay's last status frame says the same.
  * A failure names its seed: `SIM_SEED=<seed> npx vitest run test/unit/runner-simulation.test.ts`
@@ -347,6 +348,10 @@ interface AgentScript {
   crash: number;
   /** Probability a reply is over the relay's body limit. */
   oversized: number;
+  /** Messages the agent has been shown (in any process). */
+  shown: Set<string>;
+  /** Messages shown again without the retry mark: every one is a violation. */
+  unmarked: string[];
 }
 
 /** The scripted provider: answers each turn (replying with `send` when a reply is expected) after a while. */
@@ -384,6 +389,9 @@ function scriptedProvider(clock: Clock, rand: () => number, script: AgentScript,
         const crashAt = rand() < script.crash ? Math.floor(rand() * 4) : -1; // 0 before start … 3 after the reply
         const step = (n: number, fn: () => void) => later(50 + Math.floor(rand() * 2000), () => (crashAt === n ? exit({ code: 1, signal: null }) : fn()));
         step(0, () => {
+          const id = turn.sender?.messageId ?? '';
+          if (script.shown.has(id) && !turn.sender?.retry) script.unmarked.push(id);
+          script.shown.add(id);
           emit({ type: 'turn.started', deliveryId: turn.deliveryId });
           step(1, () => {
             const reply = () =>
@@ -505,17 +513,25 @@ async function runSchedule(seed: number): Promise<string | undefined> {
   const relay = new SimRelay(clock, rand);
   const store = createMemoryOutboxStore();
   const notes: { value: Record<string, DeliveryNoteState> } = { value: {} };
-  const journal: DeliveryJournal = { load: async () => ({ ...notes.value }), save: async (n) => void (notes.value = { ...n }) };
+  // Reading the note takes a moment (as a file does): the runner must not deliver before it has it.
+  const journal: DeliveryJournal = {
+    load: () => new Promise((resolve) => clock.setTimeout(() => resolve({ ...notes.value }), Math.floor(rand() * 200))),
+    save: async (n) => void (notes.value = { ...n }),
+  };
   const accepted = new Set<string>();
-  const script: AgentScript = { crash: rand() * 0.3, oversized: rand() < 0.3 ? 0.2 : 0 };
+  const script: AgentScript = { crash: rand() < 0.15 ? 0.7 : rand() * 0.3, oversized: rand() < 0.3 ? 0.2 : 0, shown: new Set(), unmarked: [] };
   relay.loseResponses = rand() < 0.5 ? rand() * 0.2 : 0;
   relay.failRequests = rand() < 0.5 ? rand() * 0.1 : 0;
 
   let proc = runnerProcess(clock, relay, store, journal, rand, script, accepted);
   const start = async () => {
     for (let i = 0; i < 50; i++) {
+      // Time runs while the runner starts (reading its journal takes a moment).
+      let done = false;
+      const started = proc.core.start().finally(() => (done = true));
+      for (let i = 0; i < 1000 && !done; i++) await clock.advanceAsync(1);
       try {
-        return await proc.core.start();
+        return await started;
       } catch {
         await proc.core.abortStart(); // a failed start leaves nothing running and may be retried
         await clock.advanceAsync(2000);
@@ -584,6 +600,7 @@ async function runSchedule(seed: number): Promise<string | undefined> {
     if (!m.expectsReply && replies !== 0) problems.push(`message ${m.id} expects no reply but got ${replies}`);
     if (!m.read) problems.push(`message ${m.id} was never marked read`);
   }
+  for (const id of script.unmarked) problems.push(`message ${id} was shown to the agent again without the retry mark`);
   for (const key of accepted) if (!relay.applied.has(key)) problems.push(`accepted event ${key} never reached the relay`);
   const stats = await proc.core.outbox?.stats();
   if (stats?.pending !== 0 || stats.poisoned !== 0 || stats.rejected !== 0) problems.push(`outbox left pending=${stats?.pending} poisoned=${stats?.poisoned} rejected=${stats?.rejected}`);
