@@ -28,7 +28,10 @@ export type TypedEmitter<E extends TypedEmitterModule.EventMap> = TypedEmitterMo
  * @public
  */
 export interface Runner extends TypedEmitter<RunnerEvents> {
-  /** Bring everything up; resolves when registered, connected (or connecting) and the provider runs. */
+  /**
+   * Bring everything up; resolves when registered, connected (or connecting) and the provider runs.
+   * A rejected start leaves nothing running and may be called again (e.g. once the relay is back).
+   */
   start(): Promise<void>;
   /** Tear down; idempotent; nothing accepted is lost. Closes only what the runner created itself. */
   stop(): Promise<void>;
@@ -123,6 +126,11 @@ export class AgentRunner extends (EventEmitter as unknown as new () => TypedEmit
       agent: () => ({ name: parts.name, ...(parts.core.agentId ? { agentId: parts.core.agentId } : {}), provider: parts.providerName, version: parts.version }),
     });
     for (const type of PUBLISHED) parts.core.on(type, (payload: unknown) => this.#feed.record(type, payload));
+    // The relay forgot the agent and it registered again under a new id: the info file follows.
+    parts.core.on('timeline', (entry) => {
+      if (entry.event !== 'relay.reregistered') return;
+      this.#writeInfo().catch((error: unknown) => parts.logger.error('runner', `could not rewrite the info file: ${String(error)}`));
+    });
   }
 
   /** Current status (a copy). */
@@ -166,10 +174,14 @@ export class AgentRunner extends (EventEmitter as unknown as new () => TypedEmit
     return this.#p.core.connected;
   }
 
-  /** Bring everything up; concurrent calls share one start. */
+  /** Bring everything up; concurrent calls share one start; after a failed start, call it again (or `stop()`). */
   start(): Promise<void> {
     if (this.#stopped) return Promise.reject(new ClosedError('runner'));
-    this.#starting ??= this.#start();
+    // A failed start may be tried again (the relay or the provider may be back by then).
+    this.#starting ??= this.#start().catch((error: unknown) => {
+      this.#starting = undefined;
+      throw error;
+    });
     return this.#starting;
   }
 
@@ -218,38 +230,50 @@ export class AgentRunner extends (EventEmitter as unknown as new () => TypedEmit
     this.#feed.start();
     try {
       await core.start();
+      if (infoFile) await ensurePrivateDir(dirname(infoFile));
+      await this.#writeInfo();
     } catch (error) {
-      // A half-started runner (registered, bus connecting) must not linger behind a failed start.
-      await core.stop().catch(() => {});
+      // Nothing of a failed start keeps running (provider, bus, timers, control port), and a later
+      // start() tries again from scratch: the relay or the provider may be back by then. What the
+      // runner created itself (its store, its logger) stays open for that retry; stop() closes it.
+      await core.abortStart().catch(() => {});
       this.#feed.stop();
+      await removeRunnerConnection(dataDir).catch(() => {});
       await control.close().catch(() => {});
-      await this.#p.owned.store?.close?.().catch(() => {});
+      this.#control = undefined;
       throw error;
     }
-    if (infoFile) {
-      await ensurePrivateDir(dirname(infoFile));
-      await writePrivateJson(infoFile, {
-        name: this.#p.name,
-        agentId: core.agentId,
-        pid: process.pid,
-        port: control.port,
-        provider: this.#p.providerName,
-        startedAt: new Date(this.#startedAt).toISOString(),
-        version: this.#p.version,
-      });
-    }
-    // How `status --name` and friends find this runner (removed on stop; a dead pid marks it stale).
+    logger.info('runner', `ready: agent ${core.agentId}, control ${control.url}`);
+  }
+
+  /**
+   * The runner info file (when configured) and `runner.json` (how `status --name` and friends find
+   * this runner; removed on stop, a dead pid marks it stale): who runs where. Rewritten when the
+   * agent id changes.
+   */
+  async #writeInfo(): Promise<void> {
+    const { infoFile, core, dataDir } = this.#p;
+    if (!this.#control) return;
     await writeRunnerConnection(dataDir, {
       name: this.#p.name,
       agentId: core.agentId ?? '',
-      controlUrl: control.url,
+      controlUrl: this.#control.url,
       token: this.#p.controlToken,
       pid: process.pid,
       provider: this.#p.providerName,
       version: this.#p.version,
       startedAt: new Date(this.#startedAt).toISOString(),
     });
-    logger.info('runner', `ready: agent ${core.agentId}, control ${control.url}`);
+    if (!infoFile) return;
+    await writePrivateJson(infoFile, {
+      name: this.#p.name,
+      agentId: core.agentId,
+      pid: process.pid,
+      port: this.#control.port,
+      provider: this.#p.providerName,
+      startedAt: new Date(this.#startedAt).toISOString(),
+      version: this.#p.version,
+    });
   }
 
   /** The ownership rule: close what the runner created, never what the host passed in. */

@@ -20,6 +20,7 @@ import { createChildProcessSpawner } from './adapters/child-process-spawner.js';
 import { createSqlJsOutboxStore } from './adapters/sqljs-outbox-store/index.js';
 import { createFetchRelayHttp } from './adapters/fetch-relay-http.js';
 import { createWsRelayBus } from './adapters/ws-relay-bus.js';
+import { createFileDeliveryJournal } from './adapters/file-delivery-journal.js';
 import { createRelayOutboxSend } from './adapters/relay-outbox-send.js';
 import { saveAttachmentFile } from './adapters/runner-files.js';
 import { createControlServer } from './control/control-server.js';
@@ -154,6 +155,8 @@ export function createRunner(options: RunnerOptions): Runner {
     ...r.timings,
     maxAttachmentBytes: r.maxAttachmentBytes,
     saveAttachment: (messageId, name, bytes) => saveAttachmentFile(join(r.dataDir, 'attachments'), messageId, name, bytes),
+    // Which messages the agent was working on, for the next run if this process dies (issue 10).
+    journal: createFileDeliveryJournal({ path: join(r.dataDir, 'deliveries.json') }),
   });
   const runner = new AgentRunner({
     core,

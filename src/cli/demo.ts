@@ -124,9 +124,9 @@ export async function runDemo(flags: DemoFlags, output: CliOutput): Promise<numb
     const states = await waitUntil(
       () => {
         const seen = deliveries.filter((d) => d.messageId === sent.id).map((d) => d.state);
-        return seen.includes('consumed') ? seen : undefined;
+        return seen.includes('finished') ? seen : undefined;
       },
-      'the delivery to be consumed',
+      'the delivery to be finished',
       waitOpts,
     );
     const runnerNow = runner;

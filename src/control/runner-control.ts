@@ -18,7 +18,7 @@ export function runnerControlFor(core: RunnerCore, logger: Logger): RunnerContro
     obligations: () => {
       const snapshot = core.obligations();
       return {
-        items: snapshot.items.map((o) => ({ messageId: o.messageId, from: o.from, excerpt: o.excerpt })),
+        items: snapshot.items.map((o) => ({ messageId: o.messageId, from: o.from, excerpt: o.excerpt, shown: o.shown })),
         ...(snapshot.fetchedAt !== undefined ? { fetchedAt: snapshot.fetchedAt } : {}),
         stale: snapshot.stale,
       };

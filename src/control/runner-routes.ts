@@ -38,6 +38,12 @@ export interface OwedReply {
   from: string;
   /** A short excerpt of the message. */
   excerpt?: string;
+  /**
+   * Whether the agent has been shown the message (its turn was delivered and confirmed). Only these
+   * are demanded by the Stop decision; the others still wait in the runner's queue, and answering
+   * them from the excerpt would answer them twice.
+   */
+  shown?: boolean;
 }
 
 /**

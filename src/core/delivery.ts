@@ -21,13 +21,17 @@ export interface InboundMessage {
   taskId?: string;
   /** Local paths of downloaded attachments. */
   attachments?: string[];
+  /** A previous attempt at this message was interrupted (provider or runner crash): say so in the turn. */
+  retry?: boolean;
 }
 
 /**
- * The three recorded delivery states (SPEC §7).
+ * The recorded delivery states (SPEC §7): `queued`, `injected` (written to the provider),
+ * `consumed` (the provider confirmed it: the agent has been shown it) and `finished` (its turn
+ * ended or its reply was sent; only now is it marked read on the relay).
  * @public
  */
-export type DeliveryState = 'queued' | 'injected' | 'consumed';
+export type DeliveryState = 'queued' | 'injected' | 'consumed' | 'finished';
 
 /**
  * Emitted whenever a delivery changes state.
@@ -55,17 +59,27 @@ interface Delivery {
   deliveryId: string;
   message: InboundMessage;
   state: DeliveryState;
+  /** Attempts that were consumed and then lost to a crash. */
+  interrupted: number;
 }
+
+/** The line a redelivered turn carries, so the agent checks its earlier work before redoing it. */
+export const RETRY_NOTICE =
+  '(Retry: your previous attempt at this message was interrupted before it finished. Check what you already did before repeating it.)';
 
 /**
  * Orders relay messages into provider turns: dedupes by message id, writes one turn at a time,
- * records queued → injected → consumed, and puts a failed or lost injection back at the front.
+ * records queued → injected → consumed → finished, puts a failed or lost injection back at the
+ * front, and a consumed but unfinished one too (as a retry) when the provider dies mid-turn.
  */
 export class DeliveryQueue {
-  readonly #seen = new Set<string>();
+  /** The last state of every message seen (bounded), for dedupe and for "has the agent been shown it". */
+  readonly #seen = new Map<string, Delivery>();
   readonly #seenOrder: string[] = [];
   readonly #queue: Delivery[] = [];
   readonly #injected = new Map<string, Delivery>();
+  /** Consumed, not yet finished: the turn that is being worked on. */
+  readonly #inFlight = new Map<string, Delivery>();
   #nextId = 1;
   #pumping = false;
 
@@ -89,8 +103,8 @@ export class DeliveryQueue {
       this.deps.logger.debug('delivery', `dropped duplicate message ${message.id}`);
       return false;
     }
-    this.#remember(message.id);
-    const delivery: Delivery = { deliveryId: `d${this.#nextId++}-${message.id}`, message, state: 'queued' };
+    const delivery: Delivery = { deliveryId: `d${this.#nextId++}-${message.id}`, message, state: 'queued', interrupted: 0 };
+    this.#remember(delivery);
     this.#queue.push(delivery);
     this.#emit(delivery);
     return true;
@@ -99,6 +113,16 @@ export class DeliveryQueue {
   /** Deliveries not yet consumed. */
   pending(): number {
     return this.#queue.length + this.#injected.size;
+  }
+
+  /** The recorded state of a message, if it is still remembered. */
+  stateOf(messageId: string): DeliveryState | undefined {
+    return this.#seen.get(messageId)?.state;
+  }
+
+  /** Messages consumed and not yet finished (their turn is running). */
+  inFlight(): InboundMessage[] {
+    return [...this.#inFlight.values()].map((d) => d.message);
   }
 
   /** Find the injected delivery a provider confirmation refers to (by delivery id or prompt text). */
@@ -115,20 +139,80 @@ export class DeliveryQueue {
     }
     if (!found) return undefined;
     this.#injected.delete(found.deliveryId);
+    this.#inFlight.set(found.message.id, found);
     found.state = 'consumed';
     this.#emit(found);
     return found.message;
   }
 
-  /** The provider went away: injected-but-unconsumed turns go back to the front, in order. */
-  requeueInjected(): void {
-    const back = [...this.#injected.values()];
+  /**
+   * Finish consumed messages: the one given (its reply was sent), or every one in flight (their
+   * turn ended). A message answered before its retry was delivered is finished too, never
+   * delivered again. Returns the messages that changed.
+   */
+  finish(messageId?: string): InboundMessage[] {
+    const done: Delivery[] = [];
+    if (messageId === undefined) {
+      done.push(...this.#inFlight.values());
+      this.#inFlight.clear();
+    } else {
+      const d = this.#seen.get(messageId);
+      if (!d || d.state === 'finished' || (d.state !== 'consumed' && d.interrupted === 0)) return [];
+      this.#inFlight.delete(messageId);
+      this.#injected.delete(d.deliveryId);
+      const at = this.#queue.indexOf(d);
+      if (at >= 0) this.#queue.splice(at, 1);
+      done.push(d);
+    }
+    for (const d of done) {
+      d.state = 'finished';
+      this.#emit(d);
+    }
+    return done.map((d) => d.message);
+  }
+
+  /**
+   * The provider went away mid-turn: consumed-but-unfinished messages go back to the front as
+   * retries (at most `maxAttempts` interrupted attempts each; the rest are returned, given up on),
+   * followed by the injected-but-unconsumed ones, in order.
+   */
+  requeueInterrupted(maxAttempts = Number.POSITIVE_INFINITY): InboundMessage[] {
+    const givenUp: InboundMessage[] = [];
+    const back: Delivery[] = [];
+    for (const d of this.#inFlight.values()) {
+      d.interrupted += 1;
+      if (d.interrupted >= maxAttempts) {
+        d.state = 'finished';
+        this.#emit(d);
+        givenUp.push(d.message);
+        continue;
+      }
+      d.message = { ...d.message, retry: true };
+      this.deps.logger.warn('delivery', `message ${d.message.id} was interrupted mid-turn (attempt ${d.interrupted}); it will be delivered again as a retry`);
+      back.push(d);
+    }
+    this.#inFlight.clear();
+    back.push(...this.#injected.values());
     this.#injected.clear();
     for (const d of back.reverse()) {
       d.state = 'queued';
       this.#queue.unshift(d);
       this.#emit(d);
     }
+    return givenUp;
+  }
+
+  /** Give up on everything not yet finished (the provider is gone for good); returns those messages. */
+  abandonAll(): InboundMessage[] {
+    const all = [...this.#inFlight.values(), ...this.#injected.values(), ...this.#queue];
+    this.#inFlight.clear();
+    this.#injected.clear();
+    this.#queue.length = 0;
+    for (const d of all) {
+      d.state = 'finished';
+      this.#emit(d);
+    }
+    return all.map((d) => d.message);
   }
 
   /** Write queued turns to the provider, one at a time, in order. */
@@ -166,18 +250,20 @@ export class DeliveryQueue {
     const context = this.deps.takeContextBlock();
     if (context) parts.push(context);
     parts.push(messageHeader(message));
+    if (message.retry) parts.push(RETRY_NOTICE);
     parts.push(message.taskId ? stripClaimGuidance(message.body) : message.body);
     if (message.attachments && message.attachments.length > 0) {
       parts.push(`Attachments (local files):\n${message.attachments.map((p) => `- ${p}`).join('\n')}`);
     }
     const sender: ProviderTurn['sender'] = { from: message.from, messageId: message.id, expectsReply: message.expectsReply };
     if (message.taskId) sender.taskId = message.taskId;
+    if (message.retry) sender.retry = true;
     return { deliveryId, text: parts.join('\n\n'), sender };
   }
 
-  #remember(id: string): void {
-    this.#seen.add(id);
-    this.#seenOrder.push(id);
+  #remember(d: Delivery): void {
+    this.#seen.set(d.message.id, d);
+    this.#seenOrder.push(d.message.id);
     const limit = this.deps.rememberIds ?? 10_000;
     while (this.#seenOrder.length > limit) this.#seen.delete(this.#seenOrder.shift() as string);
   }

@@ -2,8 +2,10 @@ import type { Clock } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
 import type { ProviderSession } from '../ports/provider.js';
 import type { RelayHttp, RelayMessage } from '../ports/relay-http.js';
+import type { DeliveryJournal } from '../ports/delivery-journal.js';
 import { DeliveryQueue, type DeliveryEvent, type InboundMessage } from './delivery.js';
-import { initialPromptId } from './turns.js';
+import { DeliveryNotes } from './delivery-notes.js';
+import { initialPromptId, isInitialPromptId } from './turns.js';
 import type { RelayAuth } from './registration.js';
 import { describeError } from '../shared/describe-error.js';
 
@@ -35,12 +37,21 @@ export interface InboxDeps {
   onState: (event: DeliveryEvent) => void;
   /** A message that expects a reply was accepted (the obligations changed). */
   onObligation: () => void;
+  /** The durable note of in-flight messages, for a restart of the runner process (none: memory only). */
+  journal?: DeliveryJournal;
+  /** Interrupted attempts after which a message is given up on. @defaultValue 3 */
+  maxAttempts?: number;
+  /** A message was given up on: tell its sender (a visible failure), settle its task. */
+  onGiveUp: (message: InboundMessage, reason: string) => Promise<void>;
 }
 
 /**
  * Delivery from the relay to the provider: accepts relay messages (downloading their attachments
- * within the size cap), catches up on unread messages after a reconnect, marks consumed messages
- * read, and feeds the {@link DeliveryQueue}, which writes one turn at a time.
+ * within the size cap), catches up on unread messages after a reconnect, and feeds the
+ * {@link DeliveryQueue}, which writes one turn at a time. A message is marked read on the relay
+ * only when it is finished (its turn ended or its reply was sent): until then the relay's unread
+ * list is the backstop that brings it back after a crash of the runner itself, and the
+ * {@link DeliveryJournal} tells the next run it is a retry (or already finished).
  */
 export class Inbox {
   /** The ordered, deduplicating queue of turns. */
@@ -52,10 +63,13 @@ export class Inbox {
    * provider labels the restart.
    */
   readonly #contextGiven = new Set<string>();
+  readonly #notes: DeliveryNotes;
   #stopped = false;
+  #notesLoaded = false;
 
   constructor(deps: InboxDeps) {
     this.#d = deps;
+    this.#notes = new DeliveryNotes(deps.journal, deps.logger);
     this.queue = new DeliveryQueue({
       clock: deps.clock,
       logger: deps.logger,
@@ -71,11 +85,25 @@ export class Inbox {
     });
   }
 
+  /** Accept from the relay again (start, or a start after a failed one); reads the journal once. */
+  async start(): Promise<void> {
+    this.#stopped = false;
+    if (this.#notesLoaded) return;
+    this.#notesLoaded = true;
+    await this.#notes.load();
+  }
+
   /** Accept a relay message addressed to the agent and deliver it when the provider can take it. */
   async accept(message: RelayMessage): Promise<void> {
     if (this.#stopped || message.kind !== 'message') return;
+    const note = this.#notes.get(message.id);
+    // Finished in this run or an earlier one (a late duplicate): only make sure it is read.
+    if (note === 'finished') return void this.#markRead(message.id);
+    // Shown by an earlier run that died before finishing it: delivered again, as a retry.
+    const retry = note === 'consumed' && this.queue.stateOf(message.id) === undefined;
     const inbound: InboundMessage = { id: message.id, from: message.from, body: message.body, expectsReply: message.expectsReply };
     if (message.taskId) inbound.taskId = message.taskId;
+    if (retry) inbound.retry = true;
     if (message.attachments.length > 0) {
       try {
         inbound.attachments = await this.#saveAttachments(message);
@@ -94,27 +122,83 @@ export class Inbox {
     void this.queue.pump();
   }
 
-  /** Fetch unread messages (after start and every reconnect); a failure is logged, never thrown. */
+  /**
+   * Fetch unread messages (after start and every reconnect); a failure is logged, never thrown.
+   * A message the journal (or this run) knows as finished is only marked read again; one it knows
+   * as consumed comes back as a retry; one still being worked on is never delivered twice.
+   */
   async catchUp(): Promise<void> {
     const agentId = this.#d.auth.agentId;
     if (!agentId || this.#stopped) return;
     try {
       const unread = await this.#d.auth.withAuth(() => this.#d.http.pollUnread(agentId));
-      for (const message of unread) await this.accept(message);
+      const listed = new Set(unread.map((m) => m.id));
+      for (const message of unread) {
+        if (this.queue.stateOf(message.id) === 'finished') void this.#markRead(message.id);
+        else await this.accept(message);
+      }
+      // A message noted as shown that the relay no longer lists unread is settled there: forget it.
+      for (const id of this.#notes.ids()) {
+        if (this.#notes.get(id) === 'consumed' && !listed.has(id) && this.queue.stateOf(id) === undefined) void this.#notes.set(id, undefined);
+      }
       if (unread.length > 0) this.#d.logger.info('delivery', `caught up ${unread.length} unread message(s)`);
     } catch (error) {
       this.#d.logger.warn('delivery', `unread poll failed: ${describeError(error)}`);
     }
   }
 
-  /** Mark a consumed message read on the relay; a failure is harmless and only logged. */
-  async markRead(messageId: string): Promise<void> {
+  /** The provider confirmed a turn (it was shown the message): record it, durably. */
+  turnStarted(ref: { deliveryId?: string; prompt?: string }): InboundMessage | undefined {
+    const message = this.queue.consumed(ref);
+    if (message && !isInitialPromptId(message.id)) void this.#notes.set(message.id, 'consumed');
+    return message;
+  }
+
+  /** The turn ended: its messages are finished. */
+  turnEnded(): void {
+    for (const message of this.queue.finish()) this.#finished(message);
+  }
+
+  /** The agent answered `messageId` itself: finished, and not delivered again as a retry. */
+  replied(messageId: string): void {
+    for (const message of this.queue.finish(messageId)) this.#finished(message);
+  }
+
+  /** The provider died mid-turn: its messages are delivered again as retries, up to the attempt cap. */
+  providerDown(): void {
+    const cap = this.#d.maxAttempts ?? 3;
+    for (const message of this.queue.requeueInterrupted(cap)) void this.#giveUp(message, `its turn was interrupted ${cap} times (the agent's process died each time)`);
+  }
+
+  /** The provider is gone for good: every unfinished message is given up on, visibly. */
+  abandonAll(reason: string): void {
+    for (const message of this.queue.abandonAll()) void this.#giveUp(message, reason);
+  }
+
+  /** Whether the agent has been shown the message (consumed, and not queued again for a retry). */
+  shown(messageId: string): boolean {
+    const state = this.queue.stateOf(messageId);
+    return state === 'consumed' || state === 'finished';
+  }
+
+  #finished(message: InboundMessage): void {
+    if (isInitialPromptId(message.id)) return;
+    void this.#notes.set(message.id, 'finished').then(() => this.#markRead(message.id));
+  }
+
+  async #giveUp(message: InboundMessage, reason: string): Promise<void> {
+    this.#d.logger.error('delivery', `gave up on message ${message.id} from ${message.from}: ${reason}`);
+    if (!isInitialPromptId(message.id)) await this.#d.onGiveUp(message, reason).catch(() => {});
+    this.#finished(message);
+  }
+
+  /** Mark a finished message read on the relay; a failure is only logged (the next catch-up retries). */
+  async #markRead(messageId: string): Promise<void> {
     const agentId = this.#d.auth.agentId;
     if (!agentId) return;
     try {
       await this.#d.auth.withAuth(() => this.#d.http.markRead(agentId, [messageId]));
     } catch (error) {
-      // Harmless: an unread message that was already delivered is deduped by id.
       this.#d.logger.debug('delivery', `mark read ${messageId} failed: ${describeError(error)}`);
     }
   }

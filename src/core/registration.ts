@@ -16,8 +16,12 @@ export interface RegistrationDeps {
   heartbeatMs: number;
   /** Whether the bus is up; heartbeats are only sent while it is not. */
   busConnected: () => boolean;
-  /** A fresh token is in force (after a renewal or a re-registration). */
+  /** A fresh token is in force (after a renewal, or a re-registration that kept the agent id). */
   onRenewed: (token: string) => void;
+  /** The relay forgot the agent and registered it anew under another id: the link must follow. */
+  onReregistered: (registered: RegisterAgentResult) => void;
+  /** Recovery failed for a reason a retry of the same call cannot fix (a reason), or works again (undefined). */
+  onTrouble: (reason: string | undefined) => void;
 }
 
 /** What other subsystems use of the registration: the agent id and authenticated calls. */
@@ -31,6 +35,11 @@ export interface RelayAuth {
 /** True when the relay refused the credentials (401/403), whichever adapter reported it. */
 export function isAuthFailure(error: unknown): boolean {
   return isRunnerError(error) && error.code === 'RELAY_AUTH';
+}
+
+/** True when the relay does not know the agent (404 on an agent route): it lost its state. */
+export function isUnknownAgent(error: unknown): boolean {
+  return isRunnerError(error) && error.code === 'RELAY_HTTP' && error.data['status'] === 404;
 }
 
 /**
@@ -74,11 +83,17 @@ export class Registration implements RelayAuth {
     this.#grant(registered);
     this.#d.logger.info('runner', `registered as ${registered.agent.name} (${registered.agent.id})`);
     this.#logProfile(registered.profile);
+    this.#d.onTrouble(undefined);
+    this.#d.clock.clearInterval(this.#heartbeatTimer);
     this.#heartbeatTimer = this.#d.clock.setInterval(() => void this.#heartbeat(), this.#d.heartbeatMs).unref();
     return registered;
   }
 
-  /** Shared token recovery: one renewal at a time; a refused renewal registers again. */
+  /**
+   * Shared token recovery: one renewal at a time. A refused renewal, or one for an agent the relay
+   * no longer knows (it lost its state: 404), registers again; a new agent id is adopted. When that
+   * fails too, `onTrouble` reports why (the status shows it) and the next recovery tries again.
+   */
   recover(): Promise<void> {
     if (this.#recovering) return this.#recovering;
     this.#recovering = (async () => {
@@ -88,17 +103,40 @@ export class Registration implements RelayAuth {
       try {
         grant = await this.#d.http.renewToken(agentId);
       } catch (error) {
-        if (!isAuthFailure(error)) throw error;
-        this.#d.logger.warn('auth', 'token renewal refused; registering again');
-        grant = await this.#d.http.register(this.#d.identity);
+        if (!isAuthFailure(error) && !isUnknownAgent(error)) throw error;
+        this.#d.logger.warn('auth', `token renewal ${isUnknownAgent(error) ? 'found the agent unknown to the relay' : 'refused'}; registering again`);
+        grant = await this.#reregister(agentId);
       }
+      const moved = this.#agentId !== agentId;
       this.#grant(grant);
-      this.#d.onRenewed(grant.token);
+      // A new agent id already rebuilt the link with this token; a renewal only swaps it in.
+      if (!moved) this.#d.onRenewed(grant.token);
+      this.#d.onTrouble(undefined);
       this.#d.logger.info('auth', 'token renewed');
     })().finally(() => {
       this.#recovering = undefined;
     });
     return this.#recovering;
+  }
+
+  async #reregister(agentId: string): Promise<RegisterAgentResult> {
+    let registered: RegisterAgentResult;
+    try {
+      registered = await this.#d.http.register(this.#d.identity);
+    } catch (error) {
+      const reason = `the relay no longer accepts agent ${agentId} and registering again failed: ${describeError(error)}`;
+      this.#d.logger.error('auth', reason);
+      this.#d.onTrouble(reason);
+      throw error;
+    }
+    this.#profile = registered.profile;
+    if (registered.agent.id !== agentId) {
+      this.#agentId = registered.agent.id;
+      this.#token = registered.token;
+      this.#d.logger.warn('auth', `registered again as ${registered.agent.id} (was ${agentId})`);
+      this.#d.onReregistered(registered);
+    }
+    return registered;
   }
 
   /** Run a relay call; on 401/403 run the shared recovery once and retry. */

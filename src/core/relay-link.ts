@@ -23,6 +23,8 @@ export interface RelayLinkDeps {
   makeOutbox: (agentId: string) => Outbox;
   /** Background refresh of the obligation snapshot. */
   obligationRefreshMs: number;
+  /** The current status, re-sent on a new bus. */
+  currentStatus: () => AgentStatus;
   /** A timeline entry was published. */
   onTimeline: (entry: TimelineEvent) => void;
   /** The agent's own message was queued (a monitor marks the message it answers). */
@@ -42,6 +44,7 @@ export class RelayLink {
   #outbox: Outbox | undefined;
   #obligations: ObligationCache<Obligation> | undefined;
   #unsubscribe: () => void = () => {};
+  #target: Omit<BusTarget, 'timeline'> | undefined;
 
   constructor(deps: RelayLinkDeps) {
     this.#d = deps;
@@ -59,9 +62,35 @@ export class RelayLink {
 
   /** Open the outbox, the obligation snapshot and the bus (which routes its frames to `target`). */
   open(agentId: string, token: string, target: Omit<BusTarget, 'timeline'>): void {
-    const d = this.#d;
-    this.#outbox = d.makeOutbox(agentId);
+    this.#target = target;
+    this.#outbox = this.#d.makeOutbox(agentId);
     this.#outbox.start();
+    this.#attach(agentId, token);
+  }
+
+  /**
+   * The relay registered the agent anew under another id (it had lost its state): a new bus and
+   * obligation snapshot for that id. The outbox stays: what it holds is sent with the new token.
+   */
+  async reattach(agentId: string, token: string): Promise<void> {
+    this.#obligations?.stop();
+    this.#unsubscribe();
+    const old = this.#bus;
+    this.#attach(agentId, token);
+    this.timeline('relay.reregistered', { agentId });
+    this.status(this.#d.currentStatus());
+    await old?.close().catch(() => {});
+    await this.#target?.inbox.catchUp();
+  }
+
+  /** A hook crashed: a FATAL line, and a `hook_fatal` event for the relay. */
+  async hookFatal(report: { hook: string; message: string; exitCode?: number; line?: number; command?: string }): Promise<void> {
+    this.#d.logger.fatal('hook', `${report.hook} failed${report.line ? ` at line ${report.line}` : ''}${report.exitCode !== undefined ? ` (exit ${report.exitCode})` : ''}: ${report.message}`);
+    await this.enqueue('hook_fatal', { ...report });
+  }
+
+  #attach(agentId: string, token: string): void {
+    const d = this.#d;
     this.#obligations = createObligationCache<Obligation>({
       fetch: () => d.auth.withAuth(() => d.http.obligations(agentId)),
       key: (o) => o.messageId,
@@ -72,7 +101,7 @@ export class RelayLink {
     this.#obligations.start();
     const bus = d.makeBus(agentId, token);
     this.#bus = bus;
-    this.#unsubscribe = listenToBus(bus, { ...target, timeline: (event, data) => this.timeline(event, data) }, d.logger);
+    this.#unsubscribe = listenToBus(bus, { ...(this.#target as Omit<BusTarget, 'timeline'>), timeline: (event, data) => this.timeline(event, data) }, d.logger);
     bus.connect();
   }
 
@@ -90,7 +119,7 @@ export class RelayLink {
   async sendMessage(input: { to: string; body: string; replyTo?: string; expectsReply?: boolean }): Promise<{ seq: number; idempotencyKey: string }> {
     const outbox = this.#outbox;
     if (!outbox) throw new ClosedError('runner');
-    const payload: Record<string, unknown> = { kind: 'message', to: input.to, body: input.body };
+    const payload: Record<string, unknown> = { kind: 'message', to: input.to, body: clipBody(input.body) };
     if (input.replyTo) payload.replyTo = input.replyTo;
     if (input.expectsReply) payload.expectsReply = true;
     const row = await outbox.enqueue({ kind: 'message', payload });
@@ -104,6 +133,7 @@ export class RelayLink {
   async enqueue(kind: string, payload: Record<string, unknown>): Promise<void> {
     if (!this.#outbox) return;
     try {
+      if (typeof payload.body === 'string') payload.body = clipBody(payload.body);
       await this.#outbox.enqueue({ kind, payload: stripUndefined(payload) });
     } catch (error) {
       this.#d.logger.error('outbox', `could not queue ${kind}: ${describeError(error)}`);
@@ -136,7 +166,23 @@ export class RelayLink {
     await this.#outbox?.close();
     this.#unsubscribe();
     await this.#bus?.close();
+    this.#bus = undefined;
+    this.#outbox = undefined;
+    this.#obligations = undefined;
   }
+}
+
+/** The relay's limit on a message body, in characters (`FIELD_LIMITS.messageBody` in `src/protocol/`). */
+export const MAX_BODY_CHARS = 256 * 1024;
+
+/**
+ * A body the relay accepts: an over-long one is cut, visibly, rather than refused. A refused event
+ * is dropped by the outbox as a permanent rejection, so an over-long reply would reach nobody.
+ */
+export function clipBody(body: string): string {
+  if (body.length <= MAX_BODY_CHARS) return body;
+  const note = `\n[… cut by agent-relay-runner: ${body.length - MAX_BODY_CHARS + 200} more characters]`;
+  return body.slice(0, MAX_BODY_CHARS - 200) + note;
 }
 
 function stripUndefined<T extends Record<string, unknown>>(value: T): T {

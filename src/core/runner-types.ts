@@ -4,6 +4,7 @@ import type { ProviderAdapter, ProviderDeps } from '../ports/provider.js';
 import type { RelayHttp } from '../ports/relay-http.js';
 import type { RelayBus } from '../ports/relay-bus.js';
 import type { Outbox } from './outbox.js';
+import type { DeliveryJournal } from '../ports/delivery-journal.js';
 import type { AgentStatus } from './status.js';
 import type { DeliveryEvent } from './delivery.js';
 import type { ExitPolicyOptions } from './exit-policy.js';
@@ -92,4 +93,6 @@ export interface RunnerCoreDeps {
   maxAttachmentBytes: number;
   /** Store a downloaded attachment locally; returns its path. */
   saveAttachment: SaveAttachment;
+  /** The durable note of messages being worked on, read at start (none: redelivery after a runner crash is not marked as a retry). */
+  journal?: DeliveryJournal;
 }

@@ -1,13 +1,13 @@
 import type { LogLevel } from '../ports/logger.js';
 import type { ProviderEvent, TerminalAttachSpec } from '../ports/provider.js';
-import type { AgentProfile, Obligation } from '../ports/relay-http.js';
+import type { Obligation } from '../ports/relay-http.js';
 import type { Outbox } from './outbox.js';
 import type { RunnerCoreDeps, RunnerEvents } from './runner-types.js';
 import { ClosedError } from '../errors/index.js';
 import { Emitter } from './emitter.js';
 import { StatusTracker } from './status.js';
 import { stopVerdict, type StopVerdict } from './obligations.js';
-import { isInitialPromptId, relayContextBlock } from './turns.js';
+import { relayContextBlock } from './turns.js';
 import { Registration } from './registration.js';
 import { RelayLink } from './relay-link.js';
 import { PermissionRelay, type RelayedPermissionOutcome } from './permissions.js';
@@ -42,9 +42,12 @@ export class RunnerCore extends Emitter<RunnerEvents> {
       identity: { name: deps.name, provider: provider.name, runnerVersion: deps.runnerVersion },
       busConnected: () => this.connected,
       onRenewed: (token) => this.#link.tokenRenewed(token),
+      onReregistered: (registered) => void this.#link.reattach(registered.agent.id, registered.token),
+      onTrouble: (reason) => this.status.relayTrouble(reason),
     });
     this.#link = new RelayLink({
       clock, logger, http, auth: this.#registration, makeBus: deps.makeBus, makeOutbox: deps.makeOutbox, obligationRefreshMs: deps.obligationRefreshMs,
+      currentStatus: () => this.status.get(),
       onTimeline: (entry) => this.emit('timeline', entry), onSent: (event) => this.emit('sent', event),
       onError: (error) => this.emit('error', error),
     });
@@ -57,10 +60,8 @@ export class RunnerCore extends Emitter<RunnerEvents> {
       timeline: (event, data) => this.#link.timeline(event, data),
       onEvent: (event) => this.providerEvent(event),
       onUp: () => void this.#inbox.queue.pump(),
-      onDown: () => {
-        this.#inbox.queue.requeueInjected();
-        if (this.#mirror.turnOpen) this.#endTurn(undefined, true);
-      },
+      onDown: () => (this.#inbox.providerDown(), this.#mirror.turnOpen && this.#endTurn(undefined, true, true)),
+      onGaveUp: (reason) => this.#inbox.abandonAll(`the agent's provider stopped for good: ${reason}`),
       onError: (error) => this.emit('error', error),
     });
     this.#permissions = new PermissionRelay({ clock, logger, auth: this.#registration, http, timeoutMs: deps.permissionTimeoutMs, interactive: provider.capabilities.interactive, onPending: (pending) => this.emit('permissions', pending) });
@@ -74,17 +75,14 @@ export class RunnerCore extends Emitter<RunnerEvents> {
       contextBlock: () => (this.#registration.profile?.features.relayContext === false ? undefined : relayContextBlock(deps.name, deps.workspace)),
       onState: (event) => this.emit('delivery', event),
       onObligation: () => this.#link.obligationsChanged(),
+      ...(deps.journal ? { journal: deps.journal } : {}),
+      onGiveUp: (message, reason) => this.#mirror.gaveUp(message, `${deps.name} could not answer this message: ${reason}`),
     });
   }
 
   /** Relay agent id, once registered. */
   get agentId(): string | undefined {
     return this.#registration.agentId;
-  }
-
-  /** The agent profile from the relay, once registered. */
-  get profile(): AgentProfile | undefined {
-    return this.#registration.profile;
   }
 
   /** The current agent token, read by the HTTP adapter and the bus. A secret. */
@@ -102,16 +100,12 @@ export class RunnerCore extends Emitter<RunnerEvents> {
     return this.#link.connected;
   }
 
-  /** Provider session id, when known. */
-  get sessionId(): string | undefined {
-    return this.#supervisor.sessionId;
-  }
-
   /** Bring the runner up (SPEC §7 order, minus what the composition root does). */
   async start(): Promise<void> {
     if (this.#phase === 'stopped') throw new ClosedError('runner');
     if (this.#phase === 'started') return;
     this.#phase = 'started';
+    await this.#inbox.start(); // the delivery journal is read before the bus can bring a message
     const registered = await this.#registration.register();
     this.#link.open(registered.agent.id, registered.token, { runner: this, provider: this.#supervisor, permissions: this.#permissions, inbox: this.#inbox });
     await this.#supervisor.start(undefined);
@@ -124,31 +118,41 @@ export class RunnerCore extends Emitter<RunnerEvents> {
   async stop(): Promise<void> {
     if (this.#phase === 'stopped') return;
     this.#phase = 'stopped';
+    await this.#teardown();
+  }
+
+  /** Undo a failed `start()` (provider, bus, timers) so that `start()` can be called again. */
+  async abortStart(): Promise<void> {
+    if (this.#phase === 'started') await this.#teardown().finally(() => ((this.#phase = 'new'), this.#supervisor.reopen()));
+  }
+
+  async #teardown(): Promise<void> {
     this.#registration.stop();
     this.#inbox.stop();
     this.#permissions.stop();
     await this.#supervisor.stop();
-    await this.#mirror.sessionEnded(this.sessionId);
+    await this.#mirror.sessionEnded(this.#supervisor.sessionId);
     this.status.set('offline', 'runner stopped');
     this.status.dispose();
     await this.#link.close();
   }
 
-  /** The Stop decision, from the local obligation snapshot only (never the network). */
+  /** The Stop decision, from the local snapshot only (never the network): only messages the agent was shown. */
   stopDecision(stopHookActive: boolean): StopVerdict {
-    return stopVerdict(this.#link.obligations().items, stopHookActive);
+    return stopVerdict(this.obligations().items.filter((o) => o.shown), stopHookActive);
   }
 
-  /** Obligation snapshot for the control port. */
-  obligations(): { items: Obligation[]; fetchedAt: number | undefined; stale: boolean } {
-    return this.#link.obligations();
+  /** Obligation snapshot for the control port; `shown` tells owed-and-seen from still queued in the runner. */
+  obligations(): { items: Array<Obligation & { shown: boolean }>; fetchedAt: number | undefined; stale: boolean } {
+    const snapshot = this.#link.obligations();
+    return { ...snapshot, items: snapshot.items.map((o) => ({ ...o, shown: this.#inbox.shown(o.messageId) })) };
   }
 
   /** An agent's own relay message (`agent-relay-runner send`), through the outbox. */
   async send(input: { to: string; body: string; replyTo?: string; expectsReply?: boolean }): Promise<{ seq: number; idempotencyKey: string }> {
     if (this.#phase === 'stopped') throw new ClosedError('runner');
     const sent = await this.#link.sendMessage(input);
-    if (input.replyTo) this.#mirror.replied(input.replyTo);
+    if (input.replyTo) (this.#mirror.replied(input.replyTo), this.#inbox.replied(input.replyTo));
     this.status.activity();
     return sent;
   }
@@ -164,14 +168,10 @@ export class RunnerCore extends Emitter<RunnerEvents> {
         return this.#link.timeline('provider.session', { sessionId: event.sessionId, source: event.source });
       case 'version':
         return this.status.update({ providerVersion: event.version });
-      case 'turn.started': {
-        const message = this.#inbox.queue.consumed({ deliveryId: event.deliveryId, prompt: event.prompt });
+      case 'turn.started':
         this.#permissions.turnStarted();
         this.status.turnStarted();
-        this.#mirror.turnStarted(message, event.prompt);
-        if (message && !isInitialPromptId(message.id)) void this.#inbox.markRead(message.id);
-        return;
-      }
+        return this.#mirror.turnStarted(this.#inbox.turnStarted({ deliveryId: event.deliveryId, prompt: event.prompt }), event.prompt);
       case 'reasoning':
         return this.#mirror.reasoning(event.text);
       case 'tool':
@@ -207,9 +207,8 @@ export class RunnerCore extends Emitter<RunnerEvents> {
   }
 
   /** A hook crashed: FATAL line and a `hook_fatal` event for the relay. */
-  async hookFatal(report: { hook: string; message: string; exitCode?: number; line?: number; command?: string }): Promise<void> {
-    this.#d.logger.fatal('hook', `${report.hook} failed${report.line ? ` at line ${report.line}` : ''}${report.exitCode !== undefined ? ` (exit ${report.exitCode})` : ''}: ${report.message}`);
-    await this.#link.enqueue('hook_fatal', { ...report });
+  hookFatal(report: { hook: string; message: string; exitCode?: number; line?: number; command?: string }): Promise<void> {
+    return this.#link.hookFatal(report);
   }
 
   /** Interrupt the current turn. */
@@ -235,13 +234,15 @@ export class RunnerCore extends Emitter<RunnerEvents> {
   /** Session ended (SessionEnd hook or provider exit): analyse it into an insight. */
   sessionEnded(reason: string): Promise<void> {
     this.#link.timeline('provider.session_end', { reason });
-    return this.#mirror.sessionEnded(this.sessionId);
+    return this.#mirror.sessionEnded(this.#supervisor.sessionId);
   }
 
-  #endTurn(finalText: string | undefined, interrupted: boolean): void {
+  /** A turn ended, or was `lost` with the provider: then its message comes back as a retry and its task stays in_progress. */
+  #endTurn(finalText: string | undefined, interrupted: boolean, lost = false): void {
     this.#permissions.turnEnded();
     this.status.turnEnded();
-    this.#mirror.turnEnded(finalText, interrupted);
+    if (lost) this.#mirror.turnLost();
+    else (this.#mirror.turnEnded(finalText, interrupted), this.#inbox.turnEnded());
     this.#link.obligationsChanged();
     void this.#inbox.queue.pump();
   }

@@ -113,6 +113,23 @@ export class SessionMirror {
     }
   }
 
+  /**
+   * The turn was lost with the provider's process: nothing is mirrored as its reply and its task
+   * stays `in_progress`, because the message is delivered again (as a retry) after the restart.
+   */
+  turnLost(): void {
+    this.#turn = undefined;
+  }
+
+  /**
+   * A message was given up on (its turns kept dying, or the provider is gone for good): its sender
+   * gets a visible failure as the reply (which also settles the obligation), its task `failed`.
+   */
+  async gaveUp(message: InboundMessage, reason: string): Promise<void> {
+    if (message.expectsReply) await this.#d.enqueue('message', { kind: 'message', to: message.from, replyTo: message.id, body: `[agent-relay-runner] ${reason}.` });
+    if (message.taskId) await this.#d.enqueue('task_status', { taskId: message.taskId, status: 'failed', messageId: message.id });
+  }
+
   /** The session ended: queue the `context_ratio` insight of its tool use, once. */
   async sessionEnded(sessionId: string | undefined): Promise<void> {
     const { gather, act } = this.#tools;

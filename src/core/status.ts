@@ -33,6 +33,8 @@ export interface AgentStatus {
  */
 export class StatusTracker {
   #status: AgentStatus;
+  /** Why the relay link is broken beyond a retry (shown as `error` over the provider's state). */
+  #trouble: string | undefined;
   #turnOpen = false;
   #stallTimer: TimerHandle | undefined;
 
@@ -46,7 +48,18 @@ export class StatusTracker {
 
   /** A copy of the current status. */
   get(): AgentStatus {
-    return { ...this.#status, ...(this.#status.context ? { context: { ...this.#status.context } } : {}) };
+    const status = { ...this.#status, ...(this.#status.context ? { context: { ...this.#status.context } } : {}) };
+    return this.#trouble === undefined ? status : { ...status, state: 'error', detail: this.#trouble };
+  }
+
+  /**
+   * The relay link is broken in a way retries do not fix (a reason; the status shows `error` with
+   * it), or works again (undefined; the provider's own state shows again).
+   */
+  relayTrouble(reason: string | undefined): void {
+    if (this.#trouble === reason) return;
+    this.#trouble = reason;
+    this.publish(this.get());
   }
 
   /** Provider activity: a turn began. */

@@ -27,6 +27,8 @@ export interface ProviderSupervisorDeps {
   onUp: () => void;
   /** The session went away (before the exit policy decides what happens next). */
   onDown: () => void;
+  /** The exit policy gave up: no session will come back by itself. */
+  onGaveUp: (reason: string) => void;
   /** A start failed (also logged, and rethrown to the caller). */
   onError: (error: Error) => void;
 }
@@ -112,6 +114,12 @@ export class ProviderSupervisor {
     await this.start(this.#sessionId);
   }
 
+  /** Allow starts again after {@link ProviderSupervisor.stop} (a runner start retried after a failed one). */
+  reopen(): void {
+    this.#stopping = false;
+    this.#policy.reset();
+  }
+
   /** Stop for good: no more restarts; the running session is stopped as an expected exit. */
   async stop(): Promise<void> {
     this.#stopping = true;
@@ -149,6 +157,7 @@ export class ProviderSupervisor {
         return;
       case 'give_up':
         this.#d.status.set('error', decision.reason);
+        this.#d.onGaveUp(decision.reason);
         return;
       case 'park':
         this.#d.status.set('offline', decision.reason);

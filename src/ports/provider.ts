@@ -33,6 +33,8 @@ export interface TurnSender {
   expectsReply: boolean;
   /** Task id, when the message assigned a task. */
   taskId?: string;
+  /** A previous attempt at this message was interrupted (the provider or the runner died mid-turn). */
+  retry?: boolean;
 }
 
 /**

@@ -43,7 +43,7 @@ describe('Claude Code headless, end to end', () => {
     const sent = r.relay.sendToAgent(r.runner.agentId!, { from: 'alice', body: 'hello claude' });
     const reply = await waitFor(() => sessionEntries(r, sent.id).find((m) => m.entry === 'reply'), 'the reply mirrored', WAIT);
     expect(reply.body).toBe('Hello alice, nice to meet you.');
-    expect(r.deliveries.filter((d) => d.messageId === sent.id).map((d) => d.state)).toEqual(['queued', 'injected', 'consumed']);
+    expect(r.deliveries.filter((d) => d.messageId === sent.id).map((d) => d.state)).toEqual(['queued', 'injected', 'consumed', 'finished']);
     expect(sessionEntries(r, sent.id)[0]?.entry).toBe('prompt');
     await waitFor(() => r.runner.status.state === 'idle', 'idle after the turn', WAIT);
     // The model saw the runner's turn: relay context block, the sender header, the body.

@@ -131,7 +131,7 @@ describe('Claude Code interactive (tmux), end to end', () => {
     const sent = r.relay.sendToAgent(r.runner.agentId!, { from: 'alice', body: 'hello claude, multi\nline' });
     const reply = await waitFor(() => sessionEntries(r, sent.id).find((m) => m.entry === 'reply'), 'the reply mirrored', WAIT);
     expect(reply.body).toBe('Hello alice, from the TUI.');
-    expect(r.deliveries.filter((d) => d.messageId === sent.id).map((d) => d.state)).toEqual(['queued', 'injected', 'consumed']);
+    expect(r.deliveries.filter((d) => d.messageId === sent.id).map((d) => d.state)).toEqual(['queued', 'injected', 'consumed', 'finished']);
     expect(sessionEntries(r, sent.id)[0]?.entry).toBe('prompt');
     await waitFor(() => r.runner.status.state === 'idle', 'idle after the turn', WAIT);
 
@@ -172,7 +172,7 @@ describe('Claude Code interactive (tmux), end to end', () => {
     ] as const) {
       const reply = await waitFor(() => sessionEntries(r, message.id).find((m) => m.entry === 'reply'), `reply to ${message.body}`, WAIT);
       expect(reply.body).toBe(answer);
-      expect(r.deliveries.filter((d) => d.messageId === message.id).map((d) => d.state)).toEqual(['queued', 'injected', 'consumed']);
+      expect(r.deliveries.filter((d) => d.messageId === message.id).map((d) => d.state)).toEqual(['queued', 'injected', 'consumed', 'finished']);
     }
     expect(sessionEntries(r, first.id).find((m) => m.entry === 'reply')?.body).toBe('First answer.');
     // One relay message, one turn: no request carried both held messages as its latest prompt.

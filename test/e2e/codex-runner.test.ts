@@ -54,7 +54,7 @@ describe('Codex app-server end to end (real CLI, fake OpenAI server, reference r
     const sent = r.relay.sendToAgent(agentId, { from: 'alice', body: 'hello codex' });
     const reply = await waitFor(() => r.sessionMessages().find((m) => m.entry === 'reply' && m.replyTo === sent.id), 'reply mirrored', 60_000);
     expect(reply.body).toBe('Codex says: hello codex');
-    expect(r.deliveries.filter((d) => d.messageId === sent.id).map((d) => d.state)).toEqual(['queued', 'injected', 'consumed']);
+    expect(r.deliveries.filter((d) => d.messageId === sent.id).map((d) => d.state)).toEqual(['queued', 'injected', 'consumed', 'finished']);
     // Consumption is confirmed by a Codex turn id.
     const delivered = r.deliveries.find((d) => d.messageId === sent.id)!;
     expect(r.logger.lines().some((l) => new RegExp(`delivered ${delivered.deliveryId} as turn [0-9a-f-]{36}`).test(l))).toBe(true);

@@ -29,7 +29,7 @@ describe('agent-relay-runner demo', () => {
     const id = sentId(out);
     // The three delivery states of alice's message, in order.
     const states = [...out.matchAll(new RegExp(`delivery\\s+${id} (\\w+)`, 'g'))].map((m) => m[1]);
-    expect(states).toEqual(['queued', 'injected', 'consumed']);
+    expect(states).toEqual(['queued', 'injected', 'consumed', 'finished']);
     // Status changes, the mirror (prompt, reasoning, tool step, reply) and the reply at the relay.
     expect(out).toMatch(/status\s+busy/);
     expect(out).toMatch(/status\s+idle/);
@@ -56,14 +56,14 @@ describe('agent-relay-runner demo', () => {
     const states = events
       .filter((e) => e.type === 'delivery' && (e.delivery as { messageId: string }).messageId === sent.message.id)
       .map((e) => (e.delivery as { state: string }).state);
-    expect(states).toEqual(['queued', 'injected', 'consumed']);
+    expect(states).toEqual(['queued', 'injected', 'consumed', 'finished']);
     expect(events.some((e) => e.type === 'status' && (e.status as { state: string }).state === 'busy')).toBe(true);
     const entries = events.filter((e) => e.type === 'mirror').map((e) => (e.mirror as { entry: string }).entry);
     expect(entries).toEqual(expect.arrayContaining(['prompt', 'reasoning', 'tool', 'reply']));
     const reply = events.find((e) => e.type === 'relay.reply') as { message: { body: string; replyTo: string } };
     expect(reply.message.replyTo).toBe(sent.message.id);
     expect(reply.message.body).toMatch(/^Echo: /);
-    expect(events.find((e) => e.type === 'demo.ok')).toMatchObject({ deliveryStates: ['queued', 'injected', 'consumed'] });
+    expect(events.find((e) => e.type === 'demo.ok')).toMatchObject({ deliveryStates: ['queued', 'injected', 'consumed', 'finished'] });
     expect(events.at(-1)).toMatchObject({ type: 'demo.stopped', ok: true });
     for (const e of events) expect(typeof e.at).toBe('number');
   }, 60_000);

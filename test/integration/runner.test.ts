@@ -12,7 +12,7 @@ afterEach(async () => {
 const sessionMessages = (r: Rig) => r.relay.listMessages().filter((m) => m.kind === 'session');
 
 describe('runner with the reference relay and the demo provider', () => {
-  it('delivers a message through queued → injected → consumed and mirrors the reply with replyTo', async () => {
+  it('delivers a message through queued → injected → consumed → finished and mirrors the reply with replyTo', async () => {
     rig = await startRig();
     const r = rig;
     await r.runner.start();
@@ -23,7 +23,7 @@ describe('runner with the reference relay and the demo provider', () => {
       'the reply mirrored to the relay',
     );
     expect(reply.body).toBe('Echo: hello there');
-    expect(r.deliveries.filter((d) => d.messageId === sent.id).map((d) => d.state)).toEqual(['queued', 'injected', 'consumed']);
+    expect(r.deliveries.filter((d) => d.messageId === sent.id).map((d) => d.state)).toEqual(['queued', 'injected', 'consumed', 'finished']);
     // The prompt echo comes before the reply, both correlated to the message.
     const entries = sessionMessages(r).filter((m) => m.replyTo === sent.id).map((m) => m.entry);
     expect(entries[0]).toBe('prompt');

@@ -20,6 +20,7 @@ function setup(overrides: Partial<InboxDeps> = {}) {
   const events: DeliveryEvent[] = [];
   const calls: string[] = [];
   const saved: string[] = [];
+  const gaveUp: string[] = [];
   let unread: RelayMessage[] = [];
   let obligations = 0;
   const provider: { session: { deliver(turn: ProviderTurn): Promise<void> } | undefined; sessionId: string | undefined } = {
@@ -71,10 +72,11 @@ function setup(overrides: Partial<InboxDeps> = {}) {
     contextBlock: () => 'CONTEXT',
     onState: (event) => events.push(event),
     onObligation: () => obligations++,
+    onGiveUp: async (message, reason) => void gaveUp.push(`${message.id}: ${reason}`),
     ...overrides,
   });
   return {
-    clock, logger, inbox, written, events, calls, saved, provider,
+    clock, logger, inbox, written, events, calls, saved, provider, gaveUp,
     setUnread: (list: RelayMessage[]) => (unread = list),
     obligations: () => obligations,
   };
@@ -121,13 +123,16 @@ describe('inbox (delivery from the relay)', () => {
     expect(t.logger.lines().some((l) => l.includes('WARN [attachments] message m1: disk full'))).toBe(true);
   });
 
-  it('catches up on unread messages with the shared auth recovery, and marks consumed ones read', async () => {
+  it('catches up on unread messages with the shared auth recovery, and marks finished ones read', async () => {
     const t = setup();
     t.setUnread([relayMessage('m1'), relayMessage('m2')]);
     await t.inbox.catchUp();
     expect(t.calls).toEqual(['poll agent-1', 'recover', 'poll agent-1']);
     expect(t.written.map((w) => w.sender?.messageId)).toEqual(['m1', 'm2']);
-    await t.inbox.markRead('m1');
+    t.inbox.turnStarted({ deliveryId: t.written[0]!.deliveryId });
+    expect(t.calls.filter((c) => c.startsWith('read'))).toEqual([]);
+    t.inbox.turnEnded();
+    await t.clock.advanceAsync(0);
     expect(t.calls.at(-1)).toBe('read m1');
   });
 

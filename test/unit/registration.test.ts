@@ -12,6 +12,8 @@ function setup(overrides: Partial<RegistrationDeps['http']> = {}) {
   const logger = createMemoryLogger({ level: 'debug' });
   const calls: string[] = [];
   const renewed: string[] = [];
+  const reregistered: string[] = [];
+  const troubles: Array<string | undefined> = [];
   let n = 0;
   let busUp = false;
   const grant = (): TokenGrant => ({ token: `tok-${++n}`, tokenExpiresAt: clock.now() + HOUR });
@@ -43,8 +45,10 @@ function setup(overrides: Partial<RegistrationDeps['http']> = {}) {
     heartbeatMs: 30_000,
     busConnected: () => busUp,
     onRenewed: (token) => renewed.push(token),
+    onReregistered: (registered) => reregistered.push(registered.agent.id),
+    onTrouble: (reason) => troubles.push(reason),
   });
-  return { clock, logger, calls, renewed, registration, setBus: (up: boolean) => (busUp = up) };
+  return { clock, logger, calls, renewed, reregistered, troubles, registration, setBus: (up: boolean) => (busUp = up) };
 }
 
 describe('registration and token lifecycle', () => {
@@ -146,5 +150,60 @@ describe('registration and token lifecycle', () => {
     expect(t.calls.filter((c) => c.startsWith('heartbeat'))).toHaveLength(1);
     t.registration.stop();
     expect(t.clock.pendingTimers()).toBe(0);
+  });
+
+  it('registers again when the relay no longer knows the agent (404 on renewal), adopting the new agent id', async () => {
+    let relayForgot = false;
+    const t = setup({
+      async renewToken(agentId) {
+        t.calls.push(`renew ${agentId}`);
+        if (relayForgot) throw new RelayHttpError(404, 'no such agent');
+        return { token: 'tok-renewed', tokenExpiresAt: t.clock.now() + HOUR };
+      },
+      async register(input) {
+        t.calls.push(`register ${input.name}`);
+        return {
+          token: relayForgot ? 'tok-new-agent' : 'tok-1', tokenExpiresAt: t.clock.now() + HOUR,
+          agent: { id: relayForgot ? 'agent-2' : 'agent-1', name: input.name, createdAt: 0, lastSeenAt: 0 },
+          profile: { features: { relayContext: true, insights: true, sessionMirror: true } },
+        };
+      },
+    });
+    await t.registration.register();
+    relayForgot = true;
+    await t.registration.recover();
+    expect(t.calls).toEqual(['register worker-1', 'renew agent-1', 'register worker-1']);
+    expect({ agentId: t.registration.agentId, token: t.registration.token }).toEqual({ agentId: 'agent-2', token: 'tok-new-agent' });
+    expect(t.reregistered).toEqual(['agent-2']);
+    expect(t.renewed).toEqual([]); // the link follows the new id instead (onReregistered)
+    expect(t.troubles.at(-1)).toBeUndefined();
+  });
+
+  it('reports the trouble when registering again fails too, and clears it once a recovery works', async () => {
+    let registerFails = false;
+    let forgot = false;
+    const t = setup({
+      async renewToken() {
+        if (forgot) throw new RelayHttpError(404, 'no such agent');
+        return { token: 'tok-renewed', tokenExpiresAt: t.clock.now() + HOUR };
+      },
+      async register(input) {
+        if (registerFails) throw new RelayHttpError(401, 'workspace API key required');
+        return {
+          token: 'tok-x', tokenExpiresAt: t.clock.now() + HOUR,
+          agent: { id: forgot ? 'agent-2' : 'agent-1', name: input.name, createdAt: 0, lastSeenAt: 0 },
+          profile: { features: { relayContext: true, insights: true, sessionMirror: true } },
+        };
+      },
+    });
+    await t.registration.register();
+    forgot = true;
+    registerFails = true;
+    await expect(t.registration.recover()).rejects.toMatchObject({ code: 'RELAY_AUTH' });
+    expect(t.troubles.at(-1)).toMatch(/no longer accepts agent agent-1 and registering again failed: .*workspace API key required/);
+    registerFails = false;
+    await t.registration.recover();
+    expect(t.troubles.at(-1)).toBeUndefined();
+    expect(t.registration.agentId).toBe('agent-2');
   });
 });

@@ -35,6 +35,7 @@ describe('relay link', () => {
       makeBus: (agentId, token) => (log.push(`bus ${agentId} ${token}`), bus),
       makeOutbox: (agentId) => (log.push(`outbox ${agentId}`), outbox),
       obligationRefreshMs: 10_000,
+      currentStatus: () => ({ state: 'idle', lastActivityAt: 0, openSubagents: 0 }),
       onTimeline: (entry) => timeline.push(`${entry.event}@${entry.at}`),
       onError: (error) => errors.push(error),
       onSent: (event) => sentEvents.push(event),

@@ -179,7 +179,7 @@ describe('delivery queue', () => {
     t.queue.accept(msg('m2'));
     await t.queue.pump();
     t.setUp(false);
-    t.queue.requeueInjected();
+    t.queue.requeueInterrupted();
     t.queue.accept(msg('m3'));
     t.setUp(true);
     t.newSession();

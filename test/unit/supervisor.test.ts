@@ -76,6 +76,7 @@ function setup(options: { resume?: boolean; failVersion?: boolean } = {}) {
     onEvent: (event) => events.push(event),
     onUp: () => log.push('up'),
     onDown: () => log.push('down'),
+    onGaveUp: (reason) => log.push(`gave up: ${reason}`),
     onError: (error) => errors.push(error),
   });
   return { clock, supervisor, status, providerDeps, depsSeen, launches, sessions, log, errors, events };

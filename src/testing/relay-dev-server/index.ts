@@ -367,6 +367,10 @@ export async function createRelayDevServer(options: RelayDevServerOptions = {}):
       return message;
     },
     obligations: (agentId) => state.obligations(agentId),
+    unread(agentIdOrName) {
+      const agent = state.findAgent(agentIdOrName);
+      return agent ? state.unread(agent.id, 10_000) : [];
+    },
     tasks: () => state.tasks(),
     permissions: (agentId) => state.permissions(agentId),
     decidePermission(permissionId, decision) {

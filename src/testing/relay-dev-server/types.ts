@@ -133,6 +133,8 @@ export interface RelayDevServer {
   ): RelayMessage;
   /** Open obligations of an agent. */
   obligations(agentId: string): Obligation[];
+  /** Messages to an agent (by id or name) not yet marked read, oldest first. */
+  unread(agentIdOrName: string): RelayMessage[];
   /** Tasks and their last status. */
   tasks(): RelayTask[];
   /** Permission requests (of one agent, or all). */
