@@ -15,6 +15,7 @@ import { describeError } from './shared/describe-error.js';
 import { validateSendInput } from './runner-options.js';
 import { ensurePrivateDir, writePrivateJson, sweepStaleScratch } from './adapters/runner-files.js';
 import { removeRunnerConnection, writeRunnerConnection } from './adapters/runner-registry.js';
+import { rm } from 'node:fs/promises';
 
 /**
  * typed-emitter's `TypedEmitter` (a typed view of Node's `EventEmitter`), re-exported under a name
@@ -194,6 +195,8 @@ export class AgentRunner extends (EventEmitter as unknown as new () => TypedEmit
     this.#feed.stop();
     await removeRunnerConnection(this.#p.dataDir).catch(() => {});
     await this.#control?.close().catch(() => {});
+    // The provider is gone, so its scratch space goes too (a killed runner's is swept at the next start).
+    await rm(this.#p.scratchDir, { recursive: true, force: true }).catch(() => {});
     await this.#closeOwned();
   }
 

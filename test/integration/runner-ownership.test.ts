@@ -1,3 +1,5 @@
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createMemoryOutboxStore } from '../../src/adapters/memory-outbox-store.js';
 import { createDemoProvider } from '../../src/providers/demo/provider.js';
@@ -69,5 +71,16 @@ describe('who owns what: the runner closes only what it created', () => {
     rigs.push(rig);
     expect(rig.runner.listenerCount('error')).toBe(0);
     await expect(rig.runner.start()).rejects.toMatchObject({ code: 'PROVIDER' });
+  });
+
+  it('stop() leaves no scratch dir and no runner.json behind in the data dir', async () => {
+    const rig = await startRig();
+    rigs.push(rig);
+    await rig.runner.start();
+    const dataDir = join(rig.dir, 'data');
+    expect(readdirSync(dataDir)).toEqual(expect.arrayContaining([`scratch-${process.pid}`, 'runner.json']));
+    await rig.runner.stop();
+    const left = readdirSync(dataDir);
+    expect(left.filter((name) => name.startsWith('scratch-') || name === 'runner.json')).toEqual([]);
   });
 });
