@@ -2,7 +2,11 @@
  * `run`'s provider flags reach the provider: what each provider would spawn (a spawner that records
  * the request and refuses), the first-start resume, and flags refused where they don't apply.
  */
+import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
+import { createReporter } from '../../src/cli/reporter.js';
+import type { Runner } from '../../src/create-runner.js';
+import type { AgentStatus } from '../../src/core/status.js';
 import { checkProviderFlags, providerFor, type ProviderFlags } from '../../src/cli/run-providers.js';
 import type { ProviderDeps } from '../../src/ports/provider.js';
 import type { SpawnRequest } from '../../src/ports/process-spawner.js';
@@ -79,5 +83,20 @@ describe('run --provider: flags to provider options', () => {
     expect(() => checkProviderFlags({ provider: 'demo', model: 'x' }, fromCli(['model']))).toThrow(/--model does not apply to --provider demo/);
     expect(() => checkProviderFlags({ provider: 'claude', sandbox: 'workspace-write', approvalPolicy: 'on-request' }, fromCli([]))).not.toThrow();
     expect(() => checkProviderFlags({ provider: 'codex', sandbox: 'read-only', model: 'x' }, fromCli(['sandbox', 'model']))).not.toThrow();
+  });
+});
+
+describe('run output: an untested CLI version', () => {
+  it('prints the provider warning once on the terminal, again only when it changes', () => {
+    const lines: string[] = [];
+    const reporter = createReporter({ line: (t) => lines.push(t), json: () => {}, error: () => {} }, false);
+    const runner = new EventEmitter();
+    reporter.attach(runner as unknown as Runner);
+    const status = (extra: Partial<AgentStatus>): AgentStatus => ({ state: 'idle', lastActivityAt: 0, openSubagents: 0, ...extra });
+    runner.emit('status', status({ state: 'starting' }));
+    runner.emit('status', status({ providerWarning: 'Claude Code 9.9.9 is newer than the newest version agent-relay-runner was tested with (2.1.330)' }));
+    runner.emit('status', status({ state: 'busy', providerWarning: 'Claude Code 9.9.9 is newer than the newest version agent-relay-runner was tested with (2.1.330)' }));
+    const warnings = lines.filter((l) => /warning\s+Claude Code 9\.9\.9 is newer/.test(l));
+    expect(warnings).toHaveLength(1);
   });
 });
