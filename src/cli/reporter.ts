@@ -37,9 +37,13 @@ export function createReporter(output: CliOutput, json: boolean): Reporter {
     attach(runner) {
       // Status events fire on every bit of activity; humans see only changes that matter.
       let lastShown = '';
+      let lastWarning: string | undefined;
       const onStatus = (status: AgentStatus) => {
         const key = `${status.state}|${status.openSubagents}|${status.detail ?? ''}`;
         if (json) return output.json({ type: 'status', at: cliClock.now(), status });
+        // An untested CLI version: said once on the terminal, not only in the log file.
+        if (status.providerWarning !== undefined && status.providerWarning !== lastWarning) human('warning', status.providerWarning);
+        lastWarning = status.providerWarning;
         if (key === lastShown) return;
         lastShown = key;
         human('status', describeStatus(status));

@@ -4,25 +4,22 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Command, Option } from 'commander';
-import type { ProviderAdapter } from '../ports/provider.js';
 import type { Runner } from '../create-runner.js';
 import { defaultRunnerDataDir, readRunnerConnection, type RunnerConnection } from '../adapters/runner-registry.js';
 import { createFileLogger } from '../adapters/tslog-logger.js';
 import { cliClock, errorLine, oneLine, positiveInt, processOutput, usageError, type CliOutput } from './common.js';
 import { createReporter } from './reporter.js';
+import { checkProviderFlags, providerFor, providerOptions, type ProviderFlags } from './run-providers.js';
 import { createStatusLine, watchedRelayPorts, type StatusLine } from './run-view.js';
 
-/** Providers the `--provider` flag knows; only `demo` ships in this version. */
-export const PROVIDER_NAMES = ['demo', 'claude', 'codex'] as const;
 
 /** How long a clean stop may take after a signal before the process is ended hard. */
 const STOP_GRACE_MS = 15_000;
 
-interface RunFlags {
+interface RunFlags extends ProviderFlags {
   relay?: string;
   name: string;
   apiKey?: string;
-  provider: (typeof PROVIDER_NAMES)[number];
   cwd?: string;
   dataDir?: string;
   logDir?: string;
@@ -33,12 +30,13 @@ interface RunFlags {
 
 /** Build the `run` command. */
 export function runCommand(output: CliOutput = processOutput): Command {
-  return new Command('run')
+  const command = new Command('run')
     .description('run an agent on a relay until interrupted (SIGINT/SIGTERM stop it cleanly)')
     .addOption(new Option('--relay <url>', 'relay base URL, e.g. https://relay.example.com').env('AGENT_RELAY_URL'))
     .requiredOption('--name <name>', 'agent name on the relay (1–64 of A-Z a-z 0-9 _ . -)')
-    .addOption(new Option('--api-key <key>', 'workspace API key (prefer the env var: flags show up in ps)').env('AGENT_RELAY_API_KEY'))
-    .addOption(new Option('--provider <provider>', 'the agent to run').choices(PROVIDER_NAMES).default('demo'))
+    .addOption(new Option('--api-key <key>', 'workspace API key (prefer the env var: flags show up in ps)').env('AGENT_RELAY_API_KEY'));
+  for (const option of providerOptions()) command.addOption(option);
+  return command
     .option('--cwd <dir>', "the agent's working directory (default: the current directory)")
     .option('--data-dir <dir>', 'outbox, scratch and attachments (default: ~/.agent-relay/runners/<name>)')
     .option('--log-dir <dir>', 'where the log file goes (default: ~/.agent-relay/logs)')
@@ -46,17 +44,9 @@ export function runCommand(output: CliOutput = processOutput): Command {
     .addOption(new Option('--control-port <port>', 'bind the control port here (default: any free port)').argParser(positiveInt('--control-port')))
     .option('--json', 'print one JSON object per line instead of text')
     .action(async (flags: RunFlags) => {
+      checkProviderFlags(flags, (key) => command.getOptionValueSource(key));
       process.exitCode = await runAgent(flags, output);
     });
-}
-
-/** Resolve the provider named by `--provider`. */
-async function providerFor(name: RunFlags['provider']): Promise<ProviderAdapter> {
-  if (name === 'demo') {
-    const { createDemoProvider } = await import('../providers/demo/provider.js');
-    return createDemoProvider();
-  }
-  throw usageError(`provider "${name}" is not available yet in this version; use --provider demo`);
 }
 
 /** Run until a signal; resolves with the exit code. */
@@ -65,7 +55,7 @@ async function runAgent(flags: RunFlags, baseOutput: CliOutput): Promise<number>
   if (!relayUrl) throw usageError('no relay URL: pass --relay <url> or set AGENT_RELAY_URL');
   // Checked here because `run` builds the relay adapters itself, before createRunner looks.
   if (!/^https?:\/\/[^/]/i.test(relayUrl)) throw usageError(`--relay must be an http(s) URL, got "${oneLine(relayUrl, 200)}"`);
-  const provider = await providerFor(flags.provider);
+  const provider = await providerFor(flags);
   const { createRunner } = await import('../create-runner.js');
   const json = Boolean(flags.json);
   // One live status line on a terminal; plain lines into pipes and files; JSON untouched.

@@ -17,6 +17,7 @@ interface StatusBody {
   openSubagents?: number;
   sessionId?: string;
   providerVersion?: string;
+  providerWarning?: string;
   context?: { usedTokens?: number; windowTokens?: number };
   detail?: string;
 }
@@ -45,6 +46,7 @@ export function statusRows(status: StatusBody): Array<[string, string]> {
   if (status.openSubagents) rows.push(['subagents', String(status.openSubagents)]);
   if (status.sessionId) rows.push(['session', status.sessionId]);
   if (status.providerVersion) rows.push(['provider', status.providerVersion]);
+  if (status.providerWarning) rows.push(['warning', status.providerWarning]);
   const ctx = status.context;
   if (ctx && typeof ctx.usedTokens === 'number') {
     rows.push(['context', `${ctx.usedTokens} tokens${typeof ctx.windowTokens === 'number' ? ` of ${ctx.windowTokens}` : ''}`]);

@@ -153,6 +153,7 @@ export const MONITOR_JS = String.raw`(function () {
     if (s.sessionId) pairs.push(['session', s.sessionId]);
     if (s.context) pairs.push(['context', s.context.usedTokens + (s.context.windowTokens ? ' / ' + s.context.windowTokens : '') + ' tokens']);
     if (s.providerVersion) pairs.push(['provider version', s.providerVersion]);
+    if (s.providerWarning) pairs.push(['provider warning', s.providerWarning, 'warn']);
     if (s.detail) pairs.push(['detail', s.detail, 'warn']);
     kv($('status'), pairs);
     if (typeof s.connected === 'boolean') showLink(s.connected);

@@ -23,6 +23,11 @@ export interface AgentStatus {
   sessionId?: string;
   /** Provider CLI version, when known. */
   providerVersion?: string;
+  /**
+   * Set when the provider CLI is newer than the newest version its adapter was tested with: it runs,
+   * but may have changed its protocol. Cleared when a later start finds a tested version.
+   */
+  providerWarning?: string;
   /** Why the state is `error` or `offline`. */
   detail?: string;
 }
@@ -105,6 +110,14 @@ export class StatusTracker {
     this.#emit({ ...this.#status, ...patch });
   }
 
+  /** Set (or, with `undefined`, clear) the warning about an untested provider version. */
+  providerWarning(message: string | undefined): void {
+    const next: AgentStatus = { ...this.#status };
+    if (message === undefined) delete next.providerWarning;
+    else next.providerWarning = message;
+    this.#emit(next);
+  }
+
   /** Stop timers. */
   dispose(): void {
     this.#clearStall();
@@ -139,6 +152,7 @@ export class StatusTracker {
       prev.openSubagents !== next.openSubagents ||
       prev.sessionId !== next.sessionId ||
       prev.providerVersion !== next.providerVersion ||
+      prev.providerWarning !== next.providerWarning ||
       prev.detail !== next.detail ||
       prev.context?.usedTokens !== next.context?.usedTokens;
     if (changed) this.publish(this.get());

@@ -70,7 +70,10 @@ export class ProviderSupervisor {
   /** A notice from the provider that only needs logging (and, for compaction, counts as activity). */
   notice(event: Extract<ProviderEvent, { type: 'warning' | 'turn.failed' | 'compaction' }>): void {
     const { logger, status } = this.#d;
-    if (event.type === 'warning') return logger.warn('provider', event.message);
+    if (event.type === 'warning') {
+      if (event.topic === 'version') status.providerWarning(event.message);
+      return logger.warn('provider', event.message);
+    }
     if (event.type === 'turn.failed') return logger.error('provider', `turn failed: ${event.error ?? 'unknown error'}${event.details ? ` (${event.details})` : ''}`);
     logger.info('provider', `compaction ${event.phase} (${event.trigger ?? 'unknown trigger'})`);
     status.activity();
@@ -85,6 +88,8 @@ export class ProviderSupervisor {
       const deps = this.#providerDeps();
       const version = await provider.checkVersion(deps);
       status.update({ providerVersion: version });
+      // A new check starts clean: the session re-reports the warning if this version is untested.
+      status.providerWarning(undefined);
       logger.info('provider', `${provider.name} version ${version}`);
       const launch: ProviderLaunch = { cwd: this.#d.cwd, env: this.#d.env() };
       if (resumeSessionId && provider.capabilities.resume) launch.resumeSessionId = resumeSessionId;

@@ -70,7 +70,11 @@ export type ProviderEvent =
   | { type: 'subagent'; phase: 'start' | 'stop'; id?: string }
   | { type: 'permission'; requestId: string; tool: string; summary: string }
   | { type: 'version'; version: string }
-  | { type: 'warning'; message: string }
+  /**
+   * Something worth a WARN line. `topic: 'version'` marks the warning about a CLI newer than the
+   * newest version the adapter was tested with: the runner also keeps it in `status.providerWarning`.
+   */
+  | { type: 'warning'; message: string; topic?: 'version' }
   | { type: 'session.ended'; reason: string }
   | { type: 'compaction'; phase: 'pre' | 'post'; trigger?: string }
   | { type: 'turn.failed'; error?: string; details?: string };

@@ -6,8 +6,10 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { waitFor } from '../helpers/rig.js';
+import { CLAUDE_CODE_TESTED_VERSION } from '../../src/providers/claude/headless.js';
+import { compareVersions } from '../../src/providers/kit/version.js';
 import type { FakeAnthropicCall, FakeAnthropicResponse } from '../../src/testing/fake-anthropic-server.js';
-import { ensureClis, maybeSaveHookFixtures, restartScript, RETRY_NOTE, startClaudeRig, userTexts, type ClaudeRig } from './claude-helpers.js';
+import { CLAUDE_VERSION, ensureClis, maybeSaveHookFixtures, restartScript, RETRY_NOTE, startClaudeRig, userTexts, type ClaudeRig } from './claude-helpers.js';
 
 let rig: ClaudeRig | undefined;
 
@@ -39,7 +41,13 @@ describe('Claude Code headless, end to end', () => {
     );
     const r = rig;
     await r.runner.start();
-    expect(r.runner.status.providerVersion).toMatch(/^2\.1\.\d+/);
+    expect(r.runner.status.providerVersion).toBe(CLAUDE_VERSION);
+    // Version drift shows in the status: a CLI newer than the tested version carries a warning.
+    if (compareVersions(CLAUDE_VERSION, CLAUDE_CODE_TESTED_VERSION) > 0) {
+      expect(await waitFor(() => r.runner.status.providerWarning, 'the untested-version warning')).toMatch(/newer than the newest version/);
+    } else {
+      expect(r.runner.status.providerWarning).toBeUndefined();
+    }
     const sent = r.relay.sendToAgent(r.runner.agentId!, { from: 'alice', body: 'hello claude' });
     const reply = await waitFor(() => sessionEntries(r, sent.id).find((m) => m.entry === 'reply'), 'the reply mirrored', WAIT);
     expect(reply.body).toBe('Hello alice, nice to meet you.');

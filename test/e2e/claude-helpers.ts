@@ -4,12 +4,11 @@
  * an isolated HOME / CLAUDE_CONFIG_DIR, an `agent-relay-runner` shim on PATH for the Bash tool,
  * and a recording proxy in front of the control port that keeps every hook payload.
  */
-import { execFileSync } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { CLAUDE_BIN, REPO_ROOT } from './clis.js';
 import { createRunner, type Runner, type RunnerOptions } from '../../src/create-runner.js';
 import { createRelayDevServer, type RelayDevServer } from '../../src/testing/relay-dev-server/index.js';
 import { createClaudeCodeProvider, type ClaudeCodeProviderOptions } from '../../src/providers/claude/headless.js';
@@ -18,16 +17,10 @@ import { createMemoryLogger, type MemoryLogger } from '../../src/testing/memory-
 import type { DeliveryEvent } from '../../src/core/delivery.js';
 import type { MirrorEvent, TimelineEvent } from '../../src/core/runner.js';
 
-export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-export const CLAUDE_BIN = join(REPO_ROOT, 'e2e', 'node_modules', '.bin', 'claude');
+export { CLAUDE_BIN, CLAUDE_VERSION, ensureClis, REPO_ROOT } from './clis.js';
 const TSX_LOADER = join(REPO_ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs');
 const CLI_SOURCE = join(REPO_ROOT, 'src', 'cli', 'main.ts');
 const CLI_BUILT = join(REPO_ROOT, 'dist', 'cli', 'main.js');
-
-/** Install the pinned CLIs when missing (cached by a stamp); returns the installed version line. */
-export function ensureClis(): string {
-  return execFileSync('bash', [join(REPO_ROOT, 'e2e', 'install.sh')], { encoding: 'utf8', timeout: 590_000, stdio: ['ignore', 'pipe', 'inherit'] });
-}
 
 /** One hook call Claude Code made (through the recording proxy). */
 export interface RecordedHook {

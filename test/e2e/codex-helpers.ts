@@ -3,11 +3,10 @@
  * OpenAI Responses server, the reference relay, a real runner with the Codex adapter, and an
  * isolated CODEX_HOME per test.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { CODEX_BIN, ensureClis } from './clis.js';
 import { createRunner, type Runner, type RunnerOptions } from '../../src/create-runner.js';
 import { createRelayDevServer, type RelayDevServer } from '../../src/testing/relay-dev-server/index.js';
 import { createCodexProvider, type CodexProviderOptions } from '../../src/providers/codex/provider.js';
@@ -16,14 +15,11 @@ import { createMemoryLogger, type MemoryLogger } from '../../src/testing/memory-
 import type { DeliveryEvent } from '../../src/core/delivery.js';
 import type { MirrorEvent, TimelineEvent } from '../../src/core/runner.js';
 
-export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-export const CODEX_BIN = join(REPO_ROOT, 'e2e', 'node_modules', '.bin', 'codex');
+export { CODEX_BIN, CODEX_VERSION, REPO_ROOT } from './clis.js';
 export const FAKE_KEY_ENV = 'FAKE_OPENAI_API_KEY';
 
-/** Install the pinned CLIs when missing (cached by a stamp); returns the installed version lines. */
-export function ensureCodex(): string {
-  return execFileSync('bash', [join(REPO_ROOT, 'e2e', 'install.sh')], { encoding: 'utf8', timeout: 590_000, stdio: ['ignore', 'pipe', 'inherit'] });
-}
+/** Make sure the CLIs under test exist (see clis.ts); returns their version lines. */
+export const ensureCodex = ensureClis;
 
 /** Codex options that point it at a fake OpenAI server, in an isolated CODEX_HOME. */
 export function codexOptionsFor(model: FakeOpenAIServer, codexHome: string, extra: CodexProviderOptions = {}): CodexProviderOptions {

@@ -237,15 +237,29 @@ describe('agent-relay-runner run', () => {
     }
   }, 60_000);
 
-  it('refuses a provider that is not available yet, and a missing relay URL', async () => {
-    const claude = await runCli(['run', '--relay', rig.relay.url, '--name', 'x', '--provider', 'claude']);
-    expect(claude.code).toBe(1);
-    expect(claude.stderr).toMatch(/provider "claude" is not available yet/);
+  it('refuses flags the provider does not take, a missing CLI, and a missing relay URL', async () => {
+    const sandboxOnClaude = await runCli(['run', '--relay', rig.relay.url, '--name', 'x', '--provider', 'claude', '--sandbox', 'read-only']);
+    expect(sandboxOnClaude.code).toBe(1);
+    expect(sandboxOnClaude.stderr).toMatch(/--sandbox does not apply to --provider claude \(only codex\)/);
+    const modelOnDemo = await runCli(['run', '--relay', rig.relay.url, '--name', 'x', '--model', 'opus']);
+    expect(modelOnDemo.code).toBe(1);
+    expect(modelOnDemo.stderr).toMatch(/--model does not apply to --provider demo/);
+    const dir = await mkdtemp(join(tmpdir(), 'arr-cli-noclaude-'));
+    try {
+      const missing = join(dir, 'no-such-claude');
+      const noClaude = await runCli(['run', '--relay', rig.relay.url, '--name', 'x', '--provider', 'claude', '--claude-path', missing, '--data-dir', join(dir, 'data'), '--log-dir', dir], {
+        env: cleanEnv({ AGENT_RELAY_API_KEY: rig.relay.apiKey }),
+      });
+      expect(noClaude.code).toBe(1);
+      expect(noClaude.stderr).toContain(`Claude Code not found: cannot run "${missing} --version"`);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
     const noRelay = await runCli(['run', '--name', 'x']);
     expect(noRelay.code).toBe(1);
     expect(noRelay.stderr).toMatch(/no relay URL: pass --relay <url> or set AGENT_RELAY_URL/);
     const badProvider = await runCli(['run', '--relay', rig.relay.url, '--name', 'x', '--provider', 'gpt']);
     expect(badProvider.code).toBe(1);
-    expect(badProvider.stderr).toMatch(/Allowed choices are demo, claude, codex/);
+    expect(badProvider.stderr).toMatch(/Allowed choices are demo, claude, claude-interactive, codex/);
   });
 });

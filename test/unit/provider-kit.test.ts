@@ -61,7 +61,7 @@ describe('provider kit: versions', () => {
           if (event.type === 'session') resolve();
         });
       });
-      expect(events[0]).toEqual({ type: 'warning', message: expect.stringMatching(/demo agent 1\.0\.0 is newer/) });
+      expect(events[0]).toEqual({ type: 'warning', topic: 'version', message: expect.stringMatching(/demo agent 1\.0\.0 is newer/) });
     } finally {
       await session.stop();
     }

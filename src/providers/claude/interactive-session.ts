@@ -56,7 +56,7 @@ export function createInteractiveSession(p: SessionParts): ClaudeInteractiveSess
   });
 
   const dispatch = (event: ProviderEvent): void => events.dispatch(event);
-  if (p.startupWarning !== undefined) dispatch({ type: 'warning', message: p.startupWarning });
+  if (p.startupWarning !== undefined) dispatch({ type: 'warning', message: p.startupWarning, topic: 'version' });
 
   const capture = async (): Promise<string | undefined> => {
     const result = await tmux(['capture-pane', '-p', '-t', name]).catch(() => undefined);

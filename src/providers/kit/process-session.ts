@@ -32,7 +32,7 @@ export interface JsonLinesSettings {
   stopGraceMs: number;
   /** How long after SIGTERM before SIGKILL. */
   killGraceMs: number;
-  /** A warning to report first (e.g. an untested CLI version), if any. */
+  /** The warning about an untested CLI version, reported first (`topic: 'version'`), if any. */
   startupWarning?: string;
 }
 
@@ -74,7 +74,7 @@ export class JsonLinesProcess {
   ) {
     this.pid = child.pid;
     this.events = new EventFanout(deps.logger, settings.who, child.pid, settings.bufferEvents);
-    if (settings.startupWarning !== undefined) this.events.dispatch({ type: 'warning', message: settings.startupWarning });
+    if (settings.startupWarning !== undefined) this.events.dispatch({ type: 'warning', message: settings.startupWarning, topic: 'version' });
     this.exited = child.exited.then((exit) => {
       this.#exit = exit;
       this.#handlers?.onExit?.(exit);
