@@ -70,6 +70,11 @@ beforeAll(async () => {
   await writeFile(join(project(), 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true, type: 'module' }));
   await writeFile(join(project(), 'consumer.ts'), CONSUMER);
   await writeFile(join(project(), 'smoke.mjs'), "import { RUNNER_VERSION } from 'agent-relay-runner';\nimport 'agent-relay-runner/testing';\nconsole.log(RUNNER_VERSION);\n");
+  // CommonJS hosts: Node's require(esm) (20.19+, 22.12+) loads the ESM-only package.
+  await writeFile(
+    join(project(), 'smoke.cjs'),
+    "const { RUNNER_VERSION } = require('agent-relay-runner');\nconst { createRelayDevServer } = require('agent-relay-runner/testing');\nconsole.log(RUNNER_VERSION, typeof createRelayDevServer);\n",
+  );
   for (const resolution of ['node16', 'bundler'] as const) {
     await writeFile(join(project(), `tsconfig.${resolution}.json`), JSON.stringify(tsconfig(resolution)));
   }
@@ -90,7 +95,7 @@ describe('the packed package', () => {
     expect(paths).toEqual(expect.arrayContaining(['provider-scripts/demo-agent.mjs', 'hooks/hooks.json', '.claude-plugin/plugin.json']));
   });
 
-  it('installs with --engine-strict, loads both entry points, and type-checks a consumer with skipLibCheck false (node16 and bundler)', async () => {
+  it('installs with --engine-strict, loads both entry points (import and require), and type-checks a consumer with skipLibCheck false (node16 and bundler)', async () => {
     await run(
       'npm',
       ['install', '--engine-strict', '--prefer-offline', '--no-audit', '--no-fund', join(dir, packed.filename), `@types/node@${pkg.devDependencies['@types/node']}`],
@@ -98,6 +103,7 @@ describe('the packed package', () => {
     );
     const { stdout } = await run(process.execPath, ['smoke.mjs'], { cwd: project() });
     expect(stdout.trim()).toBe(pkg.version);
+    expect((await run(process.execPath, ['smoke.cjs'], { cwd: project() })).stdout.trim()).toBe(`${pkg.version} function`);
     // Both resolutions at once: each checks every shipped .d.ts and @types/node (about 5 s on an
     // idle machine; several times that on a loaded CI box, hence the timeout).
     const results = await Promise.all(
