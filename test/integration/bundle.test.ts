@@ -84,7 +84,10 @@ describe('esbuild bundle of examples/minimal.ts', () => {
       run.child.kill('SIGINT');
     }
     expect(await run.exited).toBe(0);
-    expect(run.output().stderr).toBe('');
+    // Newer Nodes warn (DEP0040) when code outside node_modules loads the built-in `punycode`; in a
+    // bundle, cross-fetch's whatwg-url (tr46) is such code. A warning, not a failure: anything else is.
+    const stderr = run.output().stderr.split('\n').filter((line) => !/\[DEP0040\]|--trace-deprecation/.test(line));
+    expect(stderr.join('\n').trim()).toBe('');
   });
 
   it('without the demo script path, start fails with an error naming the scriptPath option', async () => {
