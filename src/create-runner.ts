@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { readFileSync } from 'node:fs';
 import type { Clock } from './ports/clock.js';
 import type { Logger } from './ports/logger.js';
 import type { OutboxStore } from './ports/outbox-store.js';
@@ -12,6 +11,7 @@ import type { RelayBus } from './ports/relay-bus.js';
 import type { OutboxPolicy } from './core/outbox.js';
 import type { ExitPolicyOptions } from './core/exit-policy.js';
 import { createOutbox } from './core/outbox.js';
+import { PACKAGE_VERSION } from './version.js';
 import { RunnerCore } from './core/runner.js';
 import { parseWorkspaceJson } from './core/turns.js';
 import { createSystemClock } from './adapters/system-clock.js';
@@ -109,8 +109,11 @@ export interface RunnerOptions {
   fetch?: typeof globalThis.fetch;
 }
 
-/** The package version, read once from package.json. */
-export const RUNNER_VERSION: string = readPackageVersion();
+/**
+ * The package version. Inlined at build time (`src/version.ts`, written by
+ * `scripts/write-version.mjs`): nothing is read from disk at import, so a bundled host gets it too.
+ */
+export const RUNNER_VERSION: string = PACKAGE_VERSION;
 
 /**
  * Create a runner: the composition root. Resolves every default (see {@link RunnerOptions}) in
@@ -266,13 +269,4 @@ function resolveDefaults(options: RunnerOptions, token: () => string | undefined
 
 function toWsUrl(relayUrl: string): string {
   return `${relayUrl.replace(/^http/, 'ws').replace(/\/+$/, '')}/v1/bus`;
-}
-
-function readPackageVersion(): string {
-  try {
-    const text = readFileSync(new URL('../package.json', import.meta.url), 'utf8');
-    return (JSON.parse(text) as { version?: string }).version ?? '0.0.0';
-  } catch {
-    return '0.0.0';
-  }
 }

@@ -11,7 +11,7 @@ import { createChildProcessSpawner } from '../../src/adapters/child-process-spaw
 import { createSystemClock } from '../../src/adapters/system-clock.js';
 import { isRunnerError, ProviderError } from '../../src/errors/index.js';
 import type { ProviderDeps, ProviderEvent, ProviderSession } from '../../src/ports/provider.js';
-import { createClaudeCodeProvider } from '../../src/providers/claude/headless.js';
+import { CLAUDE_PLUGIN_DIR, createClaudeCodeProvider } from '../../src/providers/claude/headless.js';
 import { createMemoryLogger, type MemoryLogger } from '../../src/testing/memory-logger.js';
 import { waitFor } from '../helpers/rig.js';
 
@@ -89,7 +89,7 @@ describe('headless Claude adapter edges', () => {
   it('writes one turn at a time, maps stdout to events, and surfaces unparseable lines as warnings', async () => {
     const { command, log } = await standIn();
     const logger = createMemoryLogger({ level: 'debug' });
-    const adapter = createClaudeCodeProvider({ command, pluginDir: '/plugin/dir' });
+    const adapter = createClaudeCodeProvider({ command, pluginDir: CLAUDE_PLUGIN_DIR });
     const session = await adapter.start({ cwd: dir!, env: { PATH: process.env.PATH ?? '', FAKE_CLAUDE_LOG: log } }, deps(logger));
     sessions.push(session);
     const events: ProviderEvent[] = [];
@@ -99,7 +99,7 @@ describe('headless Claude adapter edges', () => {
     await session.deliver({ deliveryId: 'd2', text: 'second' });
     await waitFor(() => events.filter((e) => e.type === 'turn.completed').length === 2, 'two turns completed');
     const lines = (await readFile(log, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-    expect(lines[0]?.argv).toEqual(expect.arrayContaining(['-p', '--input-format', 'stream-json', '--output-format', 'stream-json', '--verbose', '--plugin-dir', '/plugin/dir']));
+    expect(lines[0]?.argv).toEqual(expect.arrayContaining(['-p', '--input-format', 'stream-json', '--output-format', 'stream-json', '--verbose', '--plugin-dir', CLAUDE_PLUGIN_DIR]));
     expect(lines.slice(1).map((l) => (l.message as { content: Array<{ text: string }> }).content[0]?.text)).toEqual(['first [garbage]', 'second']);
     const shape = events.map((e) => (e.type === 'turn.started' ? `started:${e.deliveryId}` : e.type));
     expect(shape).toEqual([

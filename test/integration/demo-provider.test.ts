@@ -112,6 +112,49 @@ describe('demo provider: adapter', () => {
     await expect(adapter.start(makeLaunch(), makeDeps())).rejects.toBeInstanceOf(ProviderError);
   });
 
+  it('a missing or unknown script path names the path and the scriptPath option (a bundled host must pass it)', async () => {
+    const missing = await createDemoProvider({ scriptPath: '/nonexistent/demo-agent.mjs' })
+      .start(makeLaunch(), makeDeps())
+      .catch((e: unknown) => e);
+    expect((missing as Error).message).toMatch(/\/nonexistent\/demo-agent\.mjs.*scriptPath option of createDemoProvider/);
+    expect((missing as ProviderError).data).toMatchObject({ scriptPath: '/nonexistent/demo-agent.mjs', option: 'scriptPath' });
+    // What DEMO_AGENT_SCRIPT_PATH is inside a bundle without import.meta.url.
+    const unknown = await createDemoProvider({ scriptPath: '' })
+      .checkVersion(makeDeps())
+      .catch((e: unknown) => e);
+    expect(unknown).toBeInstanceOf(ProviderError);
+    expect((unknown as Error).message).toMatch(/path unknown.*scriptPath option/);
+  });
+
+  it('inside Electron (process.versions.electron) the script runs with ELECTRON_RUN_AS_NODE=1, not as a second app', async () => {
+    const versions = process.versions as Record<string, string | undefined>;
+    versions['electron'] = '99.0.0';
+    let adapter: ReturnType<typeof createDemoProvider>;
+    try {
+      adapter = createDemoProvider();
+    } finally {
+      delete versions['electron'];
+    }
+    const deps = makeDeps();
+    const requests: Array<Parameters<ProviderDeps['spawner']['spawn']>[0]> = [];
+    const recording: ProviderDeps = { ...deps, spawner: { spawn: (request) => (requests.push(request), deps.spawner.spawn(request)) } };
+    await adapter.checkVersion(recording);
+    expect(requests[0]?.env?.['ELECTRON_RUN_AS_NODE']).toBe('1');
+    const session = await adapter.start(makeLaunch(), recording);
+    running.push(session);
+    const events: ProviderEvent[] = [];
+    session.onEvent((e) => events.push(e));
+    await session.deliver({ deliveryId: 'd-1', text: '[env:ELECTRON_RUN_AS_NODE]' });
+    const deadline = Date.now() + WAIT_MS;
+    while (!events.some((e) => e.type === 'turn.completed') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    expect(events.find((e) => e.type === 'turn.completed')).toMatchObject({ finalText: 'env ELECTRON_RUN_AS_NODE=1' });
+  });
+
+  it('outside Electron the script gets no ELECTRON_RUN_AS_NODE', async () => {
+    const { turn } = await startDemo();
+    expect(finalText(await turn('d-1', '[env:ELECTRON_RUN_AS_NODE]'))).toBe('env ELECTRON_RUN_AS_NODE is unset');
+  });
+
   it('checkVersion rejects with ProviderError when the script fails', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'demo-provider-'));
     tempDirs.push(dir);

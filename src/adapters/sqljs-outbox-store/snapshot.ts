@@ -9,11 +9,24 @@ import type { OutboxRow, OutboxRowPatch, OutboxRowState } from '../../ports/outb
 import { FORMAT, replaceFileDurably } from './files.js';
 import type { JournalRow } from './journal.js';
 
+/**
+ * Where sql.js gets its WebAssembly binary when its default (`sql-wasm.wasm` next to sql.js's own
+ * file) is not there, as in a bundle: the bytes, or a function from the file name to its path or URL.
+ */
+export interface SqlJsWasm {
+  wasmBinary?: Uint8Array | ArrayBuffer | undefined;
+  locateFile?: ((file: string) => string) | undefined;
+}
+
 // One initialisation of the WASM module per process: it is immutable code, not per-runner state.
 let sqlJsReady: Promise<SqlJsStatic> | undefined;
-/** The sql.js module, initialised once per process. */
-export function loadSqlJs(): Promise<SqlJsStatic> {
-  sqlJsReady ??= initSqlJs().catch((error: unknown) => {
+/** The sql.js module, initialised once per process (a failed initialisation is retried at the next call). */
+export function loadSqlJs(wasm: SqlJsWasm = {}): Promise<SqlJsStatic> {
+  const config = {
+    ...(wasm.wasmBinary ? { wasmBinary: wasm.wasmBinary as ArrayBuffer } : {}),
+    ...(wasm.locateFile ? { locateFile: wasm.locateFile } : {}),
+  };
+  sqlJsReady ??= initSqlJs(config).catch((error: unknown) => {
     sqlJsReady = undefined;
     throw error;
   });

@@ -23,7 +23,7 @@ import { errorText, fsyncDir } from './files.js';
 import { JournalWriter, headerLine, hybridDurableWrite, type DurableWrite, type JournalOp, type JournalRow } from './journal.js';
 import { recover, type StoreFiles } from './recovery.js';
 import { RowIndex } from './row-index.js';
-import type { SnapshotDb } from './snapshot.js';
+import { loadSqlJs, type SnapshotDb, type SqlJsWasm } from './snapshot.js';
 import { requireClock } from '../require-clock.js';
 
 /**
@@ -46,6 +46,18 @@ export interface SqlJsOutboxStoreOptions {
    * @defaultValue 1048576 (1 MiB)
    */
   journalLimitBytes?: number;
+  /**
+   * sql.js's WebAssembly binary as bytes, for hosts where sql.js cannot find `sql-wasm.wasm` itself
+   * (a bundle: read `sql.js/dist/sql-wasm.wasm` and pass its bytes). sql.js is initialised once per
+   * process, so the first store to open successfully decides.
+   * @defaultValue sql.js loads `sql-wasm.wasm` from its own directory
+   */
+  wasmBinary?: Uint8Array | ArrayBuffer;
+  /**
+   * Maps a sql.js file name (`sql-wasm.wasm`) to the path it is at; the alternative to `wasmBinary`.
+   * @defaultValue sql.js's own directory
+   */
+  locateFile?: (file: string) => string;
 }
 
 const DEFAULT_JOURNAL_LIMIT = 1024 * 1024;
@@ -69,6 +81,7 @@ export class SqlJsOutboxStore implements OutboxStore {
   readonly #clock: Clock;
   readonly #journalLimit: number;
   readonly #journal: JournalWriter;
+  readonly #wasm: SqlJsWasm;
 
   #opening: Promise<void> | undefined;
   #closed = false;
@@ -95,6 +108,11 @@ export class SqlJsOutboxStore implements OutboxStore {
     requireClock(options?.clock, 'createSqlJsOutboxStore');
     this.#clock = options.clock;
     this.#journalLimit = limit;
+    if (options.wasmBinary !== undefined && !(options.wasmBinary instanceof Uint8Array || options.wasmBinary instanceof ArrayBuffer)) {
+      throw new InvalidArgumentError('createSqlJsOutboxStore: wasmBinary must be a Uint8Array or an ArrayBuffer');
+    }
+    if (options.locateFile !== undefined && typeof options.locateFile !== 'function') throw new InvalidArgumentError('createSqlJsOutboxStore: locateFile must be a function');
+    this.#wasm = { wasmBinary: options.wasmBinary, locateFile: options.locateFile };
     this.#journal = new JournalWriter(
       this.#files.journalPath,
       {
@@ -214,6 +232,7 @@ export class SqlJsOutboxStore implements OutboxStore {
 
   async #open(): Promise<void> {
     this.#failure = undefined; // a failed earlier attempt may have left one
+    await loadSqlJs(this.#wasm); // with the host's wasm, before recovery needs sql.js
     const recovered = await recover(this.#files, () => this.#clock.now(), this.#log);
     this.#db = recovered.snapshot;
     this.#index = recovered.index;

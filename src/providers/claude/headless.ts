@@ -14,7 +14,7 @@ import { describeError } from '../../shared/describe-error.js';
 import { resolveProcessOptions, type ProcessProviderOptions } from '../kit/options.js';
 import { JsonLinesProcess, spawnProviderProcess } from '../kit/process-session.js';
 import { COMPONENT, shorten } from '../kit/text.js';
-import { CLAUDE_PLUGIN_DIR, claudeLaunchArgs, claudeVersionCheck, DEFAULT_ALLOWED_TOOLS } from './common.js';
+import { CLAUDE_PLUGIN_DIR, claudeLaunchArgs, claudeVersionCheck, DEFAULT_ALLOWED_TOOLS, requirePluginDir } from './common.js';
 import type { Json } from '../kit/json.js';
 import { ClaudeStreamMapper, claudeUserMessage } from './stream.js';
 import { withClaudeHooks } from './hook-routes.js';
@@ -202,6 +202,7 @@ export function createClaudeCodeProvider(options: ClaudeCodeProviderOptions = {}
     checkVersion: (deps: ProviderDeps): Promise<string> => version.run(deps),
 
     async start(launch: ProviderLaunch, deps: ProviderDeps): Promise<ProviderSession> {
+      await requirePluginDir(pluginDir, 'createClaudeCodeProvider');
       let resumeSessionId = launch.resumeSessionId;
       if (resumeSessionId !== undefined && unresumable.has(resumeSessionId)) {
         deps.logger.warn(COMPONENT, `not resuming Claude Code session ${resumeSessionId} (it could not be resumed before); starting a new session`);

@@ -6,7 +6,7 @@ import type { ProviderAdapter, ProviderCapabilities, ProviderDeps, ProviderLaunc
 import { ProviderError } from '../../errors/index.js';
 import { describeError } from '../../shared/describe-error.js';
 import { COMPONENT } from '../kit/text.js';
-import { CLAUDE_PLUGIN_DIR, claudeLaunchArgs, claudeVersionCheck, DEFAULT_ALLOWED_TOOLS } from './common.js';
+import { CLAUDE_PLUGIN_DIR, claudeLaunchArgs, claudeVersionCheck, DEFAULT_ALLOWED_TOOLS, requirePluginDir } from './common.js';
 import { createInteractiveSession } from './interactive-session.js';
 import { ENV_NAME, runTmux, shellQuote, wrapperScript, type Settings, type TmuxResult } from './tmux.js';
 import { withClaudeHooks } from './hook-routes.js';
@@ -197,6 +197,7 @@ export function createClaudeInteractiveProvider(options: ClaudeInteractiveProvid
     },
 
     async start(launch: ProviderLaunch, deps: ProviderDeps): Promise<ProviderSession> {
+      await requirePluginDir(pluginDir, 'createClaudeInteractiveProvider');
       const { logger, clock } = deps;
       const dir = await mkdtemp(join(options.socketParentDir ?? tmpdir(), 'arr-tmux-'));
       await chmod(dir, 0o700);

@@ -26,9 +26,21 @@ export { parseDemoAgentLine } from './events.js';
  * Absolute path of the demo agent script shipped with the package (`provider-scripts/demo-agent.mjs`).
  * @remarks Resolved relative to this module, which sits three levels below the package root both as
  * `src/providers/demo/provider.ts` (tests) and as `dist/providers/demo/provider.js` (the build).
+ * Inside a bundle this module's URL is the bundle's, so the default points at the wrong place (or is
+ * `''` when the bundle has no `import.meta.url`): a bundled host ships the script and passes
+ * `scriptPath` (see docs/embedding.md).
  * @public
  */
-export const DEMO_AGENT_SCRIPT_PATH: string = fileURLToPath(new URL('../../../provider-scripts/demo-agent.mjs', import.meta.url));
+export const DEMO_AGENT_SCRIPT_PATH: string = resolveScriptPath();
+
+/** The shipped script's path from this module's URL; `''` when there is no usable URL (a CommonJS bundle). */
+function resolveScriptPath(): string {
+  try {
+    return fileURLToPath(new URL('../../../provider-scripts/demo-agent.mjs', import.meta.url));
+  } catch {
+    return '';
+  }
+}
 
 /**
  * Options of {@link createDemoProvider}. Defaults of the shared options: `stopGraceMs` 2000,
@@ -38,7 +50,9 @@ export const DEMO_AGENT_SCRIPT_PATH: string = fileURLToPath(new URL('../../../pr
 export interface DemoProviderOptions extends ProcessProviderOptions {
   /**
    * The Node.js executable that runs the script.
-   * @defaultValue `process.execPath` (the Node running the runner)
+   * @defaultValue `process.execPath` (the Node running the runner). Inside Electron that is the
+   * app itself, so the script is then run with `ELECTRON_RUN_AS_NODE=1` (Electron acting as plain
+   * Node) instead of relaunching the app.
    */
   nodePath?: string;
   /**
@@ -119,11 +133,27 @@ function createDemoSession(proc: JsonLinesProcess): ProviderSession {
 }
 
 async function requireScript(scriptPath: string): Promise<void> {
+  // The usual cause is a bundled host that left the default, which points next to the bundle.
+  const hint = 'ship provider-scripts/demo-agent.mjs with the app and pass its path as the scriptPath option of createDemoProvider';
+  if (scriptPath === '') {
+    throw new ProviderError(`demo agent script path unknown (this module has no file URL, e.g. inside a bundle); ${hint}`, {
+      data: { scriptPath, option: 'scriptPath' },
+    });
+  }
   try {
     await access(scriptPath);
   } catch (error) {
-    throw new ProviderError(`demo agent script not found at ${scriptPath}`, { data: { scriptPath }, cause: error });
+    throw new ProviderError(`demo agent script not found at ${scriptPath}; ${hint}`, { data: { scriptPath, option: 'scriptPath' }, cause: error });
   }
+}
+
+/**
+ * Extra environment for running a script with `nodePath`: inside Electron, `process.execPath` is the
+ * app, which would start another copy of the app instead of running the script; `ELECTRON_RUN_AS_NODE`
+ * makes it behave as plain Node.
+ */
+export function nodeRunnerEnv(nodePath: string, versions: NodeJS.ProcessVersions = process.versions, execPath: string = process.execPath): Record<string, string> {
+  return versions.electron !== undefined && nodePath === execPath ? { ELECTRON_RUN_AS_NODE: '1' } : {};
 }
 
 /**
@@ -157,10 +187,12 @@ export function createDemoProvider(options: DemoProviderOptions = {}): ProviderA
   const nodePath = options.nodePath ?? process.execPath;
   const scriptPath = options.scriptPath ?? DEMO_AGENT_SCRIPT_PATH;
   const settings: ProcessSettings = resolveProcessOptions(options, { stopGraceMs: 2_000, killGraceMs: 3_000, versionTimeoutMs: 10_000 });
+  const runAsNode = nodeRunnerEnv(nodePath);
   const version = new VersionCheck({
     displayName: 'demo agent',
     command: nodePath,
     args: [scriptPath, '--version'],
+    ...(Object.keys(runAsNode).length > 0 ? { env: { ...process.env, ...runAsNode } } : {}),
     minVersion: settings.minVersion,
     testedVersion: settings.testedVersion,
     timeoutMs: settings.versionTimeoutMs,
@@ -179,7 +211,7 @@ export function createDemoProvider(options: DemoProviderOptions = {}): ProviderA
       await requireScript(scriptPath);
       const args = [scriptPath, ...settings.extraArgs, ...(launch.extraArgs ?? [])];
       if (launch.resumeSessionId !== undefined) args.push('--resume', launch.resumeSessionId);
-      const env = { ...launch.env, ...settings.env };
+      const env = { ...launch.env, ...runAsNode, ...settings.env };
       const child = await spawnProviderProcess(deps, { command: nodePath, args, cwd: launch.cwd, env }, 'the demo provider');
       const resumeNote = launch.resumeSessionId === undefined ? '' : ` resuming ${launch.resumeSessionId}`;
       deps.logger.info(COMPONENT, `demo provider started (pid ${child.pid})${resumeNote}`);

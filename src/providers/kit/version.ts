@@ -63,6 +63,11 @@ export interface VersionCommand {
   command: string;
   /** Arguments that print the version. @defaultValue `['--version']` */
   args?: readonly string[];
+  /**
+   * Full environment of the version command (the spawner does not merge).
+   * @defaultValue this process's environment
+   */
+  env?: Readonly<Record<string, string | undefined>>;
   /** Oldest accepted version; older rejects. */
   minVersion: string | undefined;
   /** Newest tested version; newer is accepted with a warning. */
@@ -93,7 +98,7 @@ export class VersionCheck {
     const line = [command, ...args].join(' ');
     let child: SpawnedProcess;
     try {
-      child = await deps.spawner.spawn({ command, args });
+      child = await deps.spawner.spawn({ command, args, ...(this.spec.env ? { env: this.spec.env } : {}) });
     } catch (error) {
       throw new ProviderError(`${displayName} not found: cannot run "${line}" (${describeError(error)})`, {
         data: { command, ...(isRunnerError(error) ? { causeCode: error.code } : {}) },
