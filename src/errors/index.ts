@@ -9,8 +9,8 @@
  * `DATA_DIR`: the runner's data directory (or its scratch directory) cannot be created or written;
  * `OUTBOX_FULL`: the outbox's byte budget is spent by events the relay has not accepted yet and
  * the event offered may not be shed (an agent message): it was not queued, try again later;
- * `REPLY_REJECTED`: the relay permanently refused the agent's reply (4xx); the obligation it was
- * meant to clear is owed again.
+ * `MESSAGE_REJECTED`: the relay permanently refused one of the agent's own messages (a 4xx after
+ * it was queued); for a reply, the obligation it was meant to clear is owed again.
  * @public
  */
 export type RunnerErrorCode =
@@ -29,7 +29,7 @@ export type RunnerErrorCode =
   | 'BIND_FAILED'
   | 'DATA_DIR'
   | 'OUTBOX_FULL'
-  | 'REPLY_REJECTED';
+  | 'MESSAGE_REJECTED';
 
 /**
  * Base class of every error this library throws on purpose.
