@@ -18,10 +18,10 @@ export interface OutboxPolicy {
   /** Largest retry delay step (Retry-After may ask for longer). @defaultValue 60000 */
   maxDelayMs?: number;
   /**
-   * Kept so existing policies still validate; no longer bounds anything.
-   * @deprecated Transport, overload and credential failures never poison (they back off, capped,
-   * for as long as an outage lasts), and a row whose own bytes cannot be read is poisoned at once.
-   * @defaultValue 12
+   * Failures that belong to the head row itself (its stored payload cannot be read back) before it
+   * is poisoned and the queue moves on. Transport, overload and credential failures (unreachable,
+   * timeout, 5xx, 429, 401/403, local `EMFILE`) never count: they back off, capped, for as long as
+   * an outage lasts. @defaultValue 12
    */
   maxAttempts?: number;
   /**
@@ -133,7 +133,7 @@ export interface OutboxRetryEvent {
   /** Short reason. */
   reason: string;
 }
-/** Emitted when a row was given up on (poisoned): its stored bytes cannot be read back. @public */
+/** Emitted when a row was given up on (poisoned) after `maxAttempts` failures of its own. @public */
 export interface OutboxPoisonedEvent {
   /** Sequence number. */
   seq: number;

@@ -6,7 +6,7 @@ import { ClosedError, InvalidArgumentError, RunnerError, isRunnerError } from '.
 import { Emitter } from './emitter.js';
 import type { Outbox, OutboxEventInput, OutboxEvents, OutboxOptions, OutboxPolicy, OutboxStats } from './outbox-types.js';
 import { assertJsonValue } from './json.js';
-import { addToSummary, describeShed, pickShed, rowBytes, type ShedSummary } from './outbox-budget.js';
+import { addToSummary, describeShed, mergeSummaries, pickShed, randomInstanceId, rowBytes, toDelivery, type ShedSummary } from './outbox-rows.js';
 import { backoffDelay } from '../shared/backoff.js';
 import { describeError } from '../shared/describe-error.js';
 
@@ -31,7 +31,7 @@ const SHED_HEADROOM_MAX = 1024 * 1024;
 
 export { backoffDelay } from '../shared/backoff.js';
 export type * from './outbox-types.js';
-export { SHEDDABLE_OUTBOX_KINDS } from './outbox-budget.js';
+export { SHEDDABLE_OUTBOX_KINDS } from './outbox-rows.js';
 
 /**
  * Create the outbox dispatcher over a store and a sender.
@@ -78,6 +78,8 @@ class OutboxDispatcher extends Emitter<OutboxEvents> implements Outbox {
   /** Per-outbox random id: with `#keyCounter`, makes every default idempotency key unique. */
   readonly #keyPrefix: string;
   #keyCounter = 0;
+  /** Failures that belong to a row itself, by seq (see `#rowFault`). */
+  readonly #rowFaults = new Map<number, number>();
   #counters = { delivered: 0, rejected: 0, shed: 0, retries: 0 };
 
   constructor(options: OutboxOptions) {
@@ -260,7 +262,7 @@ class OutboxDispatcher extends Emitter<OutboxEvents> implements Outbox {
     const data = { summary: describeShed(summary), rows: summary.rows, bytes: summary.bytes, kinds: summary.kinds, from: summary.from, to: summary.to };
     this.enqueue({ kind: 'insight', payload: { type: 'outbox_shed', data } }).catch((error: unknown) => {
       // Still no room: keep it for the next time the relay accepts something.
-      this.#shedSummary = this.#shedSummary ? { ...summary, rows: summary.rows + this.#shedSummary.rows } : summary;
+      this.#shedSummary = mergeSummaries(summary, this.#shedSummary);
       this.#log.warn('outbox', `could not queue the shed summary: ${describeError(error)}`);
     });
   }
@@ -297,8 +299,8 @@ class OutboxDispatcher extends Emitter<OutboxEvents> implements Outbox {
       this.#clearRetryTimer();
       const { batch, deliveries, unreadable } = this.#takeBatch(rows);
       if (unreadable) {
-        await this.#poison(unreadable.row, unreadable.reason);
-        continue;
+        if (await this.#rowFault(unreadable.row, unreadable.reason)) continue;
+        return;
       }
       for (const row of batch) this.#inflight.add(row.seq);
       let answer: OutboxSendAnswer;
@@ -333,6 +335,7 @@ class OutboxDispatcher extends Emitter<OutboxEvents> implements Outbox {
       }
       if (acked.length > 0) {
         await this.#store.remove(acked.map((r) => r.seq));
+        for (const r of acked) this.#rowFaults.delete(r.seq);
         if (this.#storedBytes !== undefined) this.#storedBytes -= acked.reduce((sum, r) => sum + rowBytes(r), 0);
         this.#log.debug('outbox', `acknowledged ${acked.length} row(s) up to #${acked.at(-1)?.seq}`);
       }
@@ -373,14 +376,32 @@ class OutboxDispatcher extends Emitter<OutboxEvents> implements Outbox {
   }
 
   /**
-   * Give up on a row whose own bytes are at fault (it cannot be read back): retrying reads the
-   * same bytes, so it is poisoned at once, kept for inspection, and the queue moves on.
+   * A failure that belongs to the head row itself (it cannot be read back): the only kind that
+   * counts toward `maxAttempts`. Backs off like any failure; after `maxAttempts` of them the row
+   * is poisoned (logged FATAL, kept for inspection) and the queue moves on. Returns whether the
+   * pump may go on (the row was poisoned) rather than wait for the retry.
+   * @remarks Counted in memory, per process: a restart gives the row a fresh count, which only
+   * ever delays a poisoning, never causes one.
    */
-  async #poison(row: OutboxRow, reason: string): Promise<void> {
+  async #rowFault(row: OutboxRow, reason: string): Promise<boolean> {
+    const faults = (this.#rowFaults.get(row.seq) ?? 0) + 1;
     const attempts = row.attempts + 1;
-    await this.#store.update(row.seq, { attempts, state: 'poisoned', lastError: reason });
-    this.#log.fatal('outbox', `gave up on ${row.kind} #${row.seq}: ${reason}; kept as poisoned, queue moves on`);
-    this.emit('poisoned', { seq: row.seq, kind: row.kind, attempts, reason });
+    if (faults >= this.#policy.maxAttempts) {
+      this.#rowFaults.delete(row.seq);
+      await this.#store.update(row.seq, { attempts, state: 'poisoned', lastError: reason });
+      this.#log.fatal('outbox', `gave up on ${row.kind} #${row.seq} after ${faults} failure(s) of its own (${reason}); kept as poisoned, queue moves on`);
+      this.emit('poisoned', { seq: row.seq, kind: row.kind, attempts, reason });
+      return true;
+    }
+    this.#rowFaults.set(row.seq, faults);
+    const delayMs = backoffDelay(faults, this.#policy, this.#random());
+    const nextAttemptAt = this.#clock.now() + delayMs;
+    await this.#store.update(row.seq, { attempts, nextAttemptAt, lastError: reason });
+    this.#counters.retries += 1;
+    this.#log.warn('outbox', `${row.kind} #${row.seq} failed on its own (${reason}), ${faults} of ${this.#policy.maxAttempts}; retry in ${delayMs} ms`);
+    this.emit('retry', { seq: row.seq, attempts, delayMs, status: undefined, reason });
+    this.#scheduleRetry(nextAttemptAt);
+    return false;
   }
 
   /** Hand a batch to the carrier; a carrier that throws or answers nonsense means "retry the batch". */
@@ -447,27 +468,4 @@ class OutboxDispatcher extends Emitter<OutboxEvents> implements Outbox {
     this.#retryTimer = undefined;
     this.#nextRetryAt = undefined;
   }
-}
-
-/**
- * A per-outbox id for default keys: a random UUID where the platform has one (Node ≥ 19, browsers),
- * else the clock and 96 bits of `random`. It is stored in every key, so a restart keeps old keys.
- */
-function randomInstanceId(random: () => number, now: number): string {
-  const uuid = (globalThis as { crypto?: { randomUUID?: () => string } }).crypto?.randomUUID?.();
-  if (uuid) return uuid.replaceAll('-', '');
-  let id = now.toString(36);
-  for (let i = 0; i < 4; i++) id += Math.floor(random() * 2 ** 24).toString(36).padStart(5, '0');
-  return id;
-}
-
-function toDelivery(row: OutboxRow): OutboxDelivery {
-  return {
-    seq: row.seq,
-    kind: row.kind,
-    payload: JSON.parse(row.payloadJson) as unknown,
-    idempotencyKey: row.idempotencyKey,
-    occurredAt: row.occurredAt,
-    attempts: row.attempts,
-  };
 }

@@ -116,9 +116,9 @@ describe('outbox dispatcher', () => {
     expect((await outbox.stats()).delivered).toBe(1);
   });
 
-  it('poisons a row whose stored payload cannot be read at once, logs FATAL, keeps it and moves on', async () => {
+  it('poisons a row whose stored payload cannot be read after maxAttempts, logs FATAL, keeps it and moves on', async () => {
     const store = createMemoryOutboxStore();
-    const { outbox, clock, logger, calls } = setup(ok, { batchMaxRows: 10 }, store);
+    const { outbox, clock, logger, calls } = setup(ok, { batchMaxRows: 10, maxAttempts: 3 }, store);
     const poisoned: number[] = [];
     outbox.on('poisoned', (e) => poisoned.push(e.seq));
     await enqueueN(outbox, 1);
@@ -126,12 +126,15 @@ describe('outbox dispatcher', () => {
     await enqueueN(outbox, 2, 2);
     outbox.start();
     await settle(clock);
+    expect(calls).toHaveLength(1); // the healthy row before it went; the unreadable head waits
+    expect(poisoned).toEqual([]);
+    await settle(clock, 10_000);
     expect(poisoned).toEqual([bad!.seq]);
     expect(calls.map((c) => c.map((d) => (d.payload as { n: number }).n))).toEqual([[1], [2, 3]]);
     expect(await outbox.stats()).toMatchObject({ pending: 0, poisoned: 1, delivered: 3 });
     const kept = await store.list({ state: 'poisoned', limit: 10 });
-    expect(kept[0]).toMatchObject({ attempts: 1, payloadJson: '{"n":' });
-    expect(logger.lines().some((l) => /FATAL \[outbox\] gave up on message #2: stored payload is not readable JSON/.test(l))).toBe(true);
+    expect(kept[0]).toMatchObject({ attempts: 3, payloadJson: '{"n":' });
+    expect(logger.lines().some((l) => /FATAL \[outbox\] gave up on message #2 after 3 failure\(s\) of its own \(stored payload is not readable JSON/.test(l))).toBe(true);
   });
 
   it('an outage of an hour (5xx, 429, refused, timeouts, EMFILE, 401 with no recovery) poisons nothing; everything is delivered once after', async () => {

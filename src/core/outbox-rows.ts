@@ -1,4 +1,7 @@
+// Row-level helpers of the outbox dispatcher: what a row costs against the byte budget, which rows
+// may be shed, the shed summary, the per-outbox key prefix, and a row's delivery form.
 import type { NewOutboxRow, OutboxRow } from '../ports/outbox-store.js';
+import type { OutboxDelivery } from '../ports/outbox-send.js';
 
 /**
  * Kinds the outbox may shed, oldest first, when its byte budget is spent: the session mirror and
@@ -84,10 +87,42 @@ export function addToSummary(summary: ShedSummary | undefined, rows: readonly Ou
   return next;
 }
 
+/** Two summaries as one (a summary that could not be queued, and what was shed since). */
+export function mergeSummaries(a: ShedSummary, b: ShedSummary | undefined): ShedSummary {
+  if (!b) return a;
+  const kinds = { ...a.kinds };
+  for (const [kind, n] of Object.entries(b.kinds)) kinds[kind] = (kinds[kind] ?? 0) + n;
+  return { kinds, rows: a.rows + b.rows, bytes: a.bytes + b.bytes, from: Math.min(a.from, b.from), to: Math.max(a.to, b.to) };
+}
+
 /** The one-line text of a summary, e.g. `outbox budget spent: shed 120 session, 3 insight (48213 bytes) …`. */
 export function describeShed(summary: ShedSummary): string {
   const kinds = Object.entries(summary.kinds)
     .map(([kind, n]) => `${n} ${kind}`)
     .join(', ');
-  return `outbox byte budget spent during an outage: shed ${kinds} (${summary.bytes} bytes) that occurred between ${summary.from} and ${summary.to}`;
+  return `outbox byte budget spent during an outage: shed ${kinds} (${summary.bytes} bytes) that occurred between ${new Date(summary.from).toISOString()} and ${new Date(summary.to).toISOString()}`;
+}
+
+/**
+ * A per-outbox id for default keys: a random UUID where the platform has one (Node ≥ 19, browsers),
+ * else the clock and 96 bits of `random`. It is stored in every key, so a restart keeps old keys.
+ */
+export function randomInstanceId(random: () => number, now: number): string {
+  const uuid = (globalThis as { crypto?: { randomUUID?: () => string } }).crypto?.randomUUID?.();
+  if (uuid) return uuid.replaceAll('-', '');
+  let id = now.toString(36);
+  for (let i = 0; i < 4; i++) id += Math.floor(random() * 2 ** 24).toString(36).padStart(5, '0');
+  return id;
+}
+
+/** A stored row as the carrier gets it; throws when the stored payload is not JSON. */
+export function toDelivery(row: OutboxRow): OutboxDelivery {
+  return {
+    seq: row.seq,
+    kind: row.kind,
+    payload: JSON.parse(row.payloadJson) as unknown,
+    idempotencyKey: row.idempotencyKey,
+    occurredAt: row.occurredAt,
+    attempts: row.attempts,
+  };
 }
