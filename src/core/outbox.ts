@@ -78,6 +78,8 @@ class OutboxDispatcher extends Emitter<OutboxEvents> implements Outbox {
   /** Per-outbox random id: with `#keyCounter`, makes every default idempotency key unique. */
   readonly #keyPrefix: string;
   #keyCounter = 0;
+  /** Rows still to send one per request, after the relay refused a whole batch. */
+  #rowByRow = 0;
   /** Failures that belong to a row itself, by seq (see `#rowFault`). */
   readonly #rowFaults = new Map<number, number>();
   #counters = { delivered: 0, rejected: 0, shed: 0, retries: 0 };
@@ -298,6 +300,7 @@ class OutboxDispatcher extends Emitter<OutboxEvents> implements Outbox {
       }
       this.#clearRetryTimer();
       const { batch, deliveries, unreadable } = this.#takeBatch(rows);
+      if (this.#rowByRow > 0) this.#rowByRow -= 1;
       if (unreadable) {
         if (await this.#rowFault(unreadable.row, unreadable.reason)) continue;
         return;
@@ -308,6 +311,12 @@ class OutboxDispatcher extends Emitter<OutboxEvents> implements Outbox {
         answer = await this.#deliver(deliveries);
       } finally {
         this.#inflight.clear();
+      }
+      if ('whole' in answer && answer.whole.type === 'rejected' && batch.length > 1) {
+        // A refusal of the whole request (413: the batch too large, …) says nothing about any one
+        // row: ask again row by row, so only a row the relay refuses on its own is dropped.
+        this.#rowByRow = batch.length;
+        continue;
       }
       const acked: OutboxRow[] = [];
       let accepted = false;
@@ -424,6 +433,7 @@ class OutboxDispatcher extends Emitter<OutboxEvents> implements Outbox {
     const deliveries: OutboxDelivery[] = [];
     let bytes = 0;
     for (const row of rows) {
+      if (this.#rowByRow > 0 && batch.length === 1) break;
       bytes += row.payloadJson.length;
       if (batch.length > 0 && bytes > this.#policy.batchMaxBytes) break;
       let delivery: OutboxDelivery;

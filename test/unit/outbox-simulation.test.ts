@@ -14,7 +14,7 @@ import { RelayUnavailableError } from '../../src/errors/index.js';
  * millisecond, so identical events repeat), clock jumps, restarts, relay outages longer than the
  * backoff cap, expired tokens (recovered, or not at first), a small byte budget (exhaustion:
  * messages refused with OUTBOX_FULL, mirror entries and insights shed), permanent 4xx/409
- * rejections, and per-request faults (retryable statuses with and without Retry-After, refused
+ * rejections, whole batches refused (413), and per-request faults (retryable statuses with and without Retry-After, refused
  * connections, EMFILE, responses lost after the relay applied the batch, partial batches).
  *
  * The fake relay dedupes on the idempotency key as the real one does, and records every
@@ -76,6 +76,8 @@ async function runSchedule(seed: number): Promise<string | undefined> {
       relay.tokenValid = false; // the token expired between requests
       return { whole: classifyRelayStatus(401) };
     }
+    // The whole request refused (too large for the relay's request limit): no row is at fault.
+    if (roll < 0.18 && batch.length > 1) return { whole: classifyRelayStatus(413, undefined, 'request body too large') };
     const results: OutboxSendResult[] = [];
     const stopAt = rand() < 0.2 ? Math.floor(rand() * batch.length) : batch.length;
     for (const [index, item] of batch.entries()) {

@@ -189,6 +189,21 @@ describe('outbox dispatcher', () => {
     expect(logger.lines().some((l) => l.includes('rejected message #2 permanently (409)'))).toBe(true);
   });
 
+  it('a whole batch refused (413) is asked again row by row: only the row the relay refuses alone is dropped', async () => {
+    const { outbox, clock, calls } = setup((batch) => {
+      if (batch.length > 1 && batch.some((d) => (d.payload as { n: number }).n === 2)) throw new RelayHttpError(413, 'body too large');
+      return batch.map((d) => ((d.payload as { n: number }).n === 2 ? { status: 413, message: 'too large' } : { status: 201 }));
+    });
+    const rejected: number[] = [];
+    outbox.on('rejected', (e) => rejected.push(e.seq));
+    await enqueueN(outbox, 4);
+    outbox.start();
+    await settle(clock);
+    expect(calls.map((c) => c.map((d) => (d.payload as { n: number }).n))).toEqual([[1, 2, 3, 4], [1], [2], [3], [4]]);
+    expect(rejected).toEqual([2]);
+    expect(await outbox.stats()).toMatchObject({ pending: 0, delivered: 3, rejected: 1 });
+  });
+
   it('on 401 runs the recovery hook once, then retries at once', async () => {
     let recoveries = 0;
     let token = 'old';
