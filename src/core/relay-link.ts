@@ -66,7 +66,10 @@ export class RelayLink {
     this.#outbox = outbox;
     const delivered = (event: { seq: number }) => void this.#ownMessages.delete(event.seq);
     const rejected = (event: { seq: number; status: number; reason: string }) => this.#messageRejected(event.seq, event.status, event.reason);
-    outbox.on('delivered', delivered).on('rejected', rejected);
+    // Shedding is visible to the host and the monitor as a timeline entry, not only in the log.
+    const shed = (event: { rows: number; bytes: number; kinds: Record<string, number> }) =>
+      this.timeline('outbox.shed', { rows: event.rows, bytes: event.bytes, kinds: event.kinds });
+    outbox.on('delivered', delivered).on('rejected', rejected).on('shed', shed);
     outbox.start();
     this.#obligations = createObligationCache<Obligation>({
       fetch: () => d.auth.withAuth(() => d.http.obligations(agentId)),
@@ -81,7 +84,7 @@ export class RelayLink {
     const offBus = listenToBus(bus, { ...target, timeline: (event, data) => this.timeline(event, data) }, d.logger);
     this.#unsubscribe = () => {
       offBus();
-      outbox.off('delivered', delivered).off('rejected', rejected);
+      outbox.off('delivered', delivered).off('rejected', rejected).off('shed', shed);
     };
     bus.connect();
   }

@@ -142,4 +142,16 @@ describe('relay link', () => {
     expect(t.link.obligations().items.map((o) => o.messageId)).toEqual(['m1']); // owed again: the Stop hook reminds the agent
     await t.link.close();
   });
+
+  it('publishes what the byte budget shed as an outbox.shed timeline entry', async () => {
+    const t = setup((clock, logger) =>
+      createOutbox({ store: createMemoryOutboxStore(), clock, logger, agentId: 'agent-1', maxBytes: 1200, send: async (batch) => ({ perRow: batch.map(() => classifyRelayStatus(503)) }) }),
+    );
+    t.link.open('agent-1', 'tok', fakeTarget().target);
+    for (let i = 0; i < 12; i++) await t.link.enqueue('session', { kind: 'session', entry: 'tool', body: `step ${i} ${'x'.repeat(40)}` });
+    expect(t.timeline.filter((e) => e.startsWith('outbox.shed@'))).not.toHaveLength(0);
+    expect(t.sent.some((f) => (f as { type?: string; event?: string }).event === 'outbox.shed')).toBe(true);
+    expect(t.errors).toEqual([]);
+    await t.link.close();
+  });
 });
