@@ -1,4 +1,3 @@
-import { writeFileSync } from 'node:fs';
 import { describe, it, expect } from 'vitest';
 import { createOutbox, type Outbox } from '../../src/core/outbox.js';
 import type { OutboxDelivery, OutboxSendAnswer, OutboxSendResult } from '../../src/ports/outbox-send.js';
@@ -52,6 +51,7 @@ async function runSchedule(seed: number): Promise<string | undefined> {
   const rand = mulberry32(seed);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(rand() * items.length)]!;
   const clock = createFakeClock();
+  // SIM_DEBUG=1 with SIM_SEED: the outbox's debug lines and the relay's applications, on failure.
   const logger = createMemoryLogger({ level: process.env.SIM_DEBUG ? 'debug' : 'info' });
   const store = createMemoryOutboxStore();
   const seen = new Set<string>(); // keys the relay has applied (its dedupe)
@@ -175,24 +175,29 @@ async function runSchedule(seed: number): Promise<string | undefined> {
   coverage.refusedFull += refusedFull;
   coverage.shed += shedTotal;
   coverage.rejected += rejectedSeqs.size;
-  if (problems.length > 0) return problems[0];
-  if (stats.pending !== 0 || stats.poisoned !== 0) return `left pending=${stats.pending} poisoned=${stats.poisoned}`;
-  if (new Set(applied).size !== applied.length) return 'an event was applied twice';
-  for (const [seq, kind] of accepted) {
-    if (applied.includes(seq) || rejectedSeqs.has(seq)) continue;
-    if (kind === 'message') return `accepted agent message #${seq} was dropped`;
-  }
-  const missing = [...accepted.keys()].filter((seq) => !applied.includes(seq) && !rejectedSeqs.has(seq));
-  if (missing.length > shedTotal) return `${missing.length} accepted events missing at the relay, only ${shedTotal} shed`;
-  for (const seq of applied) {
-    if (accepted.has(seq)) continue;
-    const extra = appliedKinds.get(seq);
-    if (extra?.kind !== 'insight' || (extra.payload as { type?: string }).type !== 'outbox_shed') return `the relay got #${seq}, which nobody enqueued`;
-  }
-  const firstDisorder = applied.findIndex((seq, i) => i > 0 && seq < applied[i - 1]!);
-  if (firstDisorder >= 0) return `order differs at position ${firstDisorder}: ${applied.slice(Math.max(0, firstDisorder - 5), firstDisorder + 3).join(",")} ${process.env.SIM_DEBUG ? String(writeFileSync("/tmp/i1-sim.log", logger.lines().join("\n"))) : ""}`;
-  if (!smallBudget && (shedTotal > 0 || refusedFull > 0)) return 'shed or refused under the default budget';
-  return undefined;
+  const judge = (): string | undefined => {
+    if (problems.length > 0) return problems[0];
+    if (stats.pending !== 0 || stats.poisoned !== 0) return `left pending=${stats.pending} poisoned=${stats.poisoned}`;
+    if (new Set(applied).size !== applied.length) return 'an event was applied twice';
+    for (const [seq, kind] of accepted) {
+      if (applied.includes(seq) || rejectedSeqs.has(seq)) continue;
+      if (kind === 'message') return `accepted agent message #${seq} was dropped`;
+    }
+    const missing = [...accepted.keys()].filter((seq) => !applied.includes(seq) && !rejectedSeqs.has(seq));
+    if (missing.length > shedTotal) return `${missing.length} accepted events missing at the relay, only ${shedTotal} shed`;
+    for (const seq of applied) {
+      if (accepted.has(seq)) continue;
+      const extra = appliedKinds.get(seq);
+      if (extra?.kind !== 'insight' || (extra.payload as { type?: string }).type !== 'outbox_shed') return `the relay got #${seq}, which nobody enqueued`;
+    }
+    const firstDisorder = applied.findIndex((seq, i) => i > 0 && seq < applied[i - 1]!);
+    if (firstDisorder >= 0) return `order differs at position ${firstDisorder}: ${applied.slice(Math.max(0, firstDisorder - 5), firstDisorder + 3).join(',')}`;
+    if (!smallBudget && (shedTotal > 0 || refusedFull > 0)) return 'shed or refused under the default budget';
+    return undefined;
+  };
+  const problem = judge();
+  if (problem && process.env.SIM_DEBUG) console.log(logger.lines().join('\n'));
+  return problem;
 }
 
 async function storeOrderSchedule(seed: number): Promise<string | undefined> {
