@@ -36,7 +36,8 @@ export {
   type OutboxRetryEvent,
   type OutboxPoisonedEvent,
   type OutboxRejectedEvent,
-  type OutboxDroppedEvent,
+  type OutboxShedEvent,
+  SHEDDABLE_OUTBOX_KINDS,
 } from './core/outbox.js';
 export type { TypedEvents, EventMap } from './core/emitter.js';
 export { createObligationCache, type ObligationCache, type ObligationCacheOptions, type ObligationSnapshot } from './core/obligations.js';

@@ -88,7 +88,7 @@ const runnerOptionsSchema = v.looseObject({
         baseDelayMs: v.optional(nonNegativeMs),
         maxDelayMs: v.optional(nonNegativeMs),
         maxAttempts: v.optional(positiveInt),
-        maxRows: v.optional(positiveInt),
+        maxBytes: v.optional(positiveInt),
         batchMaxRows: v.optional(positiveInt),
         batchMaxBytes: v.optional(positiveInt),
         pollIntervalMs: v.optional(positiveMs),

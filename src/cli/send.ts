@@ -5,9 +5,12 @@
 import { Command } from 'commander';
 import { addControlOptions, callControl, resolveControlTarget, unexpectedAnswer, type ControlFlags } from './control-client.js';
 import { processOutput, usageError, type CliOutput } from './common.js';
+import { FIELD_LIMITS } from '../protocol/relay-fields.js';
 
-/** Largest message body accepted from arguments or stdin (the control port caps bodies at 1 MiB). */
-const MAX_BODY_BYTES = 512 * 1024;
+/** Longest message body the relay accepts, in characters (docs/protocol.md, "Limits"). */
+const MAX_BODY_CHARS = FIELD_LIMITS.messageBody;
+/** Most bytes read from stdin: a body of MAX_BODY_CHARS characters takes at most 3 bytes each. */
+const MAX_BODY_BYTES = 3 * MAX_BODY_CHARS;
 
 interface SendFlags extends ControlFlags {
   to: string;
@@ -30,7 +33,10 @@ export function sendCommand(output: CliOutput = processOutput): Command {
     if (to === '') throw usageError('--to must name a recipient');
     const body = words.length > 0 ? words.join(' ') : await readStdin();
     if (body.trim() === '') throw usageError('the message body is empty: pass it as arguments or on stdin');
-    if (Buffer.byteLength(body, 'utf8') > MAX_BODY_BYTES) throw usageError(`the message body is larger than ${MAX_BODY_BYTES} bytes`);
+    // The relay refuses longer bodies; refused here, the agent learns it now rather than never.
+    if (body.length > MAX_BODY_CHARS) {
+      throw usageError(`the message body has ${body.length} characters; the relay accepts at most ${MAX_BODY_CHARS}: shorten it or split it into several messages`);
+    }
     const replyTo = flags.replyTo?.trim();
     const answer = await callControl(target, 'POST', '/send', { to, body, ...(replyTo ? { replyTo } : {}) });
     const seq = (answer.body as { seq?: unknown } | undefined)?.seq;
@@ -48,7 +54,7 @@ async function readStdin(): Promise<string> {
   for await (const chunk of process.stdin) {
     const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
     size += buffer.length;
-    if (size > MAX_BODY_BYTES) throw usageError(`the message body is larger than ${MAX_BODY_BYTES} bytes`);
+    if (size > MAX_BODY_BYTES) throw usageError(`the message body is larger than the relay accepts (${MAX_BODY_CHARS} characters)`);
     chunks.push(buffer);
   }
   // A trailing newline from `echo` or a heredoc is not part of the message.

@@ -165,7 +165,7 @@ export const MONITOR_JS = String.raw`(function () {
       ['oldest pending', o.pending > 0 ? age(o.oldestPendingAgeMs) : '–'],
       ['retries', o.retries],
       ['poisoned', o.poisoned, o.poisoned > 0 ? 'warn' : ''],
-      ['shed', o.dropped, o.dropped > 0 ? 'warn' : ''],
+      ['shed', o.shed, o.shed > 0 ? 'warn' : ''],
       ['rejected', o.rejected, o.rejected > 0 ? 'warn' : ''],
       ['delivered', o.delivered],
       ['next retry', o.nextRetryAt ? time(o.nextRetryAt) : '–']

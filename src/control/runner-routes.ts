@@ -7,6 +7,8 @@ import * as v from 'valibot';
 import type { ControlRoute } from '../ports/control.js';
 import { LOG_LEVELS, type LogLevel } from '../ports/logger.js';
 import type { TerminalAttachSpec } from '../ports/provider.js';
+import { FIELD_LIMITS } from '../protocol/relay-fields.js';
+import { isRunnerError } from '../errors/index.js';
 import { bodyObject, clip, defineRoute as route, MAX_NAME_CHARS, nonEmptyString, optionalString, requiredInteger, requiredString } from './body-schema.js';
 
 /**
@@ -59,12 +61,16 @@ export interface ObligationsView {
   stale: boolean;
 }
 
-/** `POST /send`: an agent's own relay message, to queue through the outbox. */
+/**
+ * `POST /send`: an agent's own relay message, to queue through the outbox. The bounds are the
+ * relay's own (docs/protocol.md, "Limits"), so what the relay would refuse is refused here, at the
+ * door, with a 400 the agent sees, instead of being queued, answered "queued" and lost later.
+ */
 export const sendRequestSchema = v.pipe(
   bodyObject({
-    to: nonEmptyString(MAX_NAME_CHARS),
-    body: requiredString(),
-    replyTo: optionalString(MAX_NAME_CHARS),
+    to: nonEmptyString(FIELD_LIMITS.id),
+    body: requiredString(FIELD_LIMITS.messageBody),
+    replyTo: optionalString(FIELD_LIMITS.id),
     kind: optionalString(MAX_NAME_CHARS),
   }),
   v.transform(({ to, body, replyTo, kind }) => ({ to, body, ...(replyTo ? { replyTo } : {}), ...(kind ? { kind } : {}) })),
@@ -131,7 +137,15 @@ export function runnerControlRoutes(runner: RunnerControl): ControlRoute<unknown
       method: 'POST',
       path: '/send',
       body: sendRequestSchema,
-      handle: async (request) => ({ status: 200, body: { seq: (await runner.send(request)).seq } }),
+      handle: async (request) => {
+        try {
+          return { status: 200, body: { seq: (await runner.send(request)).seq } };
+        } catch (error) {
+          // The outbox is full of undelivered events (a long outage): not queued, and the agent must know.
+          if (isRunnerError(error) && error.code === 'OUTBOX_FULL') return { status: 507, body: { error: error.message, code: error.code } };
+          throw error;
+        }
+      },
     }),
     route({
       method: 'POST',

@@ -50,6 +50,11 @@ export interface ObligationCache<T> {
    * refreshes that started before the relay saw the answer.
    */
   resolveLocally(key: string): void;
+  /**
+   * Undo {@link ObligationCache.resolveLocally}: the answer never reached the relay (it refused
+   * it), so the obligation shows again and the agent is reminded.
+   */
+  unresolveLocally(key: string): void;
   /** Start the background refresh interval (unref'd) and refresh once. */
   start(): void;
   /** Stop timers. Idempotent. */
@@ -120,6 +125,9 @@ export function createObligationCache<T extends object>(options: ObligationCache
     },
     resolveLocally(k) {
       resolved.set(k, clock.now());
+    },
+    unresolveLocally(k) {
+      resolved.delete(k);
     },
     start() {
       stopped = false;

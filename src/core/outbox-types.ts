@@ -17,10 +17,21 @@ export interface OutboxPolicy {
   baseDelayMs?: number;
   /** Largest retry delay step (Retry-After may ask for longer). @defaultValue 60000 */
   maxDelayMs?: number;
-  /** Attempts before the head is poisoned and the queue moves on. @defaultValue 12 */
+  /**
+   * Failures that belong to the head row itself (its stored payload cannot be read back) before it
+   * is poisoned and the queue moves on. Transport, overload and credential failures (unreachable,
+   * timeout, 5xx, 429, 401/403, local `EMFILE`) never count: they back off, capped, for as long as
+   * an outage lasts. @defaultValue 12
+   */
   maxAttempts?: number;
-  /** Most rows kept; overflow drops poisoned rows first, then the oldest. @defaultValue 5000 */
-  maxRows?: number;
+  /**
+   * Byte budget of the stored rows (UTF-8 text plus a small per-row allowance). When it is spent,
+   * poisoned rows, then session-mirror entries and insights are shed oldest first
+   * ({@link SHEDDABLE_OUTBOX_KINDS}); every other kind (the agent's own messages and replies,
+   * task status, hook failures) is never shed: it is refused with `OUTBOX_FULL` instead.
+   * @defaultValue 268435456 (256 MiB)
+   */
+  maxBytes?: number;
   /** Most rows per batch request. @defaultValue 100 */
   batchMaxRows?: number;
   /** Most payload bytes per batch request (at least one row is always sent). @defaultValue 262144 */
@@ -48,6 +59,12 @@ export interface OutboxOptions extends OutboxPolicy {
   onAuthFailure?: () => Promise<void>;
   /** Jitter source in [0, 1). @defaultValue Math.random */
   random?: () => number;
+  /**
+   * This outbox's part of the default idempotency keys (`<agentId>:<instanceId>:<n>`), 8–64
+   * characters of `[A-Za-z0-9_-]`; two outboxes must never share one. Keys are stored with their
+   * rows, so a restart with a new id keeps the old rows' keys. @defaultValue a random UUID
+   */
+  instanceId?: string;
 }
 
 /**
@@ -59,7 +76,7 @@ export interface OutboxEventInput {
   kind: string;
   /** The body; must be plain JSON (no functions, cycles, bigint, undefined or non-finite numbers). */
   payload: unknown;
-  /** Override the idempotency key (default: agent id, kind, occurredAt and a payload hash). */
+  /** Override the idempotency key (default: unique to this event, assigned at enqueue and stored with it). */
   idempotencyKey?: string;
   /** When the event happened (epoch ms). @defaultValue clock.now() at enqueue */
   occurredAt?: number;
@@ -84,8 +101,8 @@ export interface OutboxStats {
   delivered: number;
   /** Rows permanently rejected by the relay since creation. */
   rejected: number;
-  /** Rows dropped by the size bound since creation. */
-  dropped: number;
+  /** Rows shed by the byte budget since creation (session-mirror entries, insights, poisoned rows). */
+  shed: number;
   /** Retries scheduled since creation. */
   retries: number;
   /** Epoch ms of the next scheduled retry, if the head is backing off. */
@@ -116,7 +133,7 @@ export interface OutboxRetryEvent {
   /** Short reason. */
   reason: string;
 }
-/** Emitted when a row was given up on (poisoned) after `maxAttempts`. @public */
+/** Emitted when a row was given up on (poisoned) after `maxAttempts` failures of its own. @public */
 export interface OutboxPoisonedEvent {
   /** Sequence number. */
   seq: number;
@@ -138,12 +155,19 @@ export interface OutboxRejectedEvent {
   /** The relay's reason. */
   reason: string;
 }
-/** Emitted when the size bound dropped rows. @public */
-export interface OutboxDroppedEvent {
-  /** Poisoned rows dropped. */
-  poisoned: number;
-  /** Pending rows dropped (oldest first). */
-  pending: number;
+/**
+ * Emitted when the byte budget shed rows (poisoned rows, then session-mirror entries and insights,
+ * oldest first). Once the relay accepts again, one `insight` of type `outbox_shed` summarising
+ * everything shed meanwhile is queued through the outbox itself.
+ * @public
+ */
+export interface OutboxShedEvent {
+  /** Rows shed. */
+  rows: number;
+  /** Budget bytes freed. */
+  bytes: number;
+  /** Rows shed, by kind. */
+  kinds: Record<string, number>;
 }
 
 /**
@@ -155,7 +179,7 @@ export type OutboxEvents = {
   retry: (event: OutboxRetryEvent) => void;
   poisoned: (event: OutboxPoisonedEvent) => void;
   rejected: (event: OutboxRejectedEvent) => void;
-  dropped: (event: OutboxDroppedEvent) => void;
+  shed: (event: OutboxShedEvent) => void;
 };
 
 /**
@@ -164,7 +188,12 @@ export type OutboxEvents = {
  * @public
  */
 export interface Outbox extends TypedEvents<OutboxEvents> {
-  /** Store an event durably; resolves with the stored row once it would survive `kill -9`. */
+  /**
+   * Store an event durably; resolves with the stored row once it would survive `kill -9`.
+   * @remarks Rejects with `INVALID_ARGUMENT` for an event that is not plain JSON or alone exceeds
+   * the byte budget, `OUTBOX_FULL` when the budget is spent and nothing may be shed, `CLOSED`
+   * after `close()`; nothing already stored is touched by a refusal.
+   */
   enqueue(event: OutboxEventInput): Promise<OutboxRow>;
   /** Begin delivering: backoff left from a previous run is cleared, poll timer started. */
   start(): void;

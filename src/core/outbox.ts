@@ -2,10 +2,11 @@ import type { Clock, TimerHandle } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
 import type { NewOutboxRow, OutboxRow, OutboxStore } from '../ports/outbox-store.js';
 import type { OutboxDelivery, OutboxSend, OutboxSendAnswer, OutboxSendResult } from '../ports/outbox-send.js';
-import { ClosedError, InvalidArgumentError, isRunnerError } from '../errors/index.js';
+import { ClosedError, InvalidArgumentError, RunnerError, isRunnerError } from '../errors/index.js';
 import { Emitter } from './emitter.js';
 import type { Outbox, OutboxEventInput, OutboxEvents, OutboxOptions, OutboxPolicy, OutboxStats } from './outbox-types.js';
-import { assertJsonValue, hashString } from './json.js';
+import { assertJsonValue } from './json.js';
+import { addToSummary, describeShed, mergeSummaries, pickShed, randomInstanceId, rowBytes, toDelivery, type ShedSummary } from './outbox-rows.js';
 import { backoffDelay } from '../shared/backoff.js';
 import { describeError } from '../shared/describe-error.js';
 
@@ -13,7 +14,7 @@ const DEFAULTS = {
   baseDelayMs: 1000,
   maxDelayMs: 60_000,
   maxAttempts: 12,
-  maxRows: 5000,
+  maxBytes: 256 * 1024 * 1024,
   batchMaxRows: 100,
   batchMaxBytes: 256 * 1024,
   pollIntervalMs: 5000,
@@ -22,12 +23,19 @@ const DEFAULTS = {
 /** Longest `Retry-After` honoured; beyond it a server is assumed confused. */
 const MAX_RETRY_AFTER_MS = 3600_000;
 
+/** "Every row": a `list` limit that every store binds as a plain 32-bit integer. */
+const ALL_ROWS = 2 ** 31 - 1;
+
+/** Headroom left below the budget after shedding, so the next enqueues take the fast path again. */
+const SHED_HEADROOM_MAX = 1024 * 1024;
+
 export { backoffDelay } from '../shared/backoff.js';
 export type * from './outbox-types.js';
+export { SHEDDABLE_OUTBOX_KINDS } from './outbox-rows.js';
 
 /**
  * Create the outbox dispatcher over a store and a sender.
- * @remarks Policy (retry, backoff, poison, bound, coalesce, batching) lives here; the store is dumb.
+ * @remarks Policy (retry, backoff, poison, byte budget, coalesce, batching) lives here; the store is dumb.
  * @public
  */
 export function createOutbox(options: OutboxOptions): Outbox {
@@ -53,11 +61,28 @@ class OutboxDispatcher extends Emitter<OutboxEvents> implements Outbox {
   #retryTimer: TimerHandle | undefined;
   #nextRetryAt: number | undefined;
   #pollTimer: TimerHandle | undefined;
-  /** Upper bound of stored rows, so the exact count is only asked for near the bound. */
-  #approxRows: number | undefined;
-  #lastKeyStamp = '';
-  #lastKeyRepeat = 0;
-  #counters = { delivered: 0, rejected: 0, dropped: 0, retries: 0 };
+  /**
+   * Budget bytes of the stored rows: exact after a recount, otherwise an upper bound (a coalesce
+   * removes rows the dispatcher does not see), so the exact sum is only asked for near the budget.
+   * Undefined until the first recount.
+   */
+  #storedBytes: number | undefined;
+  /** Budget bytes admitted but not yet stored (appends in flight). */
+  #reservedBytes = 0;
+  /** Admissions that need the store (recount, shedding) run one at a time. */
+  #admission: Promise<unknown> = Promise.resolve();
+  /** Sequence numbers of the batch being delivered: never shed under the relay's feet. */
+  #inflight = new Set<number>();
+  /** Rows shed since the relay last accepted something, posted as one insight once it does. */
+  #shedSummary: ShedSummary | undefined;
+  /** Per-outbox random id: with `#keyCounter`, makes every default idempotency key unique. */
+  readonly #keyPrefix: string;
+  #keyCounter = 0;
+  /** Rows still to send one per request, after the relay refused a whole batch. */
+  #rowByRow = 0;
+  /** Failures that belong to a row itself, by seq (see `#rowFault`). */
+  readonly #rowFaults = new Map<number, number>();
+  #counters = { delivered: 0, rejected: 0, shed: 0, retries: 0 };
 
   constructor(options: OutboxOptions) {
     super((event, error) => options.logger.error('outbox', `listener for "${event}" threw: ${describeError(error)}`));
@@ -78,15 +103,34 @@ class OutboxDispatcher extends Emitter<OutboxEvents> implements Outbox {
       policy[key] = value;
     }
     this.#policy = policy;
+    if (options.instanceId !== undefined && (typeof options.instanceId !== 'string' || !/^[A-Za-z0-9_-]{8,64}$/.test(options.instanceId))) {
+      throw new InvalidArgumentError('outbox option instanceId must be 8-64 characters of [A-Za-z0-9_-]');
+    }
+    this.#keyPrefix = `${this.#agentId}:${options.instanceId ?? randomInstanceId(this.#random, this.#clock.now())}`;
   }
 
   async enqueue(event: OutboxEventInput): Promise<OutboxRow> {
     if (this.#closed) throw new ClosedError('outbox');
     const row = this.#toRow(event);
-    const [stored] = await this.#store.append([row]);
+    const size = rowBytes(row);
+    const max = this.#policy.maxBytes;
+    if (size > max) {
+      throw new InvalidArgumentError(`outbox event "${row.kind}" takes ${size} bytes, more than the whole outbox budget of ${max} bytes`, {
+        data: { kind: row.kind, bytes: size, maxBytes: max },
+      });
+    }
+    // Fast path: far from the budget, reserve synchronously (no store call, concurrent enqueues
+    // stay concurrent). Near it, the slow path recounts, sheds or refuses, one at a time.
+    if (this.#storedBytes !== undefined && this.#storedBytes + this.#reservedBytes + size <= max) this.#reservedBytes += size;
+    else await this.#admitSlowly(row.kind, size);
+    let stored: OutboxRow | undefined;
+    try {
+      [stored] = await this.#store.append([row]);
+    } finally {
+      this.#reservedBytes -= size;
+    }
     if (!stored) throw new InvalidArgumentError('outbox store returned no row for an append');
-    if (this.#approxRows !== undefined) this.#approxRows += 1;
-    await this.#enforceBound();
+    if (this.#storedBytes !== undefined) this.#storedBytes += size;
     if (this.#started && !this.#closed) void this.drain();
     return stored;
   }
@@ -114,7 +158,6 @@ class OutboxDispatcher extends Emitter<OutboxEvents> implements Outbox {
 
   async stats(): Promise<OutboxStats> {
     const counts = await this.#store.counts();
-    this.#approxRows = counts.pending + counts.poisoned;
     return {
       pending: counts.pending,
       poisoned: counts.poisoned,
@@ -152,55 +195,78 @@ class OutboxDispatcher extends Emitter<OutboxEvents> implements Outbox {
     const row: NewOutboxRow = {
       kind: event.kind,
       payloadJson,
-      idempotencyKey: event.idempotencyKey ?? this.#defaultKey(event.kind, occurredAt, payloadJson),
+      idempotencyKey: event.idempotencyKey ?? `${this.#keyPrefix}:${++this.#keyCounter}`,
       occurredAt,
     };
     if (event.coalesce && event.dedupeKey) row.dedupeKey = event.dedupeKey;
     return row;
   }
 
-  /**
-   * agent id, kind, occurredAt and a payload hash, as SPEC §3 asks. Two identical events in the
-   * same millisecond would collide and be deduped into one by the relay, so repeats get a suffix.
-   */
-  #defaultKey(kind: string, occurredAt: number, payloadJson: string): string {
-    const base = `${this.#agentId}:${kind}:${occurredAt}:${hashString(payloadJson)}`;
-    if (base === this.#lastKeyStamp) {
-      this.#lastKeyRepeat += 1;
-      return `${base}:${this.#lastKeyRepeat}`;
-    }
-    this.#lastKeyStamp = base;
-    this.#lastKeyRepeat = 0;
-    return base;
+  #admitSlowly(kind: string, size: number): Promise<void> {
+    const run = this.#admission.then(() => this.#admit(kind, size));
+    this.#admission = run.catch(() => {});
+    return run;
   }
 
-  async #enforceBound(): Promise<void> {
-    const max = this.#policy.maxRows;
-    if (this.#approxRows !== undefined && this.#approxRows <= max) return;
-    const counts = await this.#store.counts();
-    let excess = counts.pending + counts.poisoned - max;
-    this.#approxRows = counts.pending + counts.poisoned;
-    if (excess <= 0) return;
-    let poisoned = 0;
-    let pending = 0;
-    if (counts.poisoned > 0) {
-      const rows = await this.#store.list({ state: 'poisoned', limit: Math.min(excess, counts.poisoned) });
-      await this.#store.remove(rows.map((r) => r.seq));
-      poisoned = rows.length;
-      excess -= rows.length;
+  /**
+   * Recount, then admit (reserving `size`), shed, or refuse. Shedding takes poisoned rows, then
+   * session-mirror entries and insights, oldest first, never a row in flight; the agent's own
+   * messages and the other kinds are never shed, so when they fill the budget the event is refused
+   * with `OUTBOX_FULL`, which reaches the caller.
+   */
+  async #admit(kind: string, size: number): Promise<void> {
+    const max = this.#policy.maxBytes;
+    const fits = () => this.#storedBytes !== undefined && this.#storedBytes + this.#reservedBytes + size <= max;
+    if (fits()) {
+      this.#reservedBytes += size;
+      return;
     }
-    if (excess > 0) {
-      const rows = await this.#store.list({ state: 'pending', limit: excess });
-      await this.#store.remove(rows.map((r) => r.seq));
-      pending = rows.length;
+    const [pending, poisoned] = await Promise.all([
+      this.#store.list({ state: 'pending', limit: ALL_ROWS }),
+      this.#store.list({ state: 'poisoned', limit: ALL_ROWS }),
+    ]);
+    this.#storedBytes = [...pending, ...poisoned].reduce((sum, row) => sum + rowBytes(row), 0);
+    if (!fits()) {
+      const need = this.#storedBytes + this.#reservedBytes + size - max + Math.min(Math.floor(max / 20), SHED_HEADROOM_MAX);
+      const victims = pickShed(poisoned, pending, need, this.#inflight);
+      if (victims.length > 0) await this.#shed(victims);
     }
-    this.#approxRows -= poisoned + pending;
-    this.#counters.dropped += poisoned + pending;
-    this.#log.warn(
-      'outbox',
-      `bound of ${max} rows reached: dropped ${poisoned} poisoned and ${pending} oldest pending row(s)`,
+    if (fits()) {
+      this.#reservedBytes += size;
+      return;
+    }
+    const stored = this.#storedBytes + this.#reservedBytes;
+    this.#log.error('outbox', `byte budget of ${max} bytes spent (${stored} stored, nothing left to shed): refused a ${kind} event`);
+    throw new RunnerError(
+      'OUTBOX_FULL',
+      `outbox is full: its byte budget of ${max} bytes is spent by events the relay has not yet accepted (relay unreachable?); the ${kind} event was not queued, try again later`,
+      { data: { kind, bytes: size, storedBytes: stored, maxBytes: max } },
     );
-    this.emit('dropped', { poisoned, pending });
+  }
+
+  async #shed(victims: readonly OutboxRow[]): Promise<void> {
+    await this.#store.remove(victims.map((r) => r.seq));
+    const freed = victims.reduce((sum, row) => sum + rowBytes(row), 0);
+    if (this.#storedBytes !== undefined) this.#storedBytes -= freed;
+    this.#counters.shed += victims.length;
+    this.#shedSummary = addToSummary(this.#shedSummary, victims);
+    const kinds: Record<string, number> = {};
+    for (const row of victims) kinds[row.kind] = (kinds[row.kind] ?? 0) + 1;
+    this.#log.warn('outbox', `byte budget of ${this.#policy.maxBytes} bytes reached: shed ${victims.length} row(s) (${freed} bytes), oldest first: ${JSON.stringify(kinds)}`);
+    this.emit('shed', { rows: victims.length, bytes: freed, kinds });
+  }
+
+  /** The relay accepts again: post what was shed while it did not, as one insight, through the outbox. */
+  #postShedSummary(): void {
+    const summary = this.#shedSummary;
+    if (!summary || this.#closed) return;
+    this.#shedSummary = undefined;
+    const data = { summary: describeShed(summary), rows: summary.rows, bytes: summary.bytes, kinds: summary.kinds, from: summary.from, to: summary.to };
+    this.enqueue({ kind: 'insight', payload: { type: 'outbox_shed', data } }).catch((error: unknown) => {
+      // Still no room: keep it for the next time the relay accepts something.
+      this.#shedSummary = mergeSummaries(summary, this.#shedSummary);
+      this.#log.warn('outbox', `could not queue the shed summary: ${describeError(error)}`);
+    });
   }
 
   async #runPump(): Promise<void> {
@@ -233,21 +299,41 @@ class OutboxDispatcher extends Emitter<OutboxEvents> implements Outbox {
         return;
       }
       this.#clearRetryTimer();
-      const batch = this.#takeBatch(rows);
-      const answer = await this.#deliver(batch);
-      const acked: number[] = [];
+      const { batch, deliveries, unreadable } = this.#takeBatch(rows);
+      if (this.#rowByRow > 0) this.#rowByRow -= 1;
+      if (unreadable) {
+        if (await this.#rowFault(unreadable.row, unreadable.reason)) continue;
+        return;
+      }
+      for (const row of batch) this.#inflight.add(row.seq);
+      let answer: OutboxSendAnswer;
+      try {
+        answer = await this.#deliver(deliveries);
+      } finally {
+        this.#inflight.clear();
+      }
+      if ('whole' in answer && answer.whole.type === 'rejected' && batch.length > 1) {
+        // A refusal of the whole request (413: the batch too large, …) says nothing about any one
+        // row: ask again row by row, so only a row the relay refuses on its own is dropped.
+        this.#rowByRow = batch.length;
+        continue;
+      }
+      const acked: OutboxRow[] = [];
+      let accepted = false;
       let blocked: { row: OutboxRow; verdict: Extract<OutboxSendResult, { type: 'auth' | 'retry' }> } | undefined;
       for (const [index, row] of batch.entries()) {
         const verdict = 'whole' in answer ? answer.whole : answer.perRow[index];
         if (!verdict) break; // not attempted: stays pending, untouched
         if (verdict.type === 'delivered') {
-          acked.push(row.seq);
+          acked.push(row);
+          accepted = true;
           this.#counters.delivered += 1;
           this.emit('delivered', { seq: row.seq, kind: row.kind, idempotencyKey: row.idempotencyKey, status: verdict.status });
           continue;
         }
         if (verdict.type === 'rejected') {
-          acked.push(row.seq);
+          acked.push(row);
+          accepted = true; // the relay is up and answering
           this.#counters.rejected += 1;
           this.#log.warn('outbox', `relay rejected ${row.kind} #${row.seq} permanently (${verdict.status}): ${verdict.reason}`);
           this.emit('rejected', { seq: row.seq, kind: row.kind, status: verdict.status, reason: verdict.reason });
@@ -257,23 +343,19 @@ class OutboxDispatcher extends Emitter<OutboxEvents> implements Outbox {
         break; // later rows must not overtake this one
       }
       if (acked.length > 0) {
-        await this.#store.remove(acked);
-        if (this.#approxRows !== undefined) this.#approxRows -= acked.length;
-        this.#log.debug('outbox', `acknowledged ${acked.length} row(s) up to #${acked.at(-1)}`);
+        await this.#store.remove(acked.map((r) => r.seq));
+        for (const r of acked) this.#rowFaults.delete(r.seq);
+        if (this.#storedBytes !== undefined) this.#storedBytes -= acked.reduce((sum, r) => sum + rowBytes(r), 0);
+        this.#log.debug('outbox', `acknowledged ${acked.length} row(s) up to #${acked.at(-1)?.seq}`);
       }
+      if (accepted) this.#postShedSummary();
       if (!blocked) continue;
 
+      // A transport, overload or credential failure (the carrier's `retry` and `auth` verdicts) is
+      // not the row's fault: it backs off (capped) for as long as it takes and never poisons, so an
+      // outage of any length loses nothing. `attempts` still counts, for the backoff and for logs.
       const { row, verdict } = blocked;
       const attempts = row.attempts + 1;
-      if (attempts >= this.#policy.maxAttempts) {
-        await this.#store.update(row.seq, { attempts, state: 'poisoned', lastError: verdict.reason });
-        this.#log.fatal(
-          'outbox',
-          `gave up on ${row.kind} #${row.seq} after ${attempts} attempts (${verdict.reason}); kept as poisoned, queue moves on`,
-        );
-        this.emit('poisoned', { seq: row.seq, kind: row.kind, attempts, reason: verdict.reason });
-        continue;
-      }
       if (verdict.type === 'auth') {
         const recovered = await this.#recoverAuth();
         // One immediate retry per pass after a successful recovery; a relay that keeps
@@ -302,10 +384,39 @@ class OutboxDispatcher extends Emitter<OutboxEvents> implements Outbox {
     }
   }
 
+  /**
+   * A failure that belongs to the head row itself (it cannot be read back): the only kind that
+   * counts toward `maxAttempts`. Backs off like any failure; after `maxAttempts` of them the row
+   * is poisoned (logged FATAL, kept for inspection) and the queue moves on. Returns whether the
+   * pump may go on (the row was poisoned) rather than wait for the retry.
+   * @remarks Counted in memory, per process: a restart gives the row a fresh count, which only
+   * ever delays a poisoning, never causes one.
+   */
+  async #rowFault(row: OutboxRow, reason: string): Promise<boolean> {
+    const faults = (this.#rowFaults.get(row.seq) ?? 0) + 1;
+    const attempts = row.attempts + 1;
+    if (faults >= this.#policy.maxAttempts) {
+      this.#rowFaults.delete(row.seq);
+      await this.#store.update(row.seq, { attempts, state: 'poisoned', lastError: reason });
+      this.#log.fatal('outbox', `gave up on ${row.kind} #${row.seq} after ${faults} failure(s) of its own (${reason}); kept as poisoned, queue moves on`);
+      this.emit('poisoned', { seq: row.seq, kind: row.kind, attempts, reason });
+      return true;
+    }
+    this.#rowFaults.set(row.seq, faults);
+    const delayMs = backoffDelay(faults, this.#policy, this.#random());
+    const nextAttemptAt = this.#clock.now() + delayMs;
+    await this.#store.update(row.seq, { attempts, nextAttemptAt, lastError: reason });
+    this.#counters.retries += 1;
+    this.#log.warn('outbox', `${row.kind} #${row.seq} failed on its own (${reason}), ${faults} of ${this.#policy.maxAttempts}; retry in ${delayMs} ms`);
+    this.emit('retry', { seq: row.seq, attempts, delayMs, status: undefined, reason });
+    this.#scheduleRetry(nextAttemptAt);
+    return false;
+  }
+
   /** Hand a batch to the carrier; a carrier that throws or answers nonsense means "retry the batch". */
-  async #deliver(batch: readonly OutboxRow[]): Promise<OutboxSendAnswer> {
+  async #deliver(deliveries: readonly OutboxDelivery[]): Promise<OutboxSendAnswer> {
     try {
-      const answer = await this.#send(batch.map(toDelivery));
+      const answer = await this.#send(deliveries);
       if ((answer && 'whole' in answer && answer.whole) || (answer && 'perRow' in answer && Array.isArray(answer.perRow))) return answer;
       return { whole: { type: 'retry', reason: 'send answered neither perRow nor whole' } };
     } catch (error) {
@@ -313,16 +424,29 @@ class OutboxDispatcher extends Emitter<OutboxEvents> implements Outbox {
     }
   }
 
-  /** Consecutive head rows within the row and byte limits; always at least the head. */
-  #takeBatch(rows: OutboxRow[]): OutboxRow[] {
+  /**
+   * Consecutive head rows within the row and byte limits; always at least the head. A row that
+   * cannot be read back ends the batch before it; if it is the head, it is returned as `unreadable`.
+   */
+  #takeBatch(rows: OutboxRow[]): { batch: OutboxRow[]; deliveries: OutboxDelivery[]; unreadable?: { row: OutboxRow; reason: string } } {
     const batch: OutboxRow[] = [];
+    const deliveries: OutboxDelivery[] = [];
     let bytes = 0;
     for (const row of rows) {
+      if (this.#rowByRow > 0 && batch.length === 1) break;
       bytes += row.payloadJson.length;
       if (batch.length > 0 && bytes > this.#policy.batchMaxBytes) break;
+      let delivery: OutboxDelivery;
+      try {
+        delivery = toDelivery(row);
+      } catch (error) {
+        if (batch.length > 0) break;
+        return { batch, deliveries, unreadable: { row, reason: `stored payload is not readable JSON: ${describeError(error)}` } };
+      }
       batch.push(row);
+      deliveries.push(delivery);
     }
-    return batch;
+    return { batch, deliveries };
   }
 
   async #recoverAuth(): Promise<boolean> {
@@ -354,15 +478,4 @@ class OutboxDispatcher extends Emitter<OutboxEvents> implements Outbox {
     this.#retryTimer = undefined;
     this.#nextRetryAt = undefined;
   }
-}
-
-function toDelivery(row: OutboxRow): OutboxDelivery {
-  return {
-    seq: row.seq,
-    kind: row.kind,
-    payload: JSON.parse(row.payloadJson) as unknown,
-    idempotencyKey: row.idempotencyKey,
-    occurredAt: row.occurredAt,
-    attempts: row.attempts,
-  };
 }

@@ -7,7 +7,7 @@ import type { AgentStatus } from './status.js';
 import type { SentEvent, TimelineEvent } from './runner-types.js';
 import { createObligationCache, type ObligationCache, type ObligationSnapshot } from './obligations.js';
 import { listenToBus, type BusTarget } from './bus-commands.js';
-import { ClosedError } from '../errors/index.js';
+import { ClosedError, RunnerError } from '../errors/index.js';
 import type { RelayAuth } from './registration.js';
 import { describeError } from '../shared/describe-error.js';
 
@@ -45,6 +45,9 @@ export class RelayLink {
   #obligations: ObligationCache<Obligation> | undefined;
   #unsubscribe: () => void = () => {};
   #target: Omit<BusTarget, 'timeline'> | undefined;
+  /** The agent's own messages still in the outbox, by seq, with the message each one answers. */
+  readonly #ownMessages = new Map<number, { to: string; replyTo?: string }>();
+  #offOutbox: () => void = () => {};
 
   constructor(deps: RelayLinkDeps) {
     this.#d = deps;
@@ -63,8 +66,16 @@ export class RelayLink {
   /** Open the outbox, the obligation snapshot and the bus (which routes its frames to `target`). */
   open(agentId: string, token: string, target: Omit<BusTarget, 'timeline'>): void {
     this.#target = target;
-    this.#outbox = this.#d.makeOutbox(agentId);
-    this.#outbox.start();
+    const outbox = this.#d.makeOutbox(agentId);
+    this.#outbox = outbox;
+    const delivered = (event: { seq: number }) => void this.#ownMessages.delete(event.seq);
+    const rejected = (event: { seq: number; status: number; reason: string }) => this.#messageRejected(event.seq, event.status, event.reason);
+    // Shedding is visible to the host and the monitor as a timeline entry, not only in the log.
+    const shed = (event: { rows: number; bytes: number; kinds: Record<string, number> }) =>
+      this.timeline('outbox.shed', { rows: event.rows, bytes: event.bytes, kinds: event.kinds });
+    outbox.on('delivered', delivered).on('rejected', rejected).on('shed', shed);
+    this.#offOutbox = () => void outbox.off('delivered', delivered).off('rejected', rejected).off('shed', shed);
+    outbox.start();
     this.#attach(agentId, token);
   }
 
@@ -123,10 +134,30 @@ export class RelayLink {
     if (input.replyTo) payload.replyTo = input.replyTo;
     if (input.expectsReply) payload.expectsReply = true;
     const row = await outbox.enqueue({ kind: 'message', payload });
+    this.#ownMessages.set(row.seq, { to: input.to, ...(input.replyTo ? { replyTo: input.replyTo } : {}) });
     if (input.replyTo) this.#obligations?.resolveLocally(input.replyTo);
     this.#obligations?.markDirty();
     this.#d.onSent?.({ seq: row.seq, to: input.to, ...(input.replyTo ? { replyTo: input.replyTo } : {}), at: this.#d.clock.now() });
     return { seq: row.seq, idempotencyKey: row.idempotencyKey };
+  }
+
+  /**
+   * The relay permanently refused one of the agent's own messages (a 4xx after it was queued):
+   * logged at ERROR and reported, and a reply's obligation shows again, so the Stop hook reminds
+   * the agent instead of letting it believe it answered.
+   */
+  #messageRejected(seq: number, status: number, reason: string): void {
+    const message = this.#ownMessages.get(seq);
+    if (!message) return;
+    this.#ownMessages.delete(seq);
+    if (message.replyTo) {
+      this.#obligations?.unresolveLocally(message.replyTo);
+      this.#obligations?.markDirty();
+    }
+    const what = message.replyTo ? `reply to ${message.replyTo} (for ${message.to})` : `message for ${message.to}`;
+    const text = `the relay refused the agent's ${what} (${status}: ${reason}); it was not delivered${message.replyTo ? ' and the reply is owed again' : ''}`;
+    this.#d.logger.error('outbox', text);
+    this.#d.onError(new RunnerError('MESSAGE_REJECTED', text, { data: { seq, status, reason, to: message.to, ...(message.replyTo ? { replyTo: message.replyTo } : {}) } }));
   }
 
   /** Queue an event for the relay; a failure is logged and reported, never thrown. */
@@ -165,6 +196,7 @@ export class RelayLink {
     await this.#outbox?.drain().catch(() => {});
     await this.#outbox?.close();
     this.#unsubscribe();
+    this.#offOutbox();
     await this.#bus?.close();
     this.#bus = undefined;
     this.#outbox = undefined;

@@ -6,7 +6,11 @@
 /**
  * The stable codes carried by {@link RunnerError}.
  * @remarks `BIND_FAILED`: the control port could not listen (port in use, not allowed);
- * `DATA_DIR`: the runner's data directory (or its scratch directory) cannot be created or written.
+ * `DATA_DIR`: the runner's data directory (or its scratch directory) cannot be created or written;
+ * `OUTBOX_FULL`: the outbox's byte budget is spent by events the relay has not accepted yet and
+ * the event offered may not be shed (an agent message): it was not queued, try again later;
+ * `MESSAGE_REJECTED`: the relay permanently refused one of the agent's own messages (a 4xx after
+ * it was queued); for a reply, the obligation it was meant to clear is owed again.
  * @public
  */
 export type RunnerErrorCode =
@@ -23,7 +27,9 @@ export type RunnerErrorCode =
   | 'PROVIDER'
   | 'TIMEOUT'
   | 'BIND_FAILED'
-  | 'DATA_DIR';
+  | 'DATA_DIR'
+  | 'OUTBOX_FULL'
+  | 'MESSAGE_REJECTED';
 
 /**
  * Base class of every error this library throws on purpose.

@@ -43,6 +43,13 @@ export function coreOnFakes(options: { http?: Partial<RelayHttp>; journal?: Deli
   } as unknown as RelayHttp;
   const queued: Array<{ kind: string; payload: Record<string, unknown> }> = [];
   const outbox = {
+    // The core listens for delivered / rejected / shed; this fake never emits them.
+    on() {
+      return outbox;
+    },
+    off() {
+      return outbox;
+    },
     start: () => {},
     enqueue: async (event: { kind: string; payload: Record<string, unknown> }) => (queued.push(event), { seq: queued.length, idempotencyKey: `k${queued.length}` }),
     drain: async () => {},

@@ -83,6 +83,31 @@ describe('agent-relay-runner status / send / log-level against a real runner', (
     await waitFor(() => !rig.relay.obligations(agentId).some((o) => o.messageId === asked.id), 'the obligation cleared');
   });
 
+  it('send --reply-to with a body the relay would refuse exits 1 saying why, queues nothing, and the reply stays owed', async () => {
+    const agentId = rig.runner.agentId!;
+    const asked = rig.relay.sendToAgent(agentId, { from: 'dora', body: 'long report please', expectsReply: true });
+    await waitFor(() => rig.deliveries.some((d) => d.messageId === asked.id && d.state === 'consumed'), 'the question consumed');
+    const before = (await rig.runner.outboxStats()).pending + (await rig.runner.outboxStats()).delivered;
+    const body = 'r'.repeat(300 * 1024);
+    const result = await runCli(['send', '--to', 'dora', '--reply-to', asked.id], { env, stdin: body });
+    expect(result.code).toBe(1);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toMatch(/the message body has 307200 characters; the relay accepts at most 262144/);
+    // Straight to the control port, past the CLI's own check: a 400 naming the field.
+    const direct = await fetch(`${rig.runner.controlUrl}/send`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ to: 'dora', body, replyTo: asked.id }),
+    });
+    expect(direct.status).toBe(400);
+    expect(await direct.json()).toEqual({ error: 'field "body" must be at most 262144 characters' });
+    const after = (await rig.runner.outboxStats()).pending + (await rig.runner.outboxStats()).delivered;
+    expect(after).toBe(before);
+    const owed = async () =>
+      ((await (await fetch(`${rig.runner.controlUrl}/obligations`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()) as { items: Array<{ messageId: string }> }).items;
+    await waitFor(async () => (await owed()).some((o) => o.messageId === asked.id), 'the reply still owed');
+  });
+
   it('log-level reads and sets the level', async () => {
     const before = await runCli(['log-level'], { env });
     expect(before.code).toBe(0);

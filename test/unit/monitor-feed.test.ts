@@ -10,7 +10,7 @@ function setup() {
   const published: Array<Record<string, unknown>> = [];
   let clients = 1;
   let connected = true;
-  let stats: OutboxStats | undefined = { pending: 0, poisoned: 0, oldestPendingAgeMs: 0, delivered: 0, rejected: 0, dropped: 0, retries: 0, nextRetryAt: undefined };
+  let stats: OutboxStats | undefined = { pending: 0, poisoned: 0, oldestPendingAgeMs: 0, delivered: 0, rejected: 0, shed: 0, retries: 0, nextRetryAt: undefined };
   const feed = new MonitorFeed({
     clock,
     logger: createMemoryLogger(),

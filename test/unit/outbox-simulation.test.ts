@@ -9,10 +9,23 @@ import { RelayUnavailableError } from '../../src/errors/index.js';
 
 /**
  * Deterministic simulation of the outbox against a faulty relay (SPEC §11): a seeded PRNG picks
- * enqueue bursts, clock jumps, restarts and per-request faults (retryable statuses with and
- * without Retry-After, refused connections, responses lost after the relay applied the batch,
- * partial batches). Invariants after every schedule: every accepted event reached the relay
- * exactly once (by idempotency key), in enqueue order, and nothing is left pending or poisoned.
+ * enqueue bursts of look-alike events (payloads from {'ok','done'} over three kinds, in one frozen
+ * millisecond, so identical events repeat), clock jumps, restarts, relay outages longer than the
+ * backoff cap, expired tokens (recovered, or not at first), a small byte budget (exhaustion:
+ * messages refused with OUTBOX_FULL, mirror entries and insights shed), permanent 4xx/409
+ * rejections, whole batches refused (413), and per-request faults (retryable statuses with and without Retry-After, refused
+ * connections, EMFILE, responses lost after the relay applied the batch, partial batches).
+ *
+ * The fake relay dedupes on the idempotency key as the real one does, and records every
+ * application by the event's identity (its outbox seq), so a key that changes between attempts
+ * shows as "applied twice" and two events sharing a key show as one of them lost.
+ *
+ * Invariants after every schedule: an enqueue either resolves (accepted) or is refused with
+ * OUTBOX_FULL; no accepted agent message is ever dropped (each is applied once or rejected by the
+ * relay); an accepted event missing at the relay is a session entry or insight the budget shed,
+ * and no more of them than were shed; nothing is applied twice; the relay saw events in seq order;
+ * nothing is left pending or poisoned (outages never poison); the only events the relay saw that
+ * nobody enqueued are the outbox's own shed summaries.
  * A failure names its seed: `SIM_SEED=<seed> npx vitest run test/unit/outbox-simulation.test.ts`.
  */
 
@@ -27,19 +40,44 @@ function mulberry32(seed: number): () => number {
   };
 }
 
+const KINDS = ['message', 'session', 'insight'] as const;
+const BODIES = ['ok', 'done'] as const;
+const MAX_DELAY_MS = 20_000;
+
+/** What the schedules exercised, summed over all of them: the test checks none is vacuous. */
+const coverage = { sameKeyPayloads: 0, refusedFull: 0, shed: 0, rejected: 0, authRecovered: 0, outages: 0, longRetries: 0, restarts: 0 };
+
 async function runSchedule(seed: number): Promise<string | undefined> {
   const rand = mulberry32(seed);
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(rand() * items.length)]!;
   const clock = createFakeClock();
-  const logger = createMemoryLogger();
+  // SIM_DEBUG=1 with SIM_SEED: the outbox's debug lines and the relay's applications, on failure.
+  const logger = createMemoryLogger({ level: process.env.SIM_DEBUG ? 'debug' : 'info' });
   const store = createMemoryOutboxStore();
-  const applied: string[] = []; // idempotency keys in the order the relay first applied them
-  const seen = new Set<string>();
-  const accepted: Array<{ seq: number; key: string }> = [];
+  const seen = new Set<string>(); // keys the relay has applied (its dedupe)
+  const applied: number[] = []; // every application, by the event's identity (seq), in order
+  const appliedKinds = new Map<number, { kind: string; payload: unknown }>();
+  const rejectedSeqs = new Set<number>();
+  const rejectedKeys = new Set<string>();
+  const accepted = new Map<number, string>(); // seq → kind
+  let refusedFull = 0;
+  let shedTotal = 0;
+  const relay = { downUntil: 0, tokenValid: true };
+  const smallBudget = rand() < 0.5;
 
   const send = async (batch: readonly OutboxDelivery[]): Promise<OutboxSendAnswer> => {
+    if (clock.now() < relay.downUntil) throw new RelayUnavailableError('connect ECONNREFUSED (relay down)');
+    if (!relay.tokenValid) return { whole: classifyRelayStatus(401) };
     const roll = rand();
-    if (roll < 0.1) throw new RelayUnavailableError('connection refused');
-    if (roll < 0.15) return { perRow: batch.map(() => classifyRelayStatus(503, Math.floor(rand() * 3000))) };
+    if (roll < 0.08) throw new RelayUnavailableError('connection refused');
+    if (roll < 0.1) throw Object.assign(new Error('EMFILE: too many open files'), { code: 'EMFILE' });
+    if (roll < 0.14) return { perRow: batch.map(() => classifyRelayStatus(503, Math.floor(rand() * 3000))) };
+    if (roll < 0.16) {
+      relay.tokenValid = false; // the token expired between requests
+      return { whole: classifyRelayStatus(401) };
+    }
+    // The whole request refused (too large for the relay's request limit): no row is at fault.
+    if (roll < 0.18 && batch.length > 1) return { whole: classifyRelayStatus(413, undefined, 'request body too large') };
     const results: OutboxSendResult[] = [];
     const stopAt = rand() < 0.2 ? Math.floor(rand() * batch.length) : batch.length;
     for (const [index, item] of batch.entries()) {
@@ -47,37 +85,83 @@ async function runSchedule(seed: number): Promise<string | undefined> {
         results.push(classifyRelayStatus(rand() < 0.5 ? 500 : 429));
         break; // the relay stops at the first retryable failure
       }
-      if (!seen.has(item.idempotencyKey)) {
-        seen.add(item.idempotencyKey);
-        applied.push(item.idempotencyKey);
-        results.push({ type: 'delivered', status: 201 });
+      if (seen.has(item.idempotencyKey)) {
+        results.push({ type: 'delivered', status: 200 }); // a duplicate: acknowledged, not applied again
+      } else if (rejectedKeys.has(item.idempotencyKey) || rand() < 0.04) {
+        // A permanent refusal is the same on every attempt (a lost response makes the outbox ask again).
+        rejectedKeys.add(item.idempotencyKey);
+        rejectedSeqs.add(item.seq);
+        results.push(classifyRelayStatus(rand() < 0.5 ? 409 : 422, undefined, 'refused by the relay'));
       } else {
-        results.push({ type: 'delivered', status: 200 });
+        seen.add(item.idempotencyKey);
+        applied.push(item.seq);
+        if (process.env.SIM_DEBUG) logger.debug('relay', `applied #${item.seq}`);
+        appliedKinds.set(item.seq, { kind: item.kind, payload: item.payload });
+        results.push({ type: 'delivered', status: 201 });
       }
     }
     if (rand() < 0.1) throw new RelayUnavailableError('response lost after apply');
     return { perRow: results };
   };
 
-  const make = (): Outbox =>
-    createOutbox({ store, send, clock, logger, agentId: `sim-${seed}`, random: rand, maxAttempts: 1000, batchMaxRows: 1 + Math.floor(rand() * 8) });
+  const make = (): Outbox => {
+    const outbox = createOutbox({
+      store,
+      send,
+      clock,
+      logger,
+      agentId: `sim-${seed}`,
+      random: rand,
+      maxAttempts: 2, // outages must never poison, however many attempts they cost
+      maxDelayMs: MAX_DELAY_MS,
+      ...(smallBudget ? { maxBytes: 1500 + Math.floor(rand() * 4000) } : {}),
+      batchMaxRows: 1 + Math.floor(rand() * 8),
+      onAuthFailure: async () => {
+        if (rand() < 0.3) throw new Error('token endpoint unreachable');
+        if (!relay.tokenValid) coverage.authRecovered++;
+        relay.tokenValid = true;
+      },
+    });
+    outbox.on('shed', (e) => (shedTotal += e.rows));
+    // A retry well past maxAttempts: the outbox kept trying rather than poisoning.
+    outbox.on('retry', (e) => void (e.attempts > 2 && coverage.longRetries++));
+    return outbox;
+  };
   let outbox = make();
   outbox.start();
   const steps = 20 + Math.floor(rand() * 30);
-  let n = 0;
+  const problems: string[] = [];
+  const sameMs = new Set<string>();
   for (let step = 0; step < steps; step++) {
     const action = rand();
     if (action < 0.5) {
-      const burst = 1 + Math.floor(rand() * 5);
+      const burst = 1 + Math.floor(rand() * 6);
       await Promise.all(
         Array.from({ length: burst }, async () => {
-          const row = await outbox.enqueue({ kind: 'message', payload: { n: n++ } });
-          accepted.push({ seq: row.seq, key: row.idempotencyKey });
+          const kind = pick(KINDS);
+          const payload = kind === 'insight' ? { type: 'note', data: { body: pick(BODIES) } } : { body: pick(BODIES) };
+          try {
+            const row = await outbox.enqueue({ kind, payload });
+            const same = `${kind}:${clock.now()}:${JSON.stringify(payload)}`;
+            if (sameMs.has(same)) coverage.sameKeyPayloads++; // the old key scheme would collide here
+            sameMs.add(same);
+            accepted.set(row.seq, kind);
+          } catch (error) {
+            if ((error as { code?: string }).code === 'OUTBOX_FULL' && smallBudget) refusedFull++;
+            else problems.push(`enqueue failed: ${String(error)}`);
+          }
         }),
       );
-    } else if (action < 0.9) {
+    } else if (action < 0.8) {
       await clock.advanceAsync(Math.floor(rand() * 5000));
+    } else if (action < 0.88) {
+      // An outage longer than the backoff cap: two to six times it.
+      relay.downUntil = clock.now() + MAX_DELAY_MS * (2 + rand() * 4);
+      coverage.outages++;
+    } else if (action < 0.92) {
+      relay.tokenValid = false;
     } else {
+      coverage.restarts++;
       await outbox.close(); // a restart: rows stay in the store
       outbox = make();
       outbox.start();
@@ -88,14 +172,32 @@ async function runSchedule(seed: number): Promise<string | undefined> {
   const stats = await outbox.stats();
   await outbox.close();
 
-  if (stats.pending !== 0 || stats.poisoned !== 0) return `left pending=${stats.pending} poisoned=${stats.poisoned}`;
-  // The relay must have applied exactly the accepted events, each once, in sequence order.
-  const expected = [...accepted].sort((a, b) => a.seq - b.seq).map((a) => a.key);
-  if (new Set(applied).size !== applied.length) return 'an event was applied twice';
-  if (applied.length !== expected.length) return `applied ${applied.length} of ${expected.length} accepted events`;
-  const firstDiff = expected.findIndex((key, i) => applied[i] !== key);
-  if (firstDiff >= 0) return `order differs at position ${firstDiff}`;
-  return undefined;
+  coverage.refusedFull += refusedFull;
+  coverage.shed += shedTotal;
+  coverage.rejected += rejectedSeqs.size;
+  const judge = (): string | undefined => {
+    if (problems.length > 0) return problems[0];
+    if (stats.pending !== 0 || stats.poisoned !== 0) return `left pending=${stats.pending} poisoned=${stats.poisoned}`;
+    if (new Set(applied).size !== applied.length) return 'an event was applied twice';
+    for (const [seq, kind] of accepted) {
+      if (applied.includes(seq) || rejectedSeqs.has(seq)) continue;
+      if (kind === 'message') return `accepted agent message #${seq} was dropped`;
+    }
+    const missing = [...accepted.keys()].filter((seq) => !applied.includes(seq) && !rejectedSeqs.has(seq));
+    if (missing.length > shedTotal) return `${missing.length} accepted events missing at the relay, only ${shedTotal} shed`;
+    for (const seq of applied) {
+      if (accepted.has(seq)) continue;
+      const extra = appliedKinds.get(seq);
+      if (extra?.kind !== 'insight' || (extra.payload as { type?: string }).type !== 'outbox_shed') return `the relay got #${seq}, which nobody enqueued`;
+    }
+    const firstDisorder = applied.findIndex((seq, i) => i > 0 && seq < applied[i - 1]!);
+    if (firstDisorder >= 0) return `order differs at position ${firstDisorder}: ${applied.slice(Math.max(0, firstDisorder - 5), firstDisorder + 3).join(',')}`;
+    if (!smallBudget && (shedTotal > 0 || refusedFull > 0)) return 'shed or refused under the default budget';
+    return undefined;
+  };
+  const problem = judge();
+  if (problem && process.env.SIM_DEBUG) console.log(logger.lines().join('\n'));
+  return problem;
 }
 
 async function storeOrderSchedule(seed: number): Promise<string | undefined> {
@@ -148,6 +250,8 @@ describe('outbox deterministic simulation', () => {
       if (failures.length >= 5) break;
     }
     expect(failures).toEqual([]);
+    if (process.env.SIM_COVERAGE) console.log(JSON.stringify(coverage));
+    if (!only) for (const [what, count] of Object.entries(coverage)) expect(count, `schedules exercised ${what}`).toBeGreaterThan(20);
   }, 120_000);
 
   it(`strict FIFO by sequence number (${seeds.length} schedules)`, async () => {

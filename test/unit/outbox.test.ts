@@ -116,23 +116,59 @@ describe('outbox dispatcher', () => {
     expect((await outbox.stats()).delivered).toBe(1);
   });
 
-  it('poisons the head after maxAttempts, logs FATAL, keeps it inspectable and moves on', async () => {
-    const { outbox, clock, logger, store, calls } = setup((batch) =>
-      batch.map((d) => ((d.payload as { n: number }).n === 1 ? { status: 500, message: 'boom' } : { status: 201 })),
-    { maxAttempts: 3, batchMaxRows: 1 });
+  it('poisons a row whose stored payload cannot be read after maxAttempts, logs FATAL, keeps it and moves on', async () => {
+    const store = createMemoryOutboxStore();
+    const { outbox, clock, logger, calls } = setup(ok, { batchMaxRows: 10, maxAttempts: 3 }, store);
     const poisoned: number[] = [];
     outbox.on('poisoned', (e) => poisoned.push(e.seq));
-    await enqueueN(outbox, 3);
+    await enqueueN(outbox, 1);
+    const [bad] = await store.append([{ kind: 'message', payloadJson: '{"n":', idempotencyKey: 'k-bad', occurredAt: 1 }]);
+    await enqueueN(outbox, 2, 2);
     outbox.start();
-    await settle(clock, 10 * 60_000);
-    expect(poisoned).toHaveLength(1);
-    expect(payloads(calls)).toEqual([1, 1, 1, 2, 3]);
-    const stats = await outbox.stats();
-    expect(stats).toMatchObject({ pending: 0, poisoned: 1, delivered: 2 });
+    await settle(clock);
+    expect(calls).toHaveLength(1); // the healthy row before it went; the unreadable head waits
+    expect(poisoned).toEqual([]);
+    await settle(clock, 10_000);
+    expect(poisoned).toEqual([bad!.seq]);
+    expect(calls.map((c) => c.map((d) => (d.payload as { n: number }).n))).toEqual([[1], [2, 3]]);
+    expect(await outbox.stats()).toMatchObject({ pending: 0, poisoned: 1, delivered: 3 });
     const kept = await store.list({ state: 'poisoned', limit: 10 });
-    expect(kept).toHaveLength(1);
-    expect(kept[0]).toMatchObject({ attempts: 3, lastError: 'boom' });
-    expect(logger.lines().some((l) => /FATAL \[outbox\] gave up on message #1 after 3 attempts/.test(l))).toBe(true);
+    expect(kept[0]).toMatchObject({ attempts: 3, payloadJson: '{"n":' });
+    expect(logger.lines().some((l) => /FATAL \[outbox\] gave up on message #2 after 3 failure\(s\) of its own \(stored payload is not readable JSON/.test(l))).toBe(true);
+  });
+
+  it('an outage of an hour (5xx, 429, refused, timeouts, EMFILE, 401 with no recovery) poisons nothing; everything is delivered once after', async () => {
+    const down = { until: 0 };
+    const failures = [
+      () => { throw new RelayUnavailableError('connect ECONNREFUSED'); },
+      () => { throw new RelayHttpError(503, 'down'); },
+      () => [{ status: 500 }],
+      () => [{ status: 429, retryAfterMs: 1000 }],
+      () => { throw Object.assign(new Error('EMFILE: too many open files'), { code: 'EMFILE' }); },
+      () => { throw new RelayHttpError(401, 'who?'); },
+      () => [{ status: 408 }],
+    ];
+    const seen = new Map<string, number>();
+    let call = 0;
+    const { outbox, clock } = setup((batch) => {
+      if (clock.now() < down.until) return failures[call++ % failures.length]!();
+      for (const d of batch) seen.set(d.idempotencyKey, (seen.get(d.idempotencyKey) ?? 0) + 1);
+      return ok(batch);
+    }, { maxAttempts: 3, maxDelayMs: 30_000 });
+    const poisoned: unknown[] = [];
+    outbox.on('poisoned', (e) => poisoned.push(e));
+    const retries: number[] = [];
+    outbox.on('retry', (e) => retries.push(e.delayMs));
+    down.until = clock.now() + 3600_000;
+    await enqueueN(outbox, 20);
+    outbox.start();
+    for (let t = 0; t < 3600_000; t += 60_000) await settle(clock, 60_000);
+    expect(poisoned).toEqual([]);
+    expect(retries.length).toBeGreaterThan(100); // far past maxAttempts
+    expect(Math.max(...retries)).toBeLessThanOrEqual(30_000); // the cap holds
+    await settle(clock, 60_000);
+    expect(await outbox.stats()).toMatchObject({ pending: 0, poisoned: 0, delivered: 20 });
+    expect([...seen.values()]).toEqual(Array.from({ length: 20 }, () => 1));
   });
 
   it('acknowledges a 409 (and other permanent 4xx) without retrying', async () => {
@@ -151,6 +187,21 @@ describe('outbox dispatcher', () => {
     expect(calls).toHaveLength(1);
     expect(await outbox.stats()).toMatchObject({ pending: 0, poisoned: 0, delivered: 2, rejected: 2, retries: 0 });
     expect(logger.lines().some((l) => l.includes('rejected message #2 permanently (409)'))).toBe(true);
+  });
+
+  it('a whole batch refused (413) is asked again row by row: only the row the relay refuses alone is dropped', async () => {
+    const { outbox, clock, calls } = setup((batch) => {
+      if (batch.length > 1 && batch.some((d) => (d.payload as { n: number }).n === 2)) throw new RelayHttpError(413, 'body too large');
+      return batch.map((d) => ((d.payload as { n: number }).n === 2 ? { status: 413, message: 'too large' } : { status: 201 }));
+    });
+    const rejected: number[] = [];
+    outbox.on('rejected', (e) => rejected.push(e.seq));
+    await enqueueN(outbox, 4);
+    outbox.start();
+    await settle(clock);
+    expect(calls.map((c) => c.map((d) => (d.payload as { n: number }).n))).toEqual([[1, 2, 3, 4], [1], [2], [3], [4]]);
+    expect(rejected).toEqual([2]);
+    expect(await outbox.stats()).toMatchObject({ pending: 0, delivered: 3, rejected: 1 });
   });
 
   it('on 401 runs the recovery hook once, then retries at once', async () => {
@@ -189,26 +240,50 @@ describe('outbox dispatcher', () => {
     expect(recoveries).toBe(2);
   });
 
-  it('overflow drops poisoned rows first, then the oldest, and says so', async () => {
-    const { outbox, clock, logger, store } = setup(
-      (batch) => batch.map((d) => ((d.payload as { n: number }).n === 1 ? { status: 500 } : { status: 503 })),
-      { maxAttempts: 1, maxRows: 3, batchMaxRows: 1 },
-    );
-    const dropped: Array<{ poisoned: number; pending: number }> = [];
-    outbox.on('dropped', (e) => dropped.push(e));
-    await enqueueN(outbox, 1);
+  it('over the byte budget sheds session entries and insights oldest first, never messages, and says so once the relay is back', async () => {
+    let up = false;
+    const { outbox, clock, logger, store, calls } = setup((batch) => (up ? ok(batch) : batch.map(() => ({ status: 503 }))), {
+      maxBytes: 2000,
+    });
+    const shed: Array<{ rows: number; kinds: Record<string, number> }> = [];
+    outbox.on('shed', (e) => shed.push({ rows: e.rows, kinds: e.kinds }));
     outbox.start();
-    await settle(clock); // row 1 poisoned (maxAttempts 1), row 2 would be next
-    await outbox.close();
-    const box2 = createOutbox({ store, send: relayStyle((b) => b.map(() => ({ status: 503 }))), clock, logger, agentId: 'a', maxRows: 3 });
-    box2.on('dropped', (e) => dropped.push(e));
-    await enqueueN(box2, 3, 2); // 1 poisoned + 3 pending = 4 > 3
-    expect(dropped).toEqual([{ poisoned: 1, pending: 0 }]);
-    await enqueueN(box2, 2, 5); // 5 pending > 3: the two oldest go
-    expect(dropped.at(-1)).toEqual({ poisoned: 0, pending: 1 });
-    const left = await store.list({ state: 'pending', limit: 10 });
-    expect(left.map((r) => JSON.parse(r.payloadJson).n)).toEqual([4, 5, 6]);
-    expect(logger.lines().filter((l) => /WARN \[outbox\] bound of 3 rows reached: dropped/.test(l))).toHaveLength(3);
+    for (let n = 1; n <= 30; n++) await outbox.enqueue({ kind: n % 3 === 0 ? 'message' : n % 3 === 1 ? 'session' : 'insight', payload: { n, pad: 'x'.repeat(20) } });
+    expect(shed.length).toBeGreaterThan(0);
+    const left = (await store.list({ state: 'pending', limit: 100 })).map((r) => JSON.parse(r.payloadJson) as { n: number });
+    // Every message is still there; what was shed is the oldest of the rest.
+    expect(left.filter((p) => p.n % 3 === 0).map((p) => p.n)).toEqual([3, 6, 9, 12, 15, 18, 21, 24, 27, 30]);
+    const kept = left.filter((p) => p.n % 3 !== 0).map((p) => p.n);
+    const shedRows = shed.reduce((sum, e) => sum + e.rows, 0);
+    expect(kept.length + shedRows).toBe(20);
+    expect(Math.min(...kept)).toBeGreaterThan(Math.max(...[1, 2, 4, 5, 7, 8, 10, 11, 13, 14, 16, 17, 19, 20, 22, 23, 25, 26, 28, 29].filter((n) => !kept.includes(n))));
+    expect((await outbox.stats()).shed).toBe(shedRows);
+    expect(logger.lines().some((l) => /WARN \[outbox\] byte budget of 2000 bytes reached: shed/.test(l))).toBe(true);
+
+    up = true;
+    await settle(clock, 120_000);
+    const summaries = calls.flat().filter((d) => d.kind === 'insight' && (d.payload as { type: string }).type === 'outbox_shed');
+    expect(summaries).toHaveLength(1);
+    expect((summaries[0]!.payload as { data: { rows: number; summary: string } }).data).toMatchObject({ rows: shedRows });
+    expect((summaries[0]!.payload as { data: { summary: string } }).data.summary).toMatch(/^outbox byte budget spent during an outage: shed \d+ session, \d+ insight/);
+    expect(await outbox.stats()).toMatchObject({ pending: 0 });
+  });
+
+  it('when messages fill the budget, enqueue refuses at once with OUTBOX_FULL and keeps every stored row', async () => {
+    const { outbox, store } = setup(ok, { maxBytes: 1000 });
+    let accepted = 0;
+    let refusal: unknown;
+    for (let n = 1; n <= 50 && !refusal; n++) {
+      await outbox.enqueue({ kind: 'message', payload: { n, pad: 'x'.repeat(40) } }).then(() => accepted++, (e: unknown) => (refusal = e));
+    }
+    expect(refusal).toMatchObject({ code: 'OUTBOX_FULL', data: { kind: 'message', maxBytes: 1000 } });
+    expect((refusal as Error).message).toMatch(/outbox is full: its byte budget of 1000 bytes is spent/);
+    const stored = await store.list({ state: 'pending', limit: 100 });
+    expect(stored).toHaveLength(accepted);
+    expect(stored.map((r) => (JSON.parse(r.payloadJson) as { n: number }).n)).toEqual(Array.from({ length: accepted }, (_, i) => i + 1));
+    // A sheddable event finds nothing to shed either: refused too, nothing harmed.
+    await expect(outbox.enqueue({ kind: 'session', payload: { pad: 'y'.repeat(40) } })).rejects.toMatchObject({ code: 'OUTBOX_FULL' });
+    expect(await store.list({ state: 'pending', limit: 100 })).toEqual(stored);
   });
 
   it('coalesce replaces pending rows with the same key', async () => {
@@ -274,7 +349,7 @@ describe('outbox dispatcher', () => {
     expect(calls).toHaveLength(3);
     expect(new Set(calls.map((c) => c[0]!.idempotencyKey))).toEqual(new Set([row.idempotencyKey]));
     expect(new Set(calls.map((c) => c[0]!.occurredAt))).toEqual(new Set([row.occurredAt]));
-    expect(row.idempotencyKey).toMatch(/^agent-1:session:\d+:[0-9a-f]{16}$/);
+    expect(row.idempotencyKey).toMatch(/^agent-1:[0-9a-f]{32}:1$/);
   });
 
   it('gives identical events in the same millisecond distinct keys', async () => {
@@ -282,6 +357,23 @@ describe('outbox dispatcher', () => {
     const a = await outbox.enqueue({ kind: 'message', payload: { body: 'ok' } });
     const b = await outbox.enqueue({ kind: 'message', payload: { body: 'ok' } });
     expect(a.idempotencyKey).not.toBe(b.idempotencyKey);
+  });
+
+  it('gives A, B, A in the same millisecond three keys, and 100 concurrent repeats 100 keys, unique across outboxes', async () => {
+    const store = createMemoryOutboxStore();
+    const { outbox } = setup(ok, {}, store);
+    const a1 = await outbox.enqueue({ kind: 'message', payload: { body: 'A' } });
+    await outbox.enqueue({ kind: 'message', payload: { body: 'B' } });
+    const a2 = await outbox.enqueue({ kind: 'message', payload: { body: 'A' } });
+    expect(a2.idempotencyKey).not.toBe(a1.idempotencyKey);
+    await Promise.all(Array.from({ length: 100 }, (_, i) => outbox.enqueue({ kind: 'message', payload: { body: ['ok', 'done', 'ok', 'ok'][i % 4] } })));
+    // A second outbox on the same store (a restart in the same millisecond) never reuses a key.
+    const again = setup(ok, {}, store);
+    expect(again.clock.now()).toBe(outbox === again.outbox ? -1 : a1.occurredAt); // the same millisecond
+    for (const body of ['A', 'B', 'A']) await again.outbox.enqueue({ kind: 'message', payload: { body } });
+    const keys = (await store.list({ state: 'pending', limit: 1000 })).map((r) => r.idempotencyKey);
+    expect(keys).toHaveLength(106);
+    expect(new Set(keys).size).toBe(106);
   });
 
   it('treats thrown network errors as retry and thrown RelayHttpError by its status', async () => {
@@ -354,6 +446,11 @@ describe('outbox dispatcher', () => {
       expect((error as { code: string }).code).toBe('INVALID_ARGUMENT');
       expect((error as Error).message).toMatch(message);
     }
+    const small = setup(ok, { maxBytes: 1000 }, store);
+    await expect(small.outbox.enqueue({ kind: 'message', payload: { body: 'x'.repeat(1000) } })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: expect.stringMatching(/takes 1\d{3} bytes, more than the whole outbox budget of 1000 bytes/) as unknown,
+    });
     await outbox.close();
     const closed = await outbox.enqueue({ kind: 'message', payload: {} }).catch((e: unknown) => e);
     expect((closed as { code: string }).code).toBe('CLOSED');
@@ -363,6 +460,7 @@ describe('outbox dispatcher', () => {
 
   it('rejects nonsense policy values at construction', () => {
     expect(() => setup(ok, { maxAttempts: 0 })).toThrow(/maxAttempts must be a positive number/);
-    expect(() => setup(ok, { maxRows: Number.NaN })).toThrow(/maxRows/);
+    expect(() => setup(ok, { maxBytes: Number.NaN })).toThrow(/maxBytes/);
+    expect(() => setup(ok, { instanceId: 'a:b' })).toThrow(/instanceId/);
   });
 });

@@ -2,12 +2,15 @@ import { describe, it, expect } from 'vitest';
 import { RelayLink } from '../../src/core/relay-link.js';
 import { createFakeClock } from '../../src/testing/fake-clock.js';
 import { createMemoryLogger } from '../../src/testing/memory-logger.js';
-import type { Outbox } from '../../src/core/outbox.js';
+import { createOutbox, type Outbox } from '../../src/core/outbox.js';
+import { createMemoryOutboxStore } from '../../src/adapters/memory-outbox-store.js';
+import { classifyRelayStatus } from '../../src/adapters/relay-outbox-send.js';
+import type { OutboxDelivery } from '../../src/ports/outbox-send.js';
 import type { SentEvent } from '../../src/core/runner-types.js';
 import { fakeBus, fakeTarget } from '../helpers/fake-bus.js';
 
 describe('relay link', () => {
-  function setup() {
+  function setup(makeOutbox?: (clock: ReturnType<typeof createFakeClock>, logger: ReturnType<typeof createMemoryLogger>) => Outbox) {
     const clock = createFakeClock();
     const logger = createMemoryLogger();
     const { bus, sent, log } = fakeBus();
@@ -22,6 +25,12 @@ describe('relay link', () => {
       },
       drain: async () => void log.push('drain'),
       close: async () => void log.push('outbox close'),
+      on() {
+        return this;
+      },
+      off() {
+        return this;
+      },
     } as unknown as Outbox;
     const timeline: string[] = [];
     const errors: Error[] = [];
@@ -33,14 +42,14 @@ describe('relay link', () => {
       http: { obligations: async () => (fetches++, [{ messageId: 'm1', from: 'alice', excerpt: 'hi', createdAt: 0 }]) },
       auth: { withAuth: (call) => call() },
       makeBus: (agentId, token) => (log.push(`bus ${agentId} ${token}`), bus),
-      makeOutbox: (agentId) => (log.push(`outbox ${agentId}`), outbox),
+      makeOutbox: (agentId) => (log.push(`outbox ${agentId}`), makeOutbox ? makeOutbox(clock, logger) : outbox),
       obligationRefreshMs: 10_000,
       currentStatus: () => ({ state: 'idle', lastActivityAt: 0, openSubagents: 0 }),
       onTimeline: (entry) => timeline.push(`${entry.event}@${entry.at}`),
       onError: (error) => errors.push(error),
       onSent: (event) => sentEvents.push(event),
     });
-    return { clock, link, bus, sent, sentEvents, log, enqueued, timeline, errors, fetches: () => fetches, failEnqueue: () => (failEnqueue = true) };
+    return { clock, logger, link, bus, sent, sentEvents, log, enqueued, timeline, errors, fetches: () => fetches, failEnqueue: () => (failEnqueue = true) };
   }
 
   it('opens the outbox, the obligations and the bus in order, and closes them after one drain', async () => {
@@ -104,5 +113,46 @@ describe('relay link', () => {
       { seq: 1, to: 'alice', replyTo: 'm1', at: t.clock.now() },
       { seq: 2, to: 'bob', at: t.clock.now() },
     ]);
+  });
+
+  it('a reply the relay refuses (4xx) is reported, logged at ERROR, and its obligation shows again', async () => {
+    const batches: OutboxDelivery[][] = [];
+    const t = setup((clock, logger) =>
+      createOutbox({
+        store: createMemoryOutboxStore(),
+        clock,
+        logger,
+        agentId: 'agent-1',
+        send: async (batch) => {
+          batches.push([...batch]);
+          return { perRow: batch.map((d) => classifyRelayStatus((d.payload as { body: string }).body === 'fine' ? 201 : 422, undefined, 'body refused')) };
+        },
+      }),
+    );
+    t.link.open('agent-1', 'tok', fakeTarget().target);
+    await t.clock.advanceAsync(0);
+    expect(t.link.obligations().items.map((o) => o.messageId)).toEqual(['m1']);
+    await t.link.sendMessage({ to: 'bob', body: 'fine' });
+    await t.link.sendMessage({ to: 'alice', body: 'refused', replyTo: 'm1' });
+    expect(t.link.obligations().items).toEqual([]); // hidden while in flight
+    await t.clock.advanceAsync(0);
+    expect(batches.flat().map((d) => (d.payload as { body: string }).body)).toEqual(['fine', 'refused']);
+    expect(t.errors).toHaveLength(1);
+    expect(t.errors[0]).toMatchObject({ code: 'MESSAGE_REJECTED', data: { status: 422, to: 'alice', replyTo: 'm1' } });
+    expect(t.logger.lines().some((l) => /ERROR \[outbox\] the relay refused the agent's reply to m1 \(for alice\) \(422: body refused\)/.test(l))).toBe(true);
+    expect(t.link.obligations().items.map((o) => o.messageId)).toEqual(['m1']); // owed again: the Stop hook reminds the agent
+    await t.link.close();
+  });
+
+  it('publishes what the byte budget shed as an outbox.shed timeline entry', async () => {
+    const t = setup((clock, logger) =>
+      createOutbox({ store: createMemoryOutboxStore(), clock, logger, agentId: 'agent-1', maxBytes: 1200, send: async (batch) => ({ perRow: batch.map(() => classifyRelayStatus(503)) }) }),
+    );
+    t.link.open('agent-1', 'tok', fakeTarget().target);
+    for (let i = 0; i < 12; i++) await t.link.enqueue('session', { kind: 'session', entry: 'tool', body: `step ${i} ${'x'.repeat(40)}` });
+    expect(t.timeline.filter((e) => e.startsWith('outbox.shed@'))).not.toHaveLength(0);
+    expect(t.sent.some((f) => (f as { type?: string; event?: string }).event === 'outbox.shed')).toBe(true);
+    expect(t.errors).toEqual([]);
+    await t.link.close();
   });
 });
