@@ -12,6 +12,10 @@ import { sanitizeTypedText, screenTail, type HeldTurn, type Settings, type TmuxR
 const INPUT_NOT_EMPTY = /─{20,}\n❯[^\S\n]*\S/;
 /** How long `interrupt()` waits for the running turn to leave the screen. */
 const INTERRUPT_SETTLE_MS = 5_000;
+/** After Enter, how long before looking whether the typed turn still sits in the input box. */
+const SUBMIT_CONFIRM_MS = 1_500;
+/** At most this many extra Enters for one turn. */
+const SUBMIT_RETRIES = 2;
 
 /** What the interactive session needs from `start()`. */
 export interface SessionParts {
@@ -122,6 +126,23 @@ export function createInteractiveSession(p: SessionParts): ClaudeInteractiveSess
     if (entered.code !== 0) throw new ProviderError(`tmux send-keys failed: ${entered.stderr}`, { data: { deliveryId: h.turn.deliveryId } });
   };
 
+  /**
+   * Under load the TUI can take the Enter before it has finished taking the paste, and the turn
+   * then sits in the input box, never submitted. Look again after a moment and press Enter once
+   * more (at most {@link SUBMIT_RETRIES} times) only while the box still holds text and no turn is
+   * running: Enter on an empty box or during a turn is never pressed, so a turn is never sent twice.
+   */
+  const confirmSubmitted = async (h: HeldTurn): Promise<void> => {
+    for (let attempt = 1; attempt <= SUBMIT_RETRIES; attempt++) {
+      await sleep(clock, SUBMIT_CONFIRM_MS);
+      if (exitRecord || stopping) return;
+      const screen = await capture();
+      if (screen === undefined || settings.busyPattern.test(screen) || !INPUT_NOT_EMPTY.test(screen)) return;
+      logger.warn(COMPONENT, `claude-interactive: turn ${h.turn.deliveryId} still in the input box after Enter; pressing Enter again (${attempt}/${SUBMIT_RETRIES})`);
+      await tmux(['send-keys', '-t', name, 'Enter']);
+    }
+  };
+
   const tick = async (): Promise<void> => {
     if (polling || exitRecord) return;
     polling = true;
@@ -154,7 +175,9 @@ export function createInteractiveSession(p: SessionParts): ClaudeInteractiveSess
         await type(head);
         busyUntil = clock.now() + settings.submitSettleMs;
         logger.debug(COMPONENT, `claude-interactive: typed turn ${head.turn.deliveryId}`);
+        // Injected now (the UserPromptSubmit hook may follow at once); still typing while confirming.
         head.resolve();
+        await confirmSubmitted(head);
       } catch (error) {
         head.reject(error instanceof Error ? error : new Error(String(error)));
       } finally {
