@@ -93,6 +93,9 @@ describe('the packed package', () => {
     expect(protocol.length).toBeGreaterThan(100);
     expect(protocol.filter((p) => !p.endsWith('.d.ts'))).toEqual([]);
     expect(paths).toEqual(expect.arrayContaining(['provider-scripts/demo-agent.mjs', 'hooks/hooks.json', '.claude-plugin/plugin.json']));
+    // The docs the README links to ship with it (the screenshots stay in the repository).
+    expect(paths).toEqual(expect.arrayContaining(['docs/embedding.md', 'docs/protocol.md', 'docs/cli.md']));
+    expect(paths.filter((p) => p.endsWith('.png'))).toEqual([]);
   });
 
   it('installs with --engine-strict, loads both entry points (import and require), and type-checks a consumer with skipLibCheck false (node16 and bundler)', async () => {
