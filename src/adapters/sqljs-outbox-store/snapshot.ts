@@ -54,9 +54,10 @@ export interface SnapshotRowInfo {
   occurredAt: number;
 }
 
-// SQLite TEXT can't hold a lone UTF-16 surrogate (sql.js converts to UTF-8 and back), so strings
-// that contain one — or that start with the escape marker — are stored as marker + JSON string.
-const NEEDS_ESCAPE = /^\u0001|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+// SQLite TEXT can't hold a lone UTF-16 surrogate (sql.js converts to UTF-8 and back), and sql.js
+// decodes with a TextDecoder that drops a leading U+FEFF (a BOM), so strings that contain a lone
+// surrogate, start with U+FEFF, or start with the escape marker are stored as marker + JSON string.
+const NEEDS_ESCAPE = /^[\u0001\ufeff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 const encText = (s: string): string => (NEEDS_ESCAPE.test(s) ? `\u0001${JSON.stringify(s)}` : s);
 const decText = (s: string): string => (s.charCodeAt(0) === 1 ? (JSON.parse(s.slice(1)) as string) : s);
 
