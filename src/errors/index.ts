@@ -6,7 +6,8 @@
 /**
  * The stable codes carried by {@link RunnerError}.
  * @remarks `BIND_FAILED`: the control port could not listen (port in use, not allowed);
- * `DATA_DIR`: the runner's data directory (or its scratch directory) cannot be created or written.
+ * `DATA_DIR`: the runner's data directory (or its scratch directory) cannot be created or written;
+ * `STORE_LOCKED`: another writer (process or store object) holds the outbox store; `data.pid` names it.
  * @public
  */
 export type RunnerErrorCode =
@@ -14,6 +15,7 @@ export type RunnerErrorCode =
   | 'CLOSED'
   | 'STORE_FAILURE'
   | 'STORE_CORRUPT'
+  | 'STORE_LOCKED'
   | 'RELAY_HTTP'
   | 'RELAY_AUTH'
   | 'RELAY_TIMEOUT'
@@ -79,7 +81,7 @@ export class StoreError extends RunnerError {
   /** Create a store error. */
   constructor(
     message: string,
-    options: { code?: 'STORE_FAILURE' | 'STORE_CORRUPT'; data?: Record<string, unknown>; cause?: unknown } = {},
+    options: { code?: 'STORE_FAILURE' | 'STORE_CORRUPT' | 'STORE_LOCKED'; data?: Record<string, unknown>; cause?: unknown } = {},
   ) {
     super(options.code ?? 'STORE_FAILURE', message, options);
   }

@@ -13,6 +13,7 @@ import { createSqlJsOutboxStore } from '../../src/adapters/sqljs-outbox-store/in
 import { createFakeClock } from '../../src/testing/fake-clock.js';
 import type { Logger, LogLevel } from '../../src/ports/logger.js';
 import type { NewOutboxRow, OutboxStore } from '../../src/ports/outbox-store.js';
+import { abandonOutboxLock } from '../helpers/outbox-lock.js';
 
 /** A Logger that only records lines. */
 function recordingLogger() {
@@ -123,6 +124,7 @@ describe('corrupt outbox files are quarantined, not crash-looped', () => {
     lines[4] = lines[4]!.slice(0, 5) + '##garbage' + lines[4]!.slice(5); // '{"a":##garbage[[6,…' is not JSON
     const damaged = Buffer.from(lines.join('\n'));
     fs.writeFileSync(t.journal, damaged);
+    abandonOutboxLock(t.file); // `crashed` never closes
 
     const store = t.open();
     expect(await pendingNs(store)).toEqual([1, 2, 3, 4, 5]);
@@ -141,6 +143,7 @@ describe('corrupt outbox files are quarantined, not crash-looped', () => {
     const writer = t.open();
     await writer.append([row(1)]);
     fs.rmSync(t.file);
+    abandonOutboxLock(t.file); // `writer` never closes
     const journalBytes = fs.readFileSync(t.journal);
     const store = t.open();
     expect(await pendingNs(store)).toEqual([]);

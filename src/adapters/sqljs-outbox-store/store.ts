@@ -12,6 +12,7 @@
  * max(`journalLimitBytes`, snapshot size) — so the checkpoint's O(backlog) cost is paid at most
  * once per O(backlog) journaled bytes, which keeps the amortised cost per event flat.
  */
+import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
 import type { Clock, TimerHandle } from '../../ports/clock.js';
 import type { Logger } from '../../ports/logger.js';
@@ -19,10 +20,11 @@ import type { NewOutboxRow, OutboxRow, OutboxRowPatch, OutboxRowState, OutboxSto
 import { ClosedError, InvalidArgumentError, StoreError, isRunnerError } from '../../errors/index.js';
 import { createStderrLogger } from '../tslog-logger.js';
 import { validateListOptions, validateNewRows, validatePatch } from '../memory-outbox-store.js';
-import { errorText, fsyncDir } from './files.js';
+import { DIR_MODE, errorText, fsyncDir } from './files.js';
 import { JournalWriter, headerLine, hybridDurableWrite, type DurableWrite, type JournalOp, type JournalRow } from './journal.js';
 import { recover, type StoreFiles } from './recovery.js';
 import { RowIndex } from './row-index.js';
+import { acquireStoreLock, releaseStoreLock } from './lock.js';
 import type { SnapshotDb } from './snapshot.js';
 import { requireClock } from '../require-clock.js';
 
@@ -70,6 +72,8 @@ export class SqlJsOutboxStore implements OutboxStore {
   readonly #journalLimit: number;
   readonly #journal: JournalWriter;
 
+  readonly #lockPath: string;
+  #lockToken: string | undefined;
   #opening: Promise<void> | undefined;
   #closed = false;
   #failure: StoreError | undefined;
@@ -90,6 +94,7 @@ export class SqlJsOutboxStore implements OutboxStore {
     if (!Number.isFinite(limit) || limit < 1) throw new InvalidArgumentError('createSqlJsOutboxStore: journalLimitBytes must be a positive number');
     const path = nodePath.resolve(options.path);
     this.#files = { path, journalPath: `${path}.journal`, dir: nodePath.dirname(path) };
+    this.#lockPath = `${path}.lock`;
     this.#log = options.logger ?? createStderrLogger({ clock: options.clock });
     // No default clock here: the composition root (createRunner) resolves it, once.
     requireClock(options?.clock, 'createSqlJsOutboxStore');
@@ -214,6 +219,10 @@ export class SqlJsOutboxStore implements OutboxStore {
 
   async #open(): Promise<void> {
     this.#failure = undefined; // a failed earlier attempt may have left one
+    if (!fs.existsSync(this.#files.dir)) fs.mkdirSync(this.#files.dir, { recursive: true, mode: DIR_MODE });
+    // Before reading anything: a second writer must not even recover (it would quarantine or
+    // truncate files the first one is appending to).
+    this.#lockToken = acquireStoreLock(this.#lockPath, this.#files.path, this.#log);
     const recovered = await recover(this.#files, () => this.#clock.now(), this.#log);
     this.#db = recovered.snapshot;
     this.#index = recovered.index;
@@ -244,6 +253,8 @@ export class SqlJsOutboxStore implements OutboxStore {
     this.#journal.close();
     this.#db?.close();
     this.#db = undefined;
+    if (this.#lockToken !== undefined) releaseStoreLock(this.#lockPath, this.#lockToken);
+    this.#lockToken = undefined;
   }
 
   // ---- sql.js -----------------------------------------------------------------------------------
@@ -359,7 +370,10 @@ export class SqlJsOutboxStore implements OutboxStore {
  *   damaged), logging one FATAL line with what was lost. A torn last journal line (a write that
  *   never completed, so never acknowledged) is dropped with a warning.
  * - Files are 0600; a missing parent directory is created 0700.
- * - One store per path: two stores (or processes) on the same files will corrupt them.
+ * - One writer per path: opening takes `<path>.lock` (O_EXCL, 0600, holding the pid). A second
+ *   opener — another process or another store object in this process — gets `StoreError` with
+ *   code `STORE_LOCKED` naming the holder's pid; a lock left by a process that is no longer
+ *   running is taken over with a warning. `close()` releases it.
  * @public
  */
 export function createSqlJsOutboxStore(options: SqlJsOutboxStoreOptions): OutboxStore {
