@@ -80,11 +80,16 @@ export class RowIndex {
     return removed;
   }
 
-  /** Re-apply one journal operation at open. Throws when an append does not follow the last seq. */
+  /**
+   * Re-apply one journal operation at open. An append of a seq at or below `maxSeq` is already in
+   * the base: a checkpoint exports operations still queued for the journal, and they then reach
+   * the journal that follows it too. Skipping those appends makes replay idempotent (updates set
+   * absolute values and removes of missing rows are ignored, so repeating them changes nothing).
+   */
   replay(op: JournalOp): void {
     if ('a' in op) {
       for (const jr of op.a) {
-        if (jr[0] <= this.maxSeq) throw new Error(`append of seq ${jr[0]} does not follow seq ${this.maxSeq}`);
+        if (jr[0] <= this.maxSeq) continue;
         this.maxSeq = jr[0];
         this.append(jr);
       }

@@ -2,8 +2,10 @@
  * The default {@link OutboxStore}: rows in a sql.js (SQLite compiled to WASM) database, made
  * durable by an append-only journal with periodic checkpoints.
  *
- * Files, for a store at `<path>`: the snapshot `<path>` (a SQLite image, see snapshot.ts) and the
- * journal `<path>.journal` (JSON lines, see journal.ts); recovery.ts reads them back at open.
+ * Files, for a store at `<path>`: the snapshot `<path>` (a SQLite image, see snapshot.ts), the
+ * journal `<path>.journal` (checksummed JSON lines, see journal.ts), the previous generation of
+ * both (`<path>.prev`, `<path>.journal.prev`) and the writer's lock `<path>.lock` (lock.ts);
+ * recovery.ts reads them back at open.
  *
  * Why this shape: sql.js keeps the database in memory, so persisting it by exporting the whole
  * image per event would cost O(backlog) per event. Instead each operation appends one line to
@@ -20,7 +22,7 @@ import type { NewOutboxRow, OutboxRow, OutboxRowPatch, OutboxRowState, OutboxSto
 import { ClosedError, InvalidArgumentError, StoreError, isRunnerError } from '../../errors/index.js';
 import { createStderrLogger } from '../tslog-logger.js';
 import { validateListOptions, validateNewRows, validatePatch } from '../memory-outbox-store.js';
-import { DIR_MODE, errorText, fsyncDir } from './files.js';
+import { DIR_MODE, errorText, installSnapshot } from './files.js';
 import { JournalWriter, headerLine, hybridDurableWrite, type DurableWrite, type JournalOp, type JournalRow } from './journal.js';
 import { recover, type StoreFiles } from './recovery.js';
 import { RowIndex } from './row-index.js';
@@ -85,6 +87,7 @@ export class SqlJsOutboxStore implements OutboxStore {
   #checkpointTimer: TimerHandle | undefined;
   #checkpointWanted = false;
   #flushesWhileDue = 0;
+  #checkpointing: Promise<void> | undefined;
 
   constructor(options: SqlJsOutboxStoreOptions, durableWrite: DurableWrite = hybridDurableWrite) {
     if (typeof options?.path !== 'string' || options.path === '') {
@@ -179,10 +182,11 @@ export class SqlJsOutboxStore implements OutboxStore {
     this.#clock.clearTimeout(this.#checkpointTimer);
     this.#checkpointTimer = undefined;
     try {
-      if (!this.#failure && this.#journal.bytes > this.#headerBytes()) this.#checkpoint();
-    } catch (error) {
-      // The journal still holds everything; the next open replays it.
-      this.#log.error('outbox', `outbox checkpoint on close failed (${errorText(error)}); the journal keeps the data`);
+      await this.#checkpointing;
+      // A last checkpoint leaves a short journal for the next open to replay.
+      if (!this.#failure && (this.#journal.bytes > this.#headerBytes() || this.#journal.gen > this.#gen) && this.#startCheckpoint()) {
+        await this.#checkpointing;
+      }
     } finally {
       this.#release();
     }
@@ -232,13 +236,20 @@ export class SqlJsOutboxStore implements OutboxStore {
     const plan = recovered.journal;
     if (plan.kind === 'checkpoint') {
       // Give the new or repaired state a snapshot and a clean journal straight away.
-      this.#checkpoint();
+      this.#applyDb();
+      const image = this.#db.exportImage(plan.gen, this.#index.maxSeq);
+      await installSnapshot(this.#files.path, image);
+      this.#gen = plan.gen;
+      this.#snapshotBytes = image.length;
+      this.#journal.reset(plan.gen);
     } else if (plan.kind === 'keep') {
+      this.#journal.gen = this.#gen;
       if (plan.cut) this.#journal.truncate(plan.length);
       else this.#journal.bytes = plan.length;
     } else {
       this.#journal.reset(this.#gen);
     }
+    if (recovered.repaired.length > 0) this.#log.error('outbox', `outbox store repaired damaged files, nothing lost: ${recovered.repaired.join('; ')}`);
     if (recovered.lost.length > 0) {
       const kept = this.#index.size > 0 ? `with ${this.#index.size} recovered row(s)` : 'empty';
       this.#log.fatal('outbox', `outbox store quarantined corrupt data and started ${kept}: ${recovered.lost.join('; ')}`);
@@ -246,7 +257,7 @@ export class SqlJsOutboxStore implements OutboxStore {
   }
 
   #headerBytes(): number {
-    return Buffer.byteLength(headerLine(this.#gen));
+    return Buffer.byteLength(headerLine(this.#journal.gen));
   }
 
   #release(): void {
@@ -278,10 +289,11 @@ export class SqlJsOutboxStore implements OutboxStore {
 
   /** After a group commit: checkpoint now when forced, or schedule one when due. False when the store failed. */
   #afterCommit(): boolean {
+    if (this.#checkpointing) return true; // one at a time; the journal it started is still short
     const threshold = Math.max(this.#journalLimit, this.#snapshotBytes);
     if (this.#checkpointTimer) this.#flushesWhileDue++;
     if (this.#checkpointWanted || this.#flushesWhileDue > MAX_DEFERRED_FLUSHES || this.#journal.bytes > HARD_CAP_FACTOR * threshold) {
-      return this.#runCheckpoint();
+      return this.#startCheckpoint();
     }
     if (this.#journal.bytes > threshold) this.#scheduleCheckpoint();
     return true;
@@ -298,60 +310,62 @@ export class SqlJsOutboxStore implements OutboxStore {
     this.#checkpointTimer = this.#clock
       .setTimeout(() => {
         this.#checkpointTimer = undefined;
-        if (this.#closed || this.#failure || !this.#db) return;
-        // A write in flight would land in the reset journal: let the flush loop do it in between.
+        if (this.#closed || this.#failure || !this.#db || this.#checkpointing) return;
+        // A write in flight would straddle the journal rotation: let the flush loop do it in between.
         if (this.#journal.busy) this.#checkpointWanted = true;
-        else this.#runCheckpoint();
+        else this.#startCheckpoint();
       }, 0)
       .unref();
   }
 
-  /** Checkpoint, keeping the store usable if only the snapshot write failed. False when the store failed. */
-  #runCheckpoint(): boolean {
+  /**
+   * Start a checkpoint: rotate the journal to the next generation and export the image, both
+   * synchronously (no operation can slip in between, and operations still queued for the old
+   * journal are in the image and go to the new journal, where replay skips them), then write the
+   * image out off the event loop. Only while no journal write is in flight. False when the store
+   * failed.
+   */
+  #startCheckpoint(): boolean {
     this.#checkpointWanted = false;
     this.#flushesWhileDue = 0;
     this.#clock.clearTimeout(this.#checkpointTimer);
     this.#checkpointTimer = undefined;
+    const nextGen = this.#gen + 1;
     try {
-      this.#checkpoint();
-      return true;
+      this.#applyDb();
+      // After a failed snapshot write the journal is already at nextGen: the old one must stay.
+      if (this.#journal.gen < nextGen) this.#journal.rotate(nextGen, this.#files.dir);
     } catch (error) {
-      if (this.#failure) {
-        this.#journal.failAll(this.#failure);
-        return false;
-      }
-      // Nothing was renamed: the old snapshot and the journal still hold everything. Try again
-      // after another limit's worth of growth.
-      this.#snapshotBytes = this.#journal.bytes + this.#journalLimit;
-      this.#log.error('outbox', `outbox checkpoint failed (${errorText(error)}); continuing on the journal`);
+      this.#failure ??= new StoreError(`outbox journal rotation failed (${errorText(error)}); reopen the store`, { cause: error });
+      this.#journal.failAll(this.#failure);
+      return false;
+    }
+    let image: Uint8Array;
+    try {
+      image = this.#db!.exportImage(nextGen, this.#index.maxSeq);
+    } catch (error) {
+      this.#checkpointFailed(error);
       return true;
     }
+    this.#checkpointing = installSnapshot(this.#files.path, image)
+      .then(
+        () => {
+          this.#gen = nextGen;
+          this.#snapshotBytes = image.length;
+        },
+        (error: unknown) => this.#checkpointFailed(error),
+      )
+      .finally(() => {
+        this.#checkpointing = undefined;
+      });
+    return true;
   }
 
-  /**
-   * Fold everything into a new snapshot and start the journal over. Synchronous, so no operation
-   * can slip in between the export and the journal reset.
-   */
-  #checkpoint(): void {
-    this.#applyDb();
-    const nextGen = this.#gen + 1;
-    // Until the rename inside writeTo, a failure leaves the old snapshot and its journal intact.
-    const size = this.#db!.writeTo(this.#files.path, nextGen, this.#index.maxSeq);
-    // From here the new snapshot is the truth: lines still queued are already inside it, and the
-    // journal on disk (older generation) is stale. A failure now must stop the store, because
-    // appending to that stale journal would write lines the next open throws away.
-    this.#gen = nextGen;
-    this.#snapshotBytes = size;
-    const covered = this.#journal.takeCovered();
-    try {
-      fsyncDir(this.#files.dir);
-      this.#journal.reset(nextGen);
-    } catch (error) {
-      this.#failure = new StoreError(`outbox journal reset failed after a checkpoint (${errorText(error)}); reopen the store`, { cause: error });
-      for (const w of covered) w.resolve(); // their data is in the renamed snapshot
-      throw this.#failure;
-    }
-    for (const w of covered) w.resolve();
+  /** The snapshot was not installed: the old one plus both journals still hold everything. */
+  #checkpointFailed(error: unknown): void {
+    // Try again after another limit's worth of growth.
+    this.#snapshotBytes = this.#journal.bytes + this.#journalLimit;
+    this.#log.error('outbox', `outbox checkpoint failed (${errorText(error)}); continuing on the journal`);
   }
 }
 
@@ -365,10 +379,15 @@ export class SqlJsOutboxStore implements OutboxStore {
  * - `append`/`update`/`remove` resolve only after their journal line is fdatasync'ed (group
  *   commit: concurrent calls share one sync). Cost per event is flat in the backlog; the snapshot
  *   is rewritten when the journal outgrows max(`journalLimitBytes`, snapshot size), and on close.
- * - A corrupt snapshot or journal is renamed to `<file>.corrupt-<ISO time>` and the store starts
- *   over (empty, or with the snapshot plus the valid journal prefix when only the journal is
- *   damaged), logging one FATAL line with what was lost. A torn last journal line (a write that
- *   never completed, so never acknowledged) is dropped with a warning.
+ * - Each journal record carries a CRC-32. A damaged record is skipped alone (its bytes go to
+ *   `<path>.journal.corrupt-<ISO time>`, one FATAL line says what it held); its neighbours replay.
+ *   Each checkpoint keeps the previous snapshot generation (`<path>.prev`) and the journal since
+ *   (`<path>.journal.prev`), so a damaged snapshot falls back to them with nothing lost (an ERROR
+ *   line). Only when both generations are damaged does the store start empty (FATAL). A torn last
+ *   journal line (a write that never completed, so never acknowledged) is dropped with a warning.
+ *   Journals written before checksums (format 1) are read and migrated at open.
+ * - A checkpoint's disk work (writing and syncing the image) runs off the event loop; only the
+ *   in-memory export (about 3 ms per 5,000 rows) runs on it.
  * - Files are 0600; a missing parent directory is created 0700.
  * - One writer per path: opening takes `<path>.lock` (O_EXCL, 0600, holding the pid). A second
  *   opener — another process or another store object in this process — gets `StoreError` with
