@@ -44,7 +44,10 @@ CREATE INDEX IF NOT EXISTS outbox_rows_state ON outbox_rows(state, seq);
 `;
 
 /** A row change waiting to be written into sql.js. */
-export type DbOp = { k: 'ins'; row: JournalRow } | { k: 'del'; seq: number } | { k: 'upd'; seq: number; patch: OutboxRowPatch };
+export type DbOp =
+  | { k: 'ins' | 'skip'; row: JournalRow }
+  | { k: 'del'; seq: number }
+  | { k: 'upd'; seq: number; patch: OutboxRowPatch };
 
 /** What an image says about each row, enough to rebuild the in-memory index. */
 export interface SnapshotRowInfo {
@@ -148,9 +151,11 @@ export class SnapshotDb {
       if (op.k === 'ins') {
         const [seq, kind, payloadJson, idempotencyKey, dedupeKey, occurredAt] = op.row;
         ins.run([seq, encText(kind), encText(payloadJson), encText(idempotencyKey), dedupeKey === null ? null : encText(dedupeKey), occurredAt]);
+      } else if (op.k === 'skip') {
+        // an insert cancelled by a remove before it was applied
       } else if (op.k === 'del') {
         del.run([op.seq]);
-      } else {
+      } else if (op.k === 'upd') {
         const p = op.patch;
         upd.run([p.attempts ?? null, p.nextAttemptAt ?? null, p.state ?? null, p.lastError === undefined ? null : encText(p.lastError), op.seq]);
       }

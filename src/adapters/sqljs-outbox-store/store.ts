@@ -61,6 +61,8 @@ const HARD_CAP_FACTOR = 16;
  * it at all.
  */
 const MAX_DEFERRED_FLUSHES = 64;
+/** Queued sql.js row changes applied after a group commit once there are this many. */
+const DB_APPLY_SLICE = 256;
 
 /**
  * The sql.js store. `durableWrite` is how group commits reach the disk; only the benchmark passes
@@ -289,6 +291,16 @@ export class SqlJsOutboxStore implements OutboxStore {
 
   /** After a group commit: checkpoint now when forced, or schedule one when due. False when the store failed. */
   #afterCommit(): boolean {
+    // Write-behind into sql.js in slices, so neither a checkpoint nor a list() finds thousands of
+    // row changes to apply in one go (that was most of a checkpoint's event-loop stall).
+    if (this.#index.queuedDbOps >= DB_APPLY_SLICE) {
+      try {
+        this.#applyDb();
+      } catch {
+        this.#journal.failAll(this.#failure!);
+        return false;
+      }
+    }
     if (this.#checkpointing) return true; // one at a time; the journal it started is still short
     const threshold = Math.max(this.#journalLimit, this.#snapshotBytes);
     if (this.#checkpointTimer) this.#flushesWhileDue++;
