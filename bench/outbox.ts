@@ -264,7 +264,7 @@ async function benchCheckpointStall(dir: string, io: OutboxJournalIo, backlog: n
     return () => void (proto[key] = original as unknown as T[K]);
   };
   const restoreRotate = timed(JournalWriter.prototype, 'rotate');
-  const restoreExport = timed(SnapshotDb.prototype, 'exportImage');
+  const restoreExport = timed(SnapshotDb.prototype, 'checkpointImage'); // its synchronous part: handing the export to the worker
   let seen = 0;
   let last = inode(s.file);
   let appended = 0;

@@ -7,6 +7,7 @@ import initSqlJs from 'sql.js';
 import type { Database, SqlJsStatic, SqlValue, Statement } from 'sql.js';
 import type { OutboxRow, OutboxRowPatch, OutboxRowState } from '../../ports/outbox-store.js';
 import { FORMAT } from './files.js';
+import { ExportReplica, type ReplicaStatement } from './export-worker.js';
 import type { JournalRow } from './journal.js';
 
 // One initialisation of the WASM module per process: it is immutable code, not per-runner state.
@@ -42,6 +43,15 @@ CREATE TABLE IF NOT EXISTS outbox_rows (
 );
 CREATE INDEX IF NOT EXISTS outbox_rows_state ON outbox_rows(state, seq);
 `;
+
+const INSERT_SQL = `INSERT INTO outbox_rows (seq, kind, payload, idempotency_key, dedupe_key, occurred_at, attempts, next_attempt_at, state, last_error)
+       VALUES (?, ?, ?, ?, ?, ?, 0, 0, 'pending', NULL)`;
+const DELETE_SQL = 'DELETE FROM outbox_rows WHERE seq = ?';
+const UPDATE_SQL = `UPDATE outbox_rows SET attempts = coalesce(?, attempts), next_attempt_at = coalesce(?, next_attempt_at),
+       state = coalesce(?, state), last_error = coalesce(?, last_error) WHERE seq = ?`;
+const META_SQL = "INSERT OR REPLACE INTO outbox_meta (key, value) VALUES ('format', ?), ('gen', ?), ('max_seq', ?)";
+/** Statement ids of a replicated batch, in this order. */
+const STATEMENTS = [INSERT_SQL, DELETE_SQL, UPDATE_SQL] as const;
 
 /** A row change waiting to be written into sql.js. */
 export type DbOp =
@@ -98,6 +108,7 @@ function rowFromSql(values: SqlValue[]): OutboxRow {
 /** The rows in sql.js, and their image on disk. */
 export class SnapshotDb {
   #stmts = new Map<string, Statement>();
+  #replica: ExportReplica | undefined;
 
   private constructor(private readonly db: Database) {}
 
@@ -134,33 +145,56 @@ export class SnapshotDb {
     }
   }
 
-  /** Write row changes into sql.js, in one transaction. */
+  /** Write row changes into sql.js, in one transaction (and the same into the export replica). */
   apply(ops: readonly DbOp[]): void {
     if (ops.length === 0) return;
-    const ins = this.#stmt(
-      `INSERT INTO outbox_rows (seq, kind, payload, idempotency_key, dedupe_key, occurred_at, attempts, next_attempt_at, state, last_error)
-       VALUES (?, ?, ?, ?, ?, ?, 0, 0, 'pending', NULL)`,
-    );
-    const del = this.#stmt('DELETE FROM outbox_rows WHERE seq = ?');
-    const upd = this.#stmt(
-      `UPDATE outbox_rows SET attempts = coalesce(?, attempts), next_attempt_at = coalesce(?, next_attempt_at),
-       state = coalesce(?, state), last_error = coalesce(?, last_error) WHERE seq = ?`,
-    );
+    const stmts = STATEMENTS.map((sql) => this.#stmt(sql));
+    const batch: ReplicaStatement[] = [];
+    const run = (id: number, params: SqlValue[]) => {
+      stmts[id]!.run(params);
+      batch.push([id, params]);
+    };
     this.db.exec('BEGIN');
     for (const op of ops) {
       if (op.k === 'ins') {
         const [seq, kind, payloadJson, idempotencyKey, dedupeKey, occurredAt] = op.row;
-        ins.run([seq, encText(kind), encText(payloadJson), encText(idempotencyKey), dedupeKey === null ? null : encText(dedupeKey), occurredAt]);
+        run(0, [seq, encText(kind), encText(payloadJson), encText(idempotencyKey), dedupeKey === null ? null : encText(dedupeKey), occurredAt]);
       } else if (op.k === 'skip') {
         // an insert cancelled by a remove before it was applied
       } else if (op.k === 'del') {
-        del.run([op.seq]);
+        run(1, [op.seq]);
       } else if (op.k === 'upd') {
         const p = op.patch;
-        upd.run([p.attempts ?? null, p.nextAttemptAt ?? null, p.state ?? null, p.lastError === undefined ? null : encText(p.lastError), op.seq]);
+        run(2, [p.attempts ?? null, p.nextAttemptAt ?? null, p.state ?? null, p.lastError === undefined ? null : encText(p.lastError), op.seq]);
       }
     }
     this.db.exec('COMMIT');
+    this.#replica?.apply(batch);
+  }
+
+  /**
+   * Start the off-thread export replica from the current state (one export here, at open). When
+   * the worker cannot start, checkpoints export on the main thread.
+   */
+  startReplica(): void {
+    try {
+      const image = this.db.export();
+      this.#freeStatements();
+      this.#replica = new ExportReplica(image, { pragmas: PRAGMAS, statements: STATEMENTS, metaSql: META_SQL });
+    } catch {
+      this.#replica = undefined;
+    }
+  }
+
+  /**
+   * The image for generation `gen`: from the replica (off the event loop) when it is healthy,
+   * else exported here. Reflects every change applied before this call; a fallback export made
+   * later also holds later changes, which journal replay skips or repeats harmlessly.
+   */
+  checkpointImage(gen: number, maxSeq: number): Promise<Uint8Array> {
+    const replica = this.#replica;
+    if (!replica || replica.failed) return Promise.resolve().then(() => this.exportImage(gen, maxSeq));
+    return replica.export(FORMAT, gen, maxSeq).catch(() => this.exportImage(gen, maxSeq));
   }
 
   /** Rows in `seq` order with the given state, at most `limit`. */
@@ -185,15 +219,17 @@ export class SnapshotDb {
    * event loop (`installSnapshot` in files.ts).
    */
   exportImage(gen: number, maxSeq: number): Uint8Array {
-    this.db.run("INSERT OR REPLACE INTO outbox_meta (key, value) VALUES ('format', ?), ('gen', ?), ('max_seq', ?)", [FORMAT, gen, maxSeq]);
+    this.db.run(META_SQL, [FORMAT, gen, maxSeq]);
     const bytes = this.db.export();
     // Statements may not survive export() in every sql.js version; prepare them again lazily.
     this.#freeStatements();
     return bytes;
   }
 
-  /** Free statements and the database. */
+  /** Free statements and the database, and stop the replica. */
   close(): void {
+    void this.#replica?.close();
+    this.#replica = undefined;
     this.#freeStatements();
     this.db.close();
   }
