@@ -44,6 +44,11 @@ function tableCrc32(bytes: Uint8Array): number {
   for (let i = 0; i < bytes.length; i++) crc = crcTable[(crc ^ bytes[i]!) & 0xff]! ^ (crc >>> 8);
   return (crc ^ -1) >>> 0;
 }
+/** A callback-style fs call (libuv threadpool) as a promise. */
+function fdCall<T>(call: (cb: (error: NodeJS.ErrnoException | null, value?: T) => void) => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => call((error, value) => (error ? reject(error) : resolve(value as T))));
+}
+
 const nativeCrc32 = (zlib as { crc32?: (data: Uint8Array) => number }).crc32;
 /** CRC-32 of `bytes`, unsigned. */
 export const crc32: (bytes: Uint8Array) => number = nativeCrc32 ? (bytes) => nativeCrc32(bytes) >>> 0 : tableCrc32;
@@ -263,8 +268,8 @@ export class JournalWriter {
   #buf: Buffer[] = [];
   #waiters: Waiter[] = [];
   #flush: Promise<void> | undefined;
-  /** A rotation's directory sync: records in the new file are not durable before it. */
-  #dirSync: Promise<void> | undefined;
+  /** A rotation's file switch in progress: nothing is written until it is done. */
+  #switching: Promise<void> | undefined;
 
   constructor(
     readonly path: string,
@@ -300,22 +305,28 @@ export class JournalWriter {
   /**
    * Start generation `gen` in a new file, keeping the current one as `<journal>.prev`: it is what
    * a fall back to the previous snapshot generation replays. Only while no write is in flight.
-   * No disk wait here: the directory sync runs on the threadpool, and the next group commit
-   * waits for it before it acknowledges anything written to the new file.
+   * From this call on, queued records belong to the new generation; the file switch itself
+   * (close, rename, create, header, directory sync) runs on the threadpool, and the next group
+   * commit waits for it, so nothing is acknowledged in a file whose directory entry is not durable.
    */
   rotate(gen: number, dir: string): void {
-    if (this.#fd >= 0) fs.closeSync(this.#fd);
-    this.#fd = -1;
-    fs.renameSync(this.path, `${this.path}.prev`);
-    this.#fd = fs.openSync(this.path, 'w', FILE_MODE);
-    fs.fchmodSync(this.#fd, FILE_MODE);
     const header = Buffer.from(headerLine(gen));
-    writeAllSync(this.#fd, header);
     this.bytes = header.length;
     this.gen = gen;
-    const synced = fsyncDirAsync(dir);
-    synced.catch(() => undefined); // observed by the next flush
-    this.#dirSync = synced;
+    const previous = this.#switching ?? Promise.resolve();
+    const switched = previous.then(async () => {
+      const old = this.#fd;
+      this.#fd = -1;
+      if (old >= 0) await fdCall<void>((cb) => fs.close(old, cb));
+      await fs.promises.rename(this.path, `${this.path}.prev`);
+      const fd = await fdCall<number>((cb) => fs.open(this.path, 'w', FILE_MODE, cb));
+      this.#fd = fd;
+      await fdCall<void>((cb) => fs.fchmod(fd, FILE_MODE, cb));
+      await fdCall<number>((cb) => fs.write(fd, header, 0, header.length, null, cb));
+      await fsyncDirAsync(dir);
+    });
+    switched.catch(() => undefined); // observed by the next flush (and by idle())
+    this.#switching = switched;
   }
 
   /** True while a group commit is in flight or queued. */
@@ -323,9 +334,16 @@ export class JournalWriter {
     return this.#flush !== undefined;
   }
 
-  /** Wait until no group commit is in flight or queued. */
+  /** Wait until no group commit or file switch is in flight or queued. */
   async idle(): Promise<void> {
-    while (this.#flush) await this.#flush.catch(() => undefined);
+    while (this.#flush || this.#switching) {
+      if (this.#flush) await this.#flush.catch(() => undefined);
+      const switching = this.#switching;
+      if (switching) {
+        await switching.catch(() => undefined);
+        if (this.#switching === switching) this.#switching = undefined;
+      }
+    }
   }
 
   /** Queue one operation line; resolves once it is on disk. */
@@ -370,10 +388,10 @@ export class JournalWriter {
         this.#buf = [];
         this.#waiters = [];
         try {
-          if (this.#dirSync) {
-            const synced = this.#dirSync;
-            this.#dirSync = undefined;
-            await synced;
+          if (this.#switching) {
+            const switching = this.#switching;
+            await switching;
+            if (this.#switching === switching) this.#switching = undefined;
           }
           await this.durableWrite(this.#fd, bytes);
         } catch (error) {

@@ -189,6 +189,7 @@ export class SqlJsOutboxStore implements OutboxStore {
       if (!this.#failure && (this.#journal.bytes > this.#headerBytes() || this.#journal.gen > this.#gen) && this.#startCheckpoint()) {
         await this.#checkpointing;
       }
+      await this.#journal.idle(); // the last rotation's file switch
     } finally {
       this.#release();
     }
