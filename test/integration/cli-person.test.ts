@@ -341,7 +341,7 @@ describe('agent-relay-runner run, for a person', () => {
     const held = createSqlJsOutboxStore({ path: join(dir, 'outbox.sqlite'), clock: createSystemClock() });
     try {
       await held.counts();
-      const result = await runCli(['run', '--relay', rig.relay.url, '--name', 'locked-1', '--data-dir', dir, '--log-dir', join(dir, 'logs')]);
+      const result = await runCli(['run', '--relay', rig.relay.url, '--name', 'locked-1', '--cwd', dir, '--data-dir', dir, '--log-dir', join(dir, 'logs')], { env: cleanEnv({ AGENT_RELAY_API_KEY: rig.relay.apiKey }), killAfterMs: 20_000 });
       expect(result.code).toBe(1);
       expect(result.stderr.trim().split('\n')).toHaveLength(1);
       expect(result.stderr).toMatch(new RegExp(`runner locked-1 already runs: outbox store .*outbox\\.sqlite is in use by pid ${process.pid}`));
