@@ -109,6 +109,7 @@ function rowFromSql(values: SqlValue[]): OutboxRow {
 export class SnapshotDb {
   #stmts = new Map<string, Statement>();
   #replica: ExportReplica | undefined;
+  #replicaTried = false;
 
   private constructor(private readonly db: Database) {}
 
@@ -173,27 +174,29 @@ export class SnapshotDb {
   }
 
   /**
-   * Start the off-thread export replica from the current state (one export here, at open). When
-   * the worker cannot start, checkpoints export on the main thread.
+   * The image for generation `gen`: from the replica (off the event loop) when there is a healthy
+   * one, else exported here. `offThread` asks for a replica from now on: the export made here then
+   * also seeds it (one main-thread export, then none). A small database is exported here, since
+   * its export costs less than a worker thread is worth (a V8 isolate and a sql.js instance,
+   * ~10 MB each). Reflects every change applied before this call; a fallback export made later
+   * also holds later changes, which journal replay skips or repeats harmlessly.
    */
-  startReplica(): void {
-    try {
-      const image = this.db.export();
-      this.#freeStatements();
-      this.#replica = new ExportReplica(image, { pragmas: PRAGMAS, statements: STATEMENTS, metaSql: META_SQL });
-    } catch {
-      this.#replica = undefined;
-    }
-  }
-
-  /**
-   * The image for generation `gen`: from the replica (off the event loop) when it is healthy,
-   * else exported here. Reflects every change applied before this call; a fallback export made
-   * later also holds later changes, which journal replay skips or repeats harmlessly.
-   */
-  checkpointImage(gen: number, maxSeq: number): Promise<Uint8Array> {
+  checkpointImage(gen: number, maxSeq: number, offThread: boolean): Promise<Uint8Array> {
     const replica = this.#replica;
-    if (!replica || replica.failed) return Promise.resolve().then(() => this.exportImage(gen, maxSeq));
+    if (!replica || replica.failed) {
+      return Promise.resolve().then(() => {
+        const image = this.exportImage(gen, maxSeq);
+        if (offThread && !this.#replicaTried) {
+          this.#replicaTried = true;
+          try {
+            this.#replica = new ExportReplica(image.slice(), { pragmas: PRAGMAS, statements: STATEMENTS, metaSql: META_SQL });
+          } catch {
+            this.#replica = undefined; // no worker here: keep exporting on the main thread
+          }
+        }
+        return image;
+      });
+    }
     return replica.export(FORMAT, gen, maxSeq).catch(() => this.exportImage(gen, maxSeq));
   }
 

@@ -61,6 +61,12 @@ const HARD_CAP_FACTOR = 16;
  * it at all.
  */
 const MAX_DEFERRED_FLUSHES = 64;
+/**
+ * Checkpoints of a database whose last image was at least this big export in a worker-thread
+ * replica; smaller ones export on the main thread (well under a millisecond at this size).
+ * @internal
+ */
+export const REPLICA_MIN_BYTES = 512 * 1024;
 /** Queued sql.js row changes applied after a group commit once there are this many. */
 const DB_APPLY_SLICE = 256;
 
@@ -252,9 +258,7 @@ export class SqlJsOutboxStore implements OutboxStore {
     } else {
       this.#journal.reset(this.#gen);
     }
-    // From here on, checkpoints export in a worker thread.
-    this.#applyDb();
-    this.#db.startReplica();
+    if (this.#snapshotBytes === 0) this.#snapshotBytes = fs.statSync(this.#files.path, { throwIfNoEntry: false })?.size ?? 0;
     if (recovered.repaired.length > 0) this.#log.error('outbox', `outbox store repaired damaged files, nothing lost: ${recovered.repaired.join('; ')}`);
     if (recovered.lost.length > 0) {
       const kept = this.#index.size > 0 ? `with ${this.#index.size} recovered row(s)` : 'empty';
@@ -357,7 +361,7 @@ export class SqlJsOutboxStore implements OutboxStore {
       this.#journal.failAll(this.#failure);
       return false;
     }
-    this.#checkpointing = this.#db!.checkpointImage(nextGen, this.#index.maxSeq)
+    this.#checkpointing = this.#db!.checkpointImage(nextGen, this.#index.maxSeq, this.#snapshotBytes >= REPLICA_MIN_BYTES)
       .then(async (image) => {
         await installSnapshot(this.#files.path, image);
         this.#gen = nextGen;
@@ -395,9 +399,10 @@ export class SqlJsOutboxStore implements OutboxStore {
  *   line). Only when both generations are damaged does the store start empty (FATAL). A torn last
  *   journal line (a write that never completed, so never acknowledged) is dropped with a warning.
  *   Journals written before checksums (format 1) are read and migrated at open.
- * - A checkpoint runs off the event loop: a worker thread keeps a replica of the database and
- *   exports the image, and the image is written and synced on the threadpool (when the worker
- *   cannot run, the export falls back to the main thread).
+ * - A checkpoint runs off the event loop: once the database image reaches 512 KiB, a worker
+ *   thread keeps a replica of it and exports the image (smaller images, and any when the worker
+ *   cannot run, are exported on the main thread); the image is written and synced, and the
+ *   journal switched, on the threadpool.
  * - Files are 0600; a missing parent directory is created 0700.
  * - One writer per path: opening takes `<path>.lock` (O_EXCL, 0600, holding the pid). A second
  *   opener — another process or another store object in this process — gets `StoreError` with
