@@ -3,10 +3,14 @@
  * status and events.
  */
 import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import type { Runner } from '../create-runner.js';
 import { defaultRunnerDataDir, readRunnerConnection, type RunnerConnection } from '../adapters/runner-registry.js';
 import { createFileLogger } from '../adapters/tslog-logger.js';
+import { createSqlJsOutboxStore } from '../adapters/sqljs-outbox-store/index.js';
+import { isRunnerError } from '../errors/index.js';
+import type { OutboxStore } from '../ports/outbox-store.js';
 import { cliClock, errorLine, oneLine, positiveInt, processOutput, usageError, type CliOutput } from './common.js';
 import { createReporter } from './reporter.js';
 import { checkProviderFlags, providerFor, providerOptions, type ProviderFlags } from './run-providers.js';
@@ -79,6 +83,18 @@ async function runAgent(flags: RunFlags, baseOutput: CliOutput): Promise<number>
       if (!event.connected && event.retryInMs !== undefined) reporter.note('bus', `reconnecting, retry in ${Math.max(1, Math.round(event.retryInMs / 1000))} s`);
     },
   });
+  // The store's lock is the real guard against a second runner on this data dir (runner.json is
+  // only written once a runner is up): open it here, before anything starts, so `run` refuses in
+  // one line instead of running with an outbox that refuses every event.
+  const store = createSqlJsOutboxStore({ path: join(dataDir, 'outbox.sqlite'), logger, clock: cliClock });
+  try {
+    await store.counts();
+  } catch (error) {
+    await store.close?.();
+    await logger.close?.();
+    if (isRunnerError(error) && error.code === 'STORE_LOCKED') throw usageError(`runner ${flags.name} already runs: ${errorLine(error)}`);
+    throw error;
+  }
   const runner: Runner = createRunnerOrCloseLogger(() => createRunner({
     name: flags.name,
     relayUrl,
@@ -87,12 +103,13 @@ async function runAgent(flags: RunFlags, baseOutput: CliOutput): Promise<number>
     http: ports.http,
     bus: ports.bus,
     dataDir,
+    store,
     control: { token, ...(flags.controlPort ? { port: flags.controlPort } : {}) },
     ...(flags.apiKey ? { apiKey: flags.apiKey } : {}),
     ...(flags.cwd ? { cwd: flags.cwd } : {}),
     ...(flags.logDir ? { logDir: flags.logDir } : {}),
     ...(flags.prompt ? { initialPrompt: flags.prompt } : {}),
-  }), logger);
+  }), logger, store);
   reporter.attach(runner);
   statusLine?.attach(runner, flags.name);
   reporter.emit('run.start', { name: flags.name, relayUrl, provider: flags.provider }, 'run', `${flags.name} (${flags.provider}) on ${relayUrl}`);
@@ -138,6 +155,8 @@ async function runAgent(flags: RunFlags, baseOutput: CliOutput): Promise<number>
     }, STOP_GRACE_MS);
     reporter.note('run', signalled ? `${signalled}: stopping` : 'stopping');
     await runner.stop().catch((error: unknown) => output.error(`stopping the runner failed: ${errorLine(error)}`));
+    // Ours, not the runner's (passed in): closing it flushes the journal and releases the lock.
+    await store.close?.().catch((error: unknown) => output.error(`closing the outbox failed: ${errorLine(error)}`));
     await logger.close?.();
     statusLine?.close();
     reporter.emit('run.stopped', { signal: signalled ?? null }, 'run', 'stopped');
@@ -158,11 +177,12 @@ function findRunning(name: string, dataDir: string): RunnerConnection | undefine
   }
 }
 
-/** `create()`, closing the logger made for it when it throws (a bad flag must not leave a file open). */
-function createRunnerOrCloseLogger(create: () => Runner, logger: { close?: () => Promise<void> }): Runner {
+/** `create()`, closing the logger and store made for it when it throws (a bad flag must not leave a file open). */
+function createRunnerOrCloseLogger(create: () => Runner, logger: { close?: () => Promise<void> }, store: OutboxStore): Runner {
   try {
     return create();
   } catch (error) {
+    void store.close?.().catch(() => {});
     void logger.close?.().catch(() => {});
     throw error;
   }

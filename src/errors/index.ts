@@ -10,7 +10,8 @@
  * `OUTBOX_FULL`: the outbox's byte budget is spent by events the relay has not accepted yet and
  * the event offered may not be shed (an agent message): it was not queued, try again later;
  * `MESSAGE_REJECTED`: the relay permanently refused one of the agent's own messages (a 4xx after
- * it was queued); for a reply, the obligation it was meant to clear is owed again.
+ * it was queued); for a reply, the obligation it was meant to clear is owed again;
+ * `STORE_LOCKED`: another writer (process or store object) holds the outbox store; `data.pid` names it.
  * @public
  */
 export type RunnerErrorCode =
@@ -18,6 +19,7 @@ export type RunnerErrorCode =
   | 'CLOSED'
   | 'STORE_FAILURE'
   | 'STORE_CORRUPT'
+  | 'STORE_LOCKED'
   | 'RELAY_HTTP'
   | 'RELAY_AUTH'
   | 'RELAY_TIMEOUT'
@@ -85,7 +87,7 @@ export class StoreError extends RunnerError {
   /** Create a store error. */
   constructor(
     message: string,
-    options: { code?: 'STORE_FAILURE' | 'STORE_CORRUPT'; data?: Record<string, unknown>; cause?: unknown } = {},
+    options: { code?: 'STORE_FAILURE' | 'STORE_CORRUPT' | 'STORE_LOCKED'; data?: Record<string, unknown>; cause?: unknown } = {},
   ) {
     super(options.code ?? 'STORE_FAILURE', message, options);
   }

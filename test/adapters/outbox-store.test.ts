@@ -8,6 +8,7 @@ import { runOutboxStoreConformance } from '../../src/testing/conformance/outbox-
 import { createMemoryLogger } from '../../src/testing/memory-logger.js';
 import type { OutboxStore } from '../../src/ports/outbox-store.js';
 import { createSystemClock } from '../../src/adapters/system-clock.js';
+import { abandonOutboxLock } from '../helpers/outbox-lock.js';
 
 const tempDir = () => fs.mkdtempSync(path.join(os.tmpdir(), 'outbox-store-'));
 
@@ -71,6 +72,7 @@ describe('sql.js outbox store specifics', () => {
       expect(fs.statSync(`${t.file}.journal`).size).toBeLessThan(64 * 1024);
       expect(fs.statSync(t.file).size).toBeGreaterThan(4096);
       // Simulate a crash: a second store reads the files without the first one closing.
+      abandonOutboxLock(t.file);
       const reader = t.open();
       expect((await allPending(reader)).map((r) => r.seq)).toEqual(acked.slice(100));
       await reader.close?.();
@@ -86,12 +88,14 @@ describe('sql.js outbox store specifics', () => {
       const rows = await store.append([row(1), row(2)]);
       // Crash mid-write: half of a line, no newline.
       fs.appendFileSync(`${t.file}.journal`, '{"a":[[3,"session","{\\"n\\":3}","k3",null,3]');
+      abandonOutboxLock(t.file);
       const reopened = t.open();
       expect((await allPending(reopened)).map((r) => r.seq)).toEqual(rows.map((r) => r.seq));
       const [next] = await reopened.append([row(4)]);
       expect(t.logger.entries.some((e) => e.level === 'warn' && /torn/.test(e.message))).toBe(true);
       expect(t.logger.entries.some((e) => e.level === 'fatal')).toBe(false);
       // The tail was cut before appending, so the new line is readable after another "crash".
+      abandonOutboxLock(t.file);
       const third = t.open();
       expect((await allPending(third)).map((r) => r.seq)).toEqual([...rows.map((r) => r.seq), next!.seq]);
       await third.close?.();
@@ -107,6 +111,7 @@ describe('sql.js outbox store specifics', () => {
       const rows = await store.append([row(1), row(2), row(3)]);
       await store.update(rows[1]!.seq, { attempts: 4, state: 'poisoned', lastError: 'x' });
       await store.remove([rows[0]!.seq]);
+      abandonOutboxLock(t.file);
       const reopened = t.open();
       expect((await allPending(reopened)).map((r) => r.seq)).toEqual([rows[2]!.seq]);
       const [poisoned] = await reopened.list({ state: 'poisoned', limit: 5 });

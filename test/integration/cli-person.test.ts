@@ -12,6 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startRig, type Rig } from '../helpers/rig.js';
 import { writeRunnerConnection } from '../../src/adapters/runner-registry.js';
+import { createSqlJsOutboxStore } from '../../src/adapters/sqljs-outbox-store/index.js';
+import { createSystemClock } from '../../src/adapters/system-clock.js';
 import { cleanEnv, ensureBuilt, jsonLines, runCli, startCli, waitFor } from './cli-helpers.js';
 
 const TOKEN = 'control-token-for-tests'; // what startRig gives the runner
@@ -332,6 +334,23 @@ describe('agent-relay-runner run, for a person', () => {
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(new RegExp(`runner worker-1 already runs \\(pid ${process.pid}, control http://127\\.0\\.0\\.1:\\d+\\); stop it first`));
   });
+
+  it('refuses, in one line, a second runner whose outbox store another process holds (no runner.json yet)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'arr-cli-run-locked-'));
+    // This test process holds the store, as a first `run` still starting up would.
+    const held = createSqlJsOutboxStore({ path: join(dir, 'outbox.sqlite'), clock: createSystemClock() });
+    try {
+      await held.counts();
+      const result = await runCli(['run', '--relay', rig.relay.url, '--name', 'locked-1', '--cwd', dir, '--data-dir', dir, '--log-dir', join(dir, 'logs')], { env: cleanEnv({ AGENT_RELAY_API_KEY: rig.relay.apiKey }), killAfterMs: 20_000 });
+      expect(result.code).toBe(1);
+      expect(result.stderr.trim().split('\n')).toHaveLength(1);
+      expect(result.stderr).toMatch(new RegExp(`runner locked-1 already runs: outbox store .*outbox\\.sqlite is in use by pid ${process.pid}`));
+      expect(await held.counts()).toMatchObject({ pending: 0 }); // the holder is unharmed
+    } finally {
+      await held.close?.();
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 
   it('human output prints plain lines when not a TTY, with senders and URLs', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'arr-cli-run-human-'));

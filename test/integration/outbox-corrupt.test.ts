@@ -1,10 +1,12 @@
 // A corrupt outbox file must never crash-loop the runner (SPEC §3): the bad file is kept aside
 // with its original bytes, the store starts over, and exactly one FATAL line says what was lost.
 //
-// What survives, by case (documented in createSqlJsOutboxStore's remarks):
-// - garbage or a truncated snapshot: nothing — the store starts empty (its journal, whose
-//   operations only make sense on top of that snapshot, is quarantined with it);
-// - a corrupt middle journal line: the snapshot plus the journal operations before that line.
+// What survives, by case (documented in recovery.ts and createSqlJsOutboxStore's remarks). Rule: a
+// damaged region loses at most the records inside it.
+// - a damaged snapshot: the previous generation plus the journals since — nothing lost (ERROR line);
+// - both generations damaged, or garbage with no previous generation: the store starts empty;
+// - a journal record with a flipped byte: that record alone (its checksum fails), its bytes kept aside;
+// - a format-1 journal (no checksums, before issue 9): read, then migrated by a checkpoint.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -13,6 +15,7 @@ import { createSqlJsOutboxStore } from '../../src/adapters/sqljs-outbox-store/in
 import { createFakeClock } from '../../src/testing/fake-clock.js';
 import type { Logger, LogLevel } from '../../src/ports/logger.js';
 import type { NewOutboxRow, OutboxStore } from '../../src/ports/outbox-store.js';
+import { abandonOutboxLock } from '../helpers/outbox-lock.js';
 
 /** A Logger that only records lines. */
 function recordingLogger() {
@@ -59,6 +62,16 @@ async function expectUsableAfterwards(t: ReturnType<typeof setup>, store: Outbox
   expect(t.log.fatals()).toHaveLength(1);
 }
 
+/** Like expectUsableAfterwards, for a recovery that lost nothing. */
+async function expectUsableAfterwardsNoFatal(t: ReturnType<typeof setup>, store: OutboxStore, expected: number[]) {
+  await store.append([row(1000)]);
+  await store.close?.();
+  const again = t.open();
+  expect(await pendingNs(again)).toEqual([...expected, 1000]);
+  await again.close?.();
+  expect(t.log.fatals()).toHaveLength(0);
+}
+
 describe('corrupt outbox files are quarantined, not crash-looped', () => {
   it('garbage bytes at the store path: starts empty, keeps the bytes aside, logs one FATAL', async () => {
     const t = setup();
@@ -77,23 +90,57 @@ describe('corrupt outbox files are quarantined, not crash-looped', () => {
     await expectUsableAfterwards(t, store, []);
   });
 
-  it('a truncated snapshot: starts empty, keeps the truncated file and its journal aside', async () => {
+  it('a truncated snapshot falls back to the previous generation plus the journals: nothing lost', async () => {
     const t = setup();
     const first = t.open();
-    for (let i = 1; i <= 200; i++) await first.append([row(i)]);
-    await first.close?.(); // checkpoint: the rows now live in the snapshot
+    for (let i = 1; i <= 100; i++) await first.append([row(i)]);
+    await first.close?.(); // checkpoint: generation 2 holds rows 1-100
+    const second = t.open();
+    for (let i = 101; i <= 200; i++) await second.append([row(i)]);
+    await second.remove([1, 2]);
+    await second.close?.(); // generation 3; generation 2 is kept as .prev with the journal since
+    expect(fs.existsSync(`${t.file}.prev`)).toBe(true);
     const full = fs.readFileSync(t.file);
     const truncated = full.subarray(0, Math.floor(full.length / 2));
     fs.writeFileSync(t.file, truncated);
-    const journalBytes = fs.readFileSync(t.journal);
+
+    const store = t.open();
+    const expected = Array.from({ length: 198 }, (_, i) => i + 3);
+    expect(await pendingNs(store)).toEqual(expected);
+    expect(fs.readFileSync(`${t.file}.corrupt-${STAMP}`).equals(truncated)).toBe(true);
+    expect(t.log.fatals()).toHaveLength(0);
+    const errors = t.log.lines.filter((l) => l.level === 'error');
+    expect(errors).toHaveLength(1);
+    expect(errors[0]!.message).toMatch(/truncated.*loaded the previous generation 2.*nothing lost|nothing lost.*truncated.*previous generation 2/);
+    await store.append([row(1000)]);
+    await store.close?.();
+    const again = t.open();
+    expect(await pendingNs(again)).toEqual([...expected, 1000]);
+    await again.close?.();
+    expect(t.log.lines.filter((l) => l.level === 'error' || l.level === 'fatal')).toHaveLength(1);
+  });
+
+  it('both snapshot generations damaged: starts empty, keeps both files and the journals aside, one FATAL', async () => {
+    const t = setup();
+    const first = t.open();
+    for (let i = 1; i <= 200; i++) await first.append([row(i)]);
+    await first.close?.();
+    const full = fs.readFileSync(t.file);
+    const truncated = full.subarray(0, Math.floor(full.length / 2));
+    fs.writeFileSync(t.file, truncated);
+    fs.writeFileSync(`${t.file}.prev`, Buffer.from('not a database at all, not even close'.repeat(10)));
 
     const store = t.open();
     expect(await pendingNs(store)).toEqual([]);
     expect(fs.readFileSync(`${t.file}.corrupt-${STAMP}`).equals(truncated)).toBe(true);
-    expect(fs.readFileSync(`${t.journal}.corrupt-${STAMP}`).equals(journalBytes)).toBe(true);
+    expect(fs.existsSync(`${t.file}.prev.corrupt-${STAMP}`)).toBe(true);
+    expect(fs.existsSync(`${t.journal}.prev.corrupt-${STAMP}`)).toBe(true); // rows 1-200 were in it
     expect(t.log.fatals()).toHaveLength(1);
     expect(t.log.fatals()[0]!.message).toMatch(/truncated/);
-    await expectUsableAfterwards(t, store, []);
+    // Seqs seen in the quarantined journal are not reused.
+    const [next] = await store.append([row(1000)]);
+    expect(next!.seq).toBeGreaterThan(200);
+    await store.close?.();
   });
 
   it('a snapshot cut at a page boundary (header intact) is still detected as truncated', async () => {
@@ -103,6 +150,7 @@ describe('corrupt outbox files are quarantined, not crash-looped', () => {
     await first.close?.();
     const full = fs.readFileSync(t.file);
     fs.writeFileSync(t.file, full.subarray(0, 4096 * 2));
+    fs.rmSync(`${t.file}.prev`); // no previous generation to fall back to
     const store = t.open();
     expect(await pendingNs(store)).toEqual([]);
     expect(fs.existsSync(`${t.file}.corrupt-${STAMP}`)).toBe(true);
@@ -110,30 +158,75 @@ describe('corrupt outbox files are quarantined, not crash-looped', () => {
     await store.close?.();
   });
 
-  it('a corrupt middle journal line: keeps the snapshot and the operations before it, quarantines the journal', async () => {
+  it('a flipped byte inside one journal record loses only that record; its neighbours replay', async () => {
     const t = setup();
     const writer = t.open();
     await writer.append([row(1), row(2)]);
     await writer.close?.(); // rows 1-2 in the snapshot
     const crashed = t.open();
     for (let i = 3; i <= 8; i++) await crashed.append([row(i)]); // rows 3-8 only in the journal
-    // Line 1 is the header, lines 2..7 append rows 3..8. Damage the line of row 6 (line 5).
-    const lines = fs.readFileSync(t.journal, 'utf8').split('\n');
-    expect(lines).toHaveLength(8); // header + 6 ops + '' after the final newline
-    lines[4] = lines[4]!.slice(0, 5) + '##garbage' + lines[4]!.slice(5); // '{"a":##garbage[[6,…' is not JSON
-    const damaged = Buffer.from(lines.join('\n'));
+    await crashed.update(7, { attempts: 3, lastError: 'x' });
+    // Line 1 is the header, lines 2..7 append rows 3..8, line 8 updates row 7. Flip one byte
+    // inside row 6's payload (line 5): still valid JSON, so only the checksum can tell.
+    const bytes = fs.readFileSync(t.journal);
+    const lines = bytes.toString('utf8').split('\n');
+    expect(lines).toHaveLength(9); // header + 7 records + '' after the final newline
+    const at = bytes.indexOf('{\\"n\\":6}') + 7; // the digit 6
+    expect(bytes[at]).toBe(0x36);
+    const damaged = Buffer.from(bytes);
+    damaged[at] = 0x39; // 6 -> 9
     fs.writeFileSync(t.journal, damaged);
+    abandonOutboxLock(t.file); // `crashed` never closes
 
     const store = t.open();
-    expect(await pendingNs(store)).toEqual([1, 2, 3, 4, 5]);
-    expect(fs.readFileSync(`${t.journal}.corrupt-${STAMP}`).equals(damaged)).toBe(true);
-    expect(fs.existsSync(t.file)).toBe(true);
+    expect(await pendingNs(store)).toEqual([1, 2, 3, 4, 5, 7, 8]);
+    const [seventh] = (await store.list({ state: 'pending', limit: 100 })).filter((r) => r.idempotencyKey === 'k7');
+    expect(seventh).toMatchObject({ attempts: 3, lastError: 'x' }); // the record after the bad one replayed
+    const aside = `${t.journal}.corrupt-${STAMP}`;
+    expect(fs.readFileSync(aside, 'utf8')).toBe(`${damaged.toString('utf8').split('\n')[4]}\n`); // that record alone
     const fatals = t.log.fatals();
     expect(fatals).toHaveLength(1);
-    expect(fatals[0]!.message).toMatch(/corrupt at line 5/);
-    expect(fatals[0]!.message).toMatch(/lost 3 journal operation\(s\)/);
-    expect(fatals[0]!.message).toMatch(/with 5 recovered row\(s\)/);
-    await expectUsableAfterwards(t, store, [1, 2, 3, 4, 5]);
+    expect(fatals[0]!.message).toMatch(/line 5 is damaged \(checksum mismatch\); lost that record alone: an append of 1 row\(s\) \(seq 6\)/);
+    expect(fatals[0]!.message).toMatch(/with 7 recovered row\(s\)/);
+    await expectUsableAfterwards(t, store, [1, 2, 3, 4, 5, 7, 8]);
+  });
+
+  it('an unparseable record is skipped alone too, never blamed on its neighbours', async () => {
+    const t = setup();
+    const writer = t.open();
+    for (let i = 1; i <= 4; i++) await writer.append([row(i)]);
+    const lines = fs.readFileSync(t.journal, 'utf8').split('\n');
+    lines[2] = `${lines[2]!.slice(0, 12)}##garbage${lines[2]!.slice(12)}`; // row 2's record
+    fs.writeFileSync(t.journal, lines.join('\n'));
+    abandonOutboxLock(t.file);
+    const store = t.open();
+    expect(await pendingNs(store)).toEqual([1, 3, 4]);
+    expect(t.log.fatals()).toHaveLength(1);
+    expect(t.log.fatals()[0]!.message).toMatch(/line 3 is damaged/);
+    await expectUsableAfterwards(t, store, [1, 3, 4]);
+  });
+
+  it('a format-1 store (journal without checksums) opens with nothing lost and is migrated', async () => {
+    const t = setup();
+    const writer = t.open();
+    await writer.append([row(1)]);
+    await writer.close?.(); // a snapshot of generation 2 holding row 1
+    // The journal as the format-1 code wrote it: header v 1, plain JSON lines.
+    const v1 = [
+      JSON.stringify({ journal: 'agent-relay-outbox-journal', v: 1, gen: 2 }),
+      JSON.stringify({ a: [[2, 'message', '{"n":2}', 'k2', null, 2]] }),
+      JSON.stringify({ a: [[3, 'message', '{"n":3}', 'k3', null, 3]] }),
+      JSON.stringify({ u: 2, p: { attempts: 1 } }),
+      JSON.stringify({ r: [1] }),
+      '',
+    ].join('\n');
+    fs.writeFileSync(t.journal, v1);
+    const store = t.open();
+    expect(await pendingNs(store)).toEqual([2, 3]);
+    expect(t.log.lines.filter((l) => l.level !== 'debug' && l.level !== 'info')).toEqual([]);
+    // Migrated: the journal is format 2 now.
+    expect(JSON.parse(fs.readFileSync(t.journal, 'utf8').split('\n')[0]!)).toMatchObject({ v: 2 });
+    await expectUsableAfterwardsNoFatal(t, store, [2, 3]);
   });
 
   it('a journal without its snapshot is quarantined (its operations have no base)', async () => {
@@ -141,6 +234,7 @@ describe('corrupt outbox files are quarantined, not crash-looped', () => {
     const writer = t.open();
     await writer.append([row(1)]);
     fs.rmSync(t.file);
+    abandonOutboxLock(t.file); // `writer` never closes
     const journalBytes = fs.readFileSync(t.journal);
     const store = t.open();
     expect(await pendingNs(store)).toEqual([]);

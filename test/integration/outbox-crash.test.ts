@@ -1,7 +1,9 @@
 // kill -9 at random moments while a real child process appends to a sql.js outbox store: after
 // every kill, reopening the store must find every acknowledged row intact, in order, with no
 // gaps except rows the child removed. Rounds continue on the same files, so kills also land
-// inside checkpoints (the child uses a small journal limit) and inside recovery of earlier kills.
+// inside recovery of earlier kills; every third round is killed the moment a checkpoint starts
+// writing its snapshot (after the journal rotation, during the off-thread write). The child
+// mixes single appends with bursts of up to a few hundred concurrent ones.
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -26,7 +28,12 @@ interface RoundLog {
   ready: boolean;
 }
 
-async function runChild(file: string, round: number, killAfterMs: number): Promise<RoundLog> {
+/**
+ * `killAfterMs`: kill that long after the child is ready. `'checkpoint'`: kill the moment a
+ * checkpoint creates its temp snapshot (seen through fs.watch), so the kill lands inside the
+ * snapshot write or right after the journal rotation.
+ */
+async function runChild(file: string, round: number, killAfterMs: number | 'checkpoint'): Promise<RoundLog> {
   const log: RoundLog = { appended: new Map(), removeIntents: new Set(), removed: new Set(), updates: new Map(), ready: false };
   const child = spawn(process.execPath, ['--import', 'tsx', CHILD, file, String(round)], {
     cwd: path.dirname(CHILD),
@@ -58,8 +65,27 @@ async function runChild(file: string, round: number, killAfterMs: number): Promi
   // Kill a fixed time after the child is ready (its start-up through tsx takes most of a second).
   const readyOrExit = await Promise.race([ready.then(() => 'ready' as const), exited.then(() => 'exited' as const)]);
   if (readyOrExit === 'exited') throw new Error(`crash child exited before ready: ${stderr}`);
-  await new Promise((resolve) => setTimeout(resolve, killAfterMs));
-  child.kill('SIGKILL');
+  if (killAfterMs === 'checkpoint') {
+    // The child writes without pause, so a checkpoint comes; the bound only turns a hang into a failure.
+    const tmpName = `${path.basename(file)}.tmp`;
+    let watcher: fs.FSWatcher | undefined;
+    const sawCheckpoint = await new Promise<boolean>((resolve) => {
+      const bound = setTimeout(() => resolve(false), 30_000);
+      watcher = fs.watch(path.dirname(file), (_event, name) => {
+        if (name === tmpName) {
+          child.kill('SIGKILL');
+          clearTimeout(bound);
+          resolve(true);
+        }
+      });
+    });
+    watcher?.close();
+    child.kill('SIGKILL');
+    expect(sawCheckpoint, 'the child checkpointed within 30 s').toBe(true);
+  } else {
+    await new Promise((resolve) => setTimeout(resolve, killAfterMs));
+    child.kill('SIGKILL');
+  }
   const exit = await exited;
   expect(exit.signal, `child should die by SIGKILL, stderr: ${stderr}`).toBe('SIGKILL');
   return log;
@@ -79,9 +105,12 @@ describe('outbox store survives kill -9', () => {
     const started = Date.now();
     let rounds = 0;
     let killedMidSnapshot = 0; // the child died while writing a checkpoint's temp snapshot
+    let checkpointKills = 0; // rounds killed on purpose the moment a checkpoint began its snapshot
     try {
       while (rounds < MIN_ROUNDS || (rounds < MAX_ROUNDS && Date.now() - started < BUDGET_MS)) {
-        const killAfter = 20 + Math.floor(Math.random() * 280);
+        // Every third round dies inside a checkpoint on purpose; the others at a random moment.
+        const killAfter = rounds % 3 === 2 ? ('checkpoint' as const) : 20 + Math.floor(Math.random() * 280);
+        if (killAfter === 'checkpoint') checkpointKills++;
         const log = await runChild(file, rounds, killAfter);
         rounds++;
         for (const [seq, id] of log.appended) {
@@ -99,7 +128,7 @@ describe('outbox store survives kill -9', () => {
         if (fs.existsSync(`${file}.tmp`)) killedMidSnapshot++;
         const store = createSqlJsOutboxStore({ clock: createSystemClock(), path: file, logger });
         const rows = await store.list({ state: 'pending', limit: 1_000_000 });
-        const where = `round ${rounds} (killed after ${killAfter} ms)`;
+        const where = `round ${rounds} (killed ${killAfter === 'checkpoint' ? 'inside a checkpoint' : `after ${killAfter} ms`})`;
         const bySeq = new Map(rows.map((r) => [r.seq, r]));
         for (let k = 1; k < rows.length; k++) expect(rows[k]!.seq, `${where}: FIFO order`).toBeGreaterThan(rows[k - 1]!.seq);
         for (const [seq, id] of expected) {
@@ -124,7 +153,10 @@ describe('outbox store survives kill -9', () => {
         for (const row of rows) if (!expected.has(row.seq)) expected.set(row.seq, row.idempotencyKey);
         await store.close?.();
       }
-      console.info(`outbox crash test: ${rounds} SIGKILLs, ${totalAcked} acknowledged appends checked, ${killedMidSnapshot} kill(s) inside a snapshot write`);
+      console.info(
+        `outbox crash test: ${rounds} SIGKILLs (${checkpointKills} at a checkpoint's start), ${totalAcked} acknowledged appends checked, ${killedMidSnapshot} kill(s) left a temp snapshot behind`,
+      );
+      expect(checkpointKills).toBeGreaterThanOrEqual(Math.floor(MIN_ROUNDS / 3));
       expect(rounds).toBeGreaterThanOrEqual(MIN_ROUNDS);
       expect(totalAcked).toBeGreaterThan(rounds * 5); // the children really did work before dying
       expect(logger.entries.filter((e) => e.level === 'fatal' || e.level === 'error')).toEqual([]);

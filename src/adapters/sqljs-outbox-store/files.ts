@@ -3,9 +3,10 @@
  * and directories, and quarantine of a damaged file.
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { describeError } from '../../shared/describe-error.js';
 
-/** On-disk format version, written in the journal header and the snapshot's meta table. */
+/** Snapshot format version, written in the snapshot's meta table (the journal has its own). */
 export const FORMAT = 1;
 /** Files are owner-only (SPEC §3). */
 export const FILE_MODE = 0o600;
@@ -50,18 +51,41 @@ export function readIfExists(file: string): Buffer | undefined {
   }
 }
 
-/** Write a whole file durably under a temporary name, then atomically rename it into place. */
-export function replaceFileDurably(file: string, bytes: Uint8Array): void {
-  const tmp = `${file}.tmp`;
-  const fd = fs.openSync(tmp, 'w', FILE_MODE);
+/** `fsync` of a directory on the libuv threadpool (a rename or creation in it becomes durable). */
+export async function fsyncDirAsync(dir: string): Promise<void> {
+  const handle = await fs.promises.open(dir, 'r');
   try {
-    fs.fchmodSync(fd, FILE_MODE);
-    writeAllSync(fd, bytes);
-    fs.fsyncSync(fd);
+    await handle.sync();
   } finally {
-    fs.closeSync(fd);
+    await handle.close();
+  }
+}
+
+/**
+ * Install a new snapshot generation at `file`, keeping the one it replaces as `<file>.prev`: write
+ * `<file>.tmp` and sync it (threadpool), hard-link the current file as `.prev`, atomically rename
+ * the temp file over `file`, sync the directory. `file` never goes missing in between. All disk
+ * waits are off the event loop; only the link and rename (metadata) run on it.
+ */
+export async function installSnapshot(file: string, bytes: Uint8Array): Promise<void> {
+  const tmp = `${file}.tmp`;
+  const handle = await fs.promises.open(tmp, 'w', FILE_MODE);
+  try {
+    await handle.chmod(FILE_MODE);
+    await handle.writeFile(bytes);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  const prev = `${file}.prev`;
+  fs.rmSync(prev, { force: true });
+  try {
+    fs.linkSync(file, prev);
+  } catch (error) {
+    if ((error as { code?: unknown }).code !== 'ENOENT') throw error;
   }
   fs.renameSync(tmp, file);
+  await fsyncDirAsync(path.dirname(file));
 }
 
 /** Rename a damaged file to `<file>.corrupt-<ISO time>[-n]`, keeping its bytes; returns the new name. */

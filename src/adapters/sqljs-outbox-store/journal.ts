@@ -5,12 +5,19 @@
  * group-committed writer.
  */
 import * as fs from 'node:fs';
+import * as zlib from 'node:zlib';
 import type { OutboxRowPatch } from '../../ports/outbox-store.js';
 import { StoreError } from '../../errors/index.js';
 import { validatePatch } from '../memory-outbox-store.js';
-import { FILE_MODE, FORMAT, errorText, fdatasyncAsync, fsyncDir, writeAllSync } from './files.js';
+import { FILE_MODE, errorText, fdatasyncAsync, fsyncDir, fsyncDirAsync, writeAllSync } from './files.js';
 
 const JOURNAL_MAGIC = 'agent-relay-outbox-journal';
+/**
+ * Journal format written: 2 = each record line is `<crc32 as 8 hex digits> <json>`. Format 1
+ * (plain JSON lines, no checksums) is still read, and the store migrates it with a checkpoint at
+ * open (a fresh format-2 journal), so old files open without loss.
+ */
+export const JOURNAL_FORMAT = 2;
 
 /** Serialised append: [seq, kind, payloadJson, idempotencyKey, dedupeKey | null, occurredAt]. */
 export type JournalRow = [number, string, string, string, string | null, number];
@@ -19,7 +26,47 @@ export type JournalOp = { a: JournalRow[] } | { u: number; p: OutboxRowPatch } |
 
 /** The header line for snapshot generation `gen`. */
 export function headerLine(gen: number): string {
-  return `${JSON.stringify({ journal: JOURNAL_MAGIC, v: FORMAT, gen })}\n`;
+  return `${JSON.stringify({ journal: JOURNAL_MAGIC, v: JOURNAL_FORMAT, gen })}\n`;
+}
+
+let crcTable: Int32Array | undefined;
+/** CRC-32 (IEEE), table-driven: the fallback where `zlib.crc32` (Node >= 20.15) is missing. */
+function tableCrc32(bytes: Uint8Array): number {
+  if (!crcTable) {
+    crcTable = new Int32Array(256);
+    for (let n = 0; n < 256; n++) {
+      let c = n;
+      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+      crcTable[n] = c;
+    }
+  }
+  let crc = -1;
+  for (let i = 0; i < bytes.length; i++) crc = crcTable[(crc ^ bytes[i]!) & 0xff]! ^ (crc >>> 8);
+  return (crc ^ -1) >>> 0;
+}
+/** A callback-style fs call (libuv threadpool) as a promise. */
+function fdCall<T>(call: (cb: (error: NodeJS.ErrnoException | null, value?: T) => void) => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => call((error, value) => (error ? reject(error) : resolve(value as T))));
+}
+
+const nativeCrc32 = (zlib as { crc32?: (data: Uint8Array) => number }).crc32;
+/** CRC-32 of `bytes`, unsigned. */
+export const crc32: (bytes: Uint8Array) => number = nativeCrc32 ? (bytes) => nativeCrc32(bytes) >>> 0 : tableCrc32;
+
+/** One record line (checksum, space, JSON, newline) as bytes. */
+export function encodeRecord(op: JournalOp): Buffer {
+  const json = Buffer.from(JSON.stringify(op), 'utf8');
+  const line = Buffer.allocUnsafe(json.length + 10);
+  line.write(crc32(json).toString(16).padStart(8, '0'), 0, 'latin1');
+  line[8] = 0x20;
+  json.copy(line, 9);
+  line[json.length + 9] = 0x0a;
+  return line;
+}
+
+/** The JSON text of a record line of either format (the checksum, if any, not verified). */
+function recordJson(text: string): string {
+  return /^[0-9a-f]{8} /.test(text) ? text.slice(9) : text;
 }
 
 function parseJournalOp(text: string): JournalOp {
@@ -51,56 +98,96 @@ function parseJournalOp(text: string): JournalOp {
   throw new Error('unknown operation');
 }
 
+/** A record line that failed its checksum or does not parse: skipped alone at open. */
+export interface BadRecord {
+  /** 1-based line number (the header is line 1). */
+  line: number;
+  /** Byte range of the line, newline included. */
+  offset: number;
+  end: number;
+  reason: string;
+}
+
 /** Result of reading a journal at open. */
 export interface JournalScan {
   /** Generation in the header, or undefined when there is no usable header. */
   gen: number | undefined;
-  /** Operations (after the header) that parsed, in order, with their byte end offsets. */
-  ops: Array<{ op: JournalOp; end: number }>;
+  /** Format in the header (1: no checksums; 2: checksummed records). */
+  version: number | undefined;
+  /** Why the header is unusable, when it is. */
+  headerProblem?: string;
+  /** Records (after the header) that passed their checksum and parsed, in order. */
+  ops: Array<{ op: JournalOp; line: number; end: number }>;
+  /** Complete record lines that failed (checksum or parse): each one lost alone. */
+  bad: BadRecord[];
   /** Byte length of the header line (0 when none). */
   headerEnd: number;
-  /** First complete line that failed to parse (not the last line): corruption. */
-  corruptAt?: { line: number; offset: number; reason: string };
-  /** Bytes at the tail that were torn or unparseable (never acknowledged). */
+  /** Bytes after the last newline: a write cut short, never acknowledged. */
   tornBytes: number;
 }
 
-/** Parse a journal's bytes, telling a torn tail (a write cut short) from corruption. */
+/** Check one record line; returns its op or throws with the reason. */
+function readRecord(bytes: Buffer, start: number, end: number, version: number): JournalOp {
+  if (version === 1) return parseJournalOp(bytes.toString('utf8', start, end));
+  if (end - start < 10 || bytes[start + 8] !== 0x20) throw new Error('no checksum');
+  const want = Number.parseInt(bytes.toString('latin1', start, start + 8), 16);
+  const json = bytes.subarray(start + 9, end);
+  if (!/^[0-9a-f]{8}$/.test(bytes.toString('latin1', start, start + 8)) || crc32(json) !== want) throw new Error('checksum mismatch');
+  return parseJournalOp(json.toString('utf8'));
+}
+
+/**
+ * Parse a journal's bytes. Every complete record line stands alone: one that fails its checksum
+ * (or does not parse) is reported in `bad` and the scan goes on, so damage loses only the records
+ * inside it. Bytes after the last newline are a torn write (never acknowledged).
+ */
 export function scanJournal(bytes: Buffer): JournalScan {
-  const scan: JournalScan = { gen: undefined, ops: [], headerEnd: 0, tornBytes: 0 };
-  const lines: Array<{ start: number; end: number }> = [];
+  const scan: JournalScan = { gen: undefined, version: undefined, ops: [], bad: [], headerEnd: 0, tornBytes: 0 };
   let start = 0;
+  let line = 0;
   for (let i = bytes.indexOf(0x0a); i !== -1; i = bytes.indexOf(0x0a, start)) {
-    lines.push({ start, end: i + 1 });
-    start = i + 1;
-  }
-  // Bytes after the last newline were a write that never finished: never acknowledged.
-  scan.tornBytes = bytes.length - start;
-  for (const [index, line] of lines.entries()) {
-    const text = bytes.toString('utf8', line.start, line.end - 1);
-    const isLast = index === lines.length - 1;
-    try {
-      if (index === 0) {
-        const header = JSON.parse(text) as { journal?: unknown; v?: unknown; gen?: unknown };
-        if (header.journal !== JOURNAL_MAGIC || header.v !== FORMAT || !Number.isSafeInteger(header.gen)) {
+    line++;
+    if (line === 1) {
+      try {
+        const header = JSON.parse(bytes.toString('utf8', start, i)) as { journal?: unknown; v?: unknown; gen?: unknown };
+        if (header.journal !== JOURNAL_MAGIC || (header.v !== 1 && header.v !== JOURNAL_FORMAT) || !Number.isSafeInteger(header.gen)) {
           throw new Error('not an outbox journal header');
         }
         scan.gen = header.gen as number;
-        scan.headerEnd = line.end;
-      } else {
-        scan.ops.push({ op: parseJournalOp(text), end: line.end });
+        scan.version = header.v;
+        scan.headerEnd = i + 1;
+      } catch (error) {
+        scan.headerProblem = errorText(error);
+        scan.tornBytes = 0;
+        return scan;
       }
-    } catch (error) {
-      if (isLast) {
-        // A bad last line can only be a write that was cut short: it was never acknowledged.
-        scan.tornBytes = bytes.length - line.start;
-      } else {
-        scan.corruptAt = { line: index + 1, offset: line.start, reason: errorText(error) };
+    } else {
+      try {
+        scan.ops.push({ op: readRecord(bytes, start, i, scan.version!), line, end: i + 1 });
+      } catch (error) {
+        scan.bad.push({ line, offset: start, end: i + 1, reason: errorText(error) });
       }
-      break;
     }
+    start = i + 1;
   }
+  scan.tornBytes = bytes.length - start;
   return scan;
+}
+
+/** What a damaged record held, as far as its bytes still tell (for the FATAL line). */
+export function describeRecord(bytes: Buffer): string {
+  try {
+    const op = JSON.parse(recordJson(bytes.toString('utf8').trimEnd())) as { a?: unknown; u?: unknown; r?: unknown };
+    if (Array.isArray(op.a)) {
+      const seqs = op.a.map((row) => (Array.isArray(row) ? String(row[0]) : '?'));
+      return `an append of ${op.a.length} row(s) (seq ${seqs.join(', ')})`;
+    }
+    if (op.u !== undefined) return `an update of seq ${String(op.u)}`;
+    if (Array.isArray(op.r)) return `a remove of ${op.r.length} row(s)`;
+  } catch {
+    // unreadable: say so below
+  }
+  return `an unreadable record of ${bytes.length} bytes`;
 }
 
 /** Count the appended rows in journal lines that cannot be replayed, for the FATAL line. */
@@ -112,7 +199,7 @@ export function describeLostJournal(bytes: Buffer, fromOffset: number): string {
     if (text === '') continue;
     ops++;
     try {
-      const op = JSON.parse(text) as { a?: unknown };
+      const op = JSON.parse(recordJson(text)) as { a?: unknown };
       if (Array.isArray(op.a)) rows += op.a.length;
     } catch {
       unreadable++;
@@ -126,7 +213,7 @@ export function journalSeqs(bytes: Buffer): number {
   let max = 0;
   for (const text of bytes.toString('utf8').split('\n')) {
     try {
-      const op = JSON.parse(text) as { a?: unknown };
+      const op = JSON.parse(recordJson(text)) as { a?: unknown };
       if (Array.isArray(op.a)) for (const row of op.a) if (Array.isArray(row) && Number.isSafeInteger(row[0])) max = Math.max(max, row[0] as number);
     } catch {
       // unreadable line: nothing to learn from it
@@ -175,10 +262,14 @@ interface Waiter {
 export class JournalWriter {
   /** Bytes in the journal file, header included. */
   bytes = 0;
+  /** The generation in the current file's header. */
+  gen = 0;
   #fd = -1;
-  #buf: string[] = [];
+  #buf: Buffer[] = [];
   #waiters: Waiter[] = [];
   #flush: Promise<void> | undefined;
+  /** A rotation's file switch in progress: nothing is written until it is done. */
+  #switching: Promise<void> | undefined;
 
   constructor(
     readonly path: string,
@@ -194,20 +285,48 @@ export class JournalWriter {
     if (!existed) fsyncDir(dir);
   }
 
-  /** Cut a torn or unreplayable tail off, durably. */
+  /** Cut a torn tail off, durably. */
   truncate(length: number): void {
     fs.ftruncateSync(this.#fd, length);
     fs.fdatasyncSync(this.#fd);
     this.bytes = length;
   }
 
-  /** Empty the journal and start it over for snapshot generation `gen`. */
+  /** Empty the journal and start it over for snapshot generation `gen` (at open only). */
   reset(gen: number): void {
     fs.ftruncateSync(this.#fd, 0);
     const header = Buffer.from(headerLine(gen));
     writeAllSync(this.#fd, header);
     fs.fdatasyncSync(this.#fd);
     this.bytes = header.length;
+    this.gen = gen;
+  }
+
+  /**
+   * Start generation `gen` in a new file, keeping the current one as `<journal>.prev`: it is what
+   * a fall back to the previous snapshot generation replays. Only while no write is in flight.
+   * From this call on, queued records belong to the new generation; the file switch itself
+   * (close, rename, create, header, directory sync) runs on the threadpool, and the next group
+   * commit waits for it, so nothing is acknowledged in a file whose directory entry is not durable.
+   */
+  rotate(gen: number, dir: string): void {
+    const header = Buffer.from(headerLine(gen));
+    this.bytes = header.length;
+    this.gen = gen;
+    const previous = this.#switching ?? Promise.resolve();
+    const switched = previous.then(async () => {
+      const old = this.#fd;
+      this.#fd = -1;
+      if (old >= 0) await fdCall<void>((cb) => fs.close(old, cb));
+      await fs.promises.rename(this.path, `${this.path}.prev`);
+      const fd = await fdCall<number>((cb) => fs.open(this.path, 'w', FILE_MODE, cb));
+      this.#fd = fd;
+      await fdCall<void>((cb) => fs.fchmod(fd, FILE_MODE, cb));
+      await fdCall<number>((cb) => fs.write(fd, header, 0, header.length, null, cb));
+      await fsyncDirAsync(dir);
+    });
+    switched.catch(() => undefined); // observed by the next flush (and by idle())
+    this.#switching = switched;
   }
 
   /** True while a group commit is in flight or queued. */
@@ -215,35 +334,34 @@ export class JournalWriter {
     return this.#flush !== undefined;
   }
 
-  /** Wait until no group commit is in flight or queued. */
+  /** Wait until no group commit or file switch is in flight or queued. */
   async idle(): Promise<void> {
-    while (this.#flush) await this.#flush.catch(() => undefined);
+    while (this.#flush || this.#switching) {
+      if (this.#flush) await this.#flush.catch(() => undefined);
+      const switching = this.#switching;
+      if (switching) {
+        await switching.catch(() => undefined);
+        if (this.#switching === switching) this.#switching = undefined;
+      }
+    }
   }
 
-  /** Queue one operation line; resolves once it (or a checkpoint covering it) is on disk. */
+  /** Queue one operation line; resolves once it is on disk. */
   append(op: JournalOp): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.#buf.push(`${JSON.stringify(op)}\n`);
+      this.#buf.push(encodeRecord(op));
       this.#waiters.push({ resolve, reject });
       // Everything queued before the flush starts (same tick, or during an in-flight sync) shares it.
       this.#flush ??= Promise.resolve().then(() => this.#flushLoop());
     });
   }
 
-  /**
-   * Drop the queued lines: a checkpoint just made their operations durable in the snapshot.
-   * Returns their waiters for the caller to settle.
-   */
-  takeCovered(): Waiter[] {
-    const covered = this.#waiters;
-    this.#buf = [];
-    this.#waiters = [];
-    return covered;
-  }
-
   /** Reject every queued operation. */
   failAll(error: StoreError): void {
-    for (const w of this.takeCovered()) w.reject(error);
+    const waiters = this.#waiters;
+    this.#buf = [];
+    this.#waiters = [];
+    for (const w of waiters) w.reject(error);
   }
 
   /** Release the file descriptor. */
@@ -266,10 +384,15 @@ export class JournalWriter {
           return;
         }
         const waiters = this.#waiters;
-        const bytes = Buffer.from(this.#buf.join(''), 'utf8');
+        const bytes = this.#buf.length === 1 ? this.#buf[0]! : Buffer.concat(this.#buf);
         this.#buf = [];
         this.#waiters = [];
         try {
+          if (this.#switching) {
+            const switching = this.#switching;
+            await switching;
+            if (this.#switching === switching) this.#switching = undefined;
+          }
           await this.durableWrite(this.#fd, bytes);
         } catch (error) {
           // The file may now end in a partial line and memory is ahead of disk: stop acknowledging.
@@ -284,7 +407,7 @@ export class JournalWriter {
         }
         this.bytes += bytes.length;
         for (const w of waiters) w.resolve();
-        // Between iterations no journal write is in flight, so a checkpoint may reset the journal.
+        // Between iterations no journal write is in flight, so a checkpoint may rotate the journal.
         if (!this.hooks.committed()) return;
       }
     } finally {

@@ -25,6 +25,8 @@ export class RowIndex {
   #oldest: number | undefined;
   #oldestValid = true;
   #dbOps: DbOp[] = [];
+  /** Inserts still queued for sql.js, by seq: a row removed before they are applied never reaches SQL. */
+  #queuedIns = new Map<number, DbOp>();
 
   /** Rows stored. */
   get size(): number {
@@ -45,7 +47,9 @@ export class RowIndex {
       if (victims) for (const victim of [...victims]) this.#delete(victim);
     }
     this.#add(seq, { state: 'pending', dedupeKey: dedupeKey ?? undefined, occurredAt });
-    this.#dbOps.push({ k: 'ins', row: jr });
+    const ins: DbOp = { k: 'ins', row: jr };
+    this.#dbOps.push(ins);
+    this.#queuedIns.set(seq, ins);
     // A fresh object owned by the caller: nothing in the store references it.
     const row: OutboxRow = { seq, kind, payloadJson, idempotencyKey, occurredAt, attempts: 0, nextAttemptAt: 0, state: 'pending' };
     if (dedupeKey !== null) row.dedupeKey = dedupeKey;
@@ -80,11 +84,16 @@ export class RowIndex {
     return removed;
   }
 
-  /** Re-apply one journal operation at open. Throws when an append does not follow the last seq. */
+  /**
+   * Re-apply one journal operation at open. An append of a seq at or below `maxSeq` is already in
+   * the base: a checkpoint exports operations still queued for the journal, and they then reach
+   * the journal that follows it too. Skipping those appends makes replay idempotent (updates set
+   * absolute values and removes of missing rows are ignored, so repeating them changes nothing).
+   */
   replay(op: JournalOp): void {
     if ('a' in op) {
       for (const jr of op.a) {
-        if (jr[0] <= this.maxSeq) throw new Error(`append of seq ${jr[0]} does not follow seq ${this.maxSeq}`);
+        if (jr[0] <= this.maxSeq) continue;
         this.maxSeq = jr[0];
         this.append(jr);
       }
@@ -108,10 +117,16 @@ export class RowIndex {
     return { pending: this.#pending, poisoned: this.#poisoned, oldestPendingAt: this.#pending > 0 ? this.#oldest : undefined };
   }
 
+  /** Row changes queued for sql.js and not taken yet. */
+  get queuedDbOps(): number {
+    return this.#dbOps.length;
+  }
+
   /** The sql.js changes queued since the last call, in order. */
   takeDbOps(): DbOp[] {
     const ops = this.#dbOps;
     this.#dbOps = [];
+    this.#queuedIns.clear();
     return ops;
   }
 
@@ -147,7 +162,15 @@ export class RowIndex {
     this.#entries.delete(seq);
     if (entry.state === 'pending') this.#leavePending(seq, entry);
     else this.#poisoned--;
-    this.#dbOps.push({ k: 'del', seq });
+    // Delivered before it was ever written into sql.js (the common case): cancel the insert
+    // instead of paying for an insert and a delete. Its queued updates then match no row.
+    const ins = this.#queuedIns.get(seq);
+    if (ins) {
+      ins.k = 'skip';
+      this.#queuedIns.delete(seq);
+    } else {
+      this.#dbOps.push({ k: 'del', seq });
+    }
     return true;
   }
 }

@@ -2,8 +2,10 @@
  * The default {@link OutboxStore}: rows in a sql.js (SQLite compiled to WASM) database, made
  * durable by an append-only journal with periodic checkpoints.
  *
- * Files, for a store at `<path>`: the snapshot `<path>` (a SQLite image, see snapshot.ts) and the
- * journal `<path>.journal` (JSON lines, see journal.ts); recovery.ts reads them back at open.
+ * Files, for a store at `<path>`: the snapshot `<path>` (a SQLite image, see snapshot.ts), the
+ * journal `<path>.journal` (checksummed JSON lines, see journal.ts), the previous generation of
+ * both (`<path>.prev`, `<path>.journal.prev`) and the writer's lock `<path>.lock` (lock.ts);
+ * recovery.ts reads them back at open.
  *
  * Why this shape: sql.js keeps the database in memory, so persisting it by exporting the whole
  * image per event would cost O(backlog) per event. Instead each operation appends one line to
@@ -12,6 +14,7 @@
  * max(`journalLimitBytes`, snapshot size) — so the checkpoint's O(backlog) cost is paid at most
  * once per O(backlog) journaled bytes, which keeps the amortised cost per event flat.
  */
+import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
 import type { Clock, TimerHandle } from '../../ports/clock.js';
 import type { Logger } from '../../ports/logger.js';
@@ -19,10 +22,11 @@ import type { NewOutboxRow, OutboxRow, OutboxRowPatch, OutboxRowState, OutboxSto
 import { ClosedError, InvalidArgumentError, StoreError, isRunnerError } from '../../errors/index.js';
 import { createStderrLogger } from '../tslog-logger.js';
 import { validateListOptions, validateNewRows, validatePatch } from '../memory-outbox-store.js';
-import { errorText, fsyncDir } from './files.js';
+import { DIR_MODE, errorText, installSnapshot } from './files.js';
 import { JournalWriter, headerLine, hybridDurableWrite, type DurableWrite, type JournalOp, type JournalRow } from './journal.js';
 import { recover, type StoreFiles } from './recovery.js';
 import { RowIndex } from './row-index.js';
+import { acquireStoreLock, releaseStoreLock } from './lock.js';
 import { loadSqlJs, type SnapshotDb, type SqlJsWasm } from './snapshot.js';
 import { requireClock } from '../require-clock.js';
 
@@ -69,6 +73,14 @@ const HARD_CAP_FACTOR = 16;
  * it at all.
  */
 const MAX_DEFERRED_FLUSHES = 64;
+/**
+ * Checkpoints of a database whose last image was at least this big export in a worker-thread
+ * replica; smaller ones export on the main thread (well under a millisecond at this size).
+ * @internal
+ */
+export const REPLICA_MIN_BYTES = 512 * 1024;
+/** Queued sql.js row changes applied after a group commit once there are this many. */
+const DB_APPLY_SLICE = 256;
 
 /**
  * The sql.js store. `durableWrite` is how group commits reach the disk; only the benchmark passes
@@ -83,6 +95,8 @@ export class SqlJsOutboxStore implements OutboxStore {
   readonly #journal: JournalWriter;
   readonly #wasm: SqlJsWasm;
 
+  readonly #lockPath: string;
+  #lockToken: string | undefined;
   #opening: Promise<void> | undefined;
   #closed = false;
   #failure: StoreError | undefined;
@@ -94,6 +108,7 @@ export class SqlJsOutboxStore implements OutboxStore {
   #checkpointTimer: TimerHandle | undefined;
   #checkpointWanted = false;
   #flushesWhileDue = 0;
+  #checkpointing: Promise<void> | undefined;
 
   constructor(options: SqlJsOutboxStoreOptions, durableWrite: DurableWrite = hybridDurableWrite) {
     if (typeof options?.path !== 'string' || options.path === '') {
@@ -103,6 +118,7 @@ export class SqlJsOutboxStore implements OutboxStore {
     if (!Number.isFinite(limit) || limit < 1) throw new InvalidArgumentError('createSqlJsOutboxStore: journalLimitBytes must be a positive number');
     const path = nodePath.resolve(options.path);
     this.#files = { path, journalPath: `${path}.journal`, dir: nodePath.dirname(path) };
+    this.#lockPath = `${path}.lock`;
     this.#log = options.logger ?? createStderrLogger({ clock: options.clock });
     // No default clock here: the composition root (createRunner) resolves it, once.
     requireClock(options?.clock, 'createSqlJsOutboxStore');
@@ -192,10 +208,12 @@ export class SqlJsOutboxStore implements OutboxStore {
     this.#clock.clearTimeout(this.#checkpointTimer);
     this.#checkpointTimer = undefined;
     try {
-      if (!this.#failure && this.#journal.bytes > this.#headerBytes()) this.#checkpoint();
-    } catch (error) {
-      // The journal still holds everything; the next open replays it.
-      this.#log.error('outbox', `outbox checkpoint on close failed (${errorText(error)}); the journal keeps the data`);
+      await this.#checkpointing;
+      // A last checkpoint leaves a short journal for the next open to replay.
+      if (!this.#failure && (this.#journal.bytes > this.#headerBytes() || this.#journal.gen > this.#gen) && this.#startCheckpoint()) {
+        await this.#checkpointing;
+      }
+      await this.#journal.idle(); // the last rotation's file switch
     } finally {
       this.#release();
     }
@@ -232,6 +250,10 @@ export class SqlJsOutboxStore implements OutboxStore {
 
   async #open(): Promise<void> {
     this.#failure = undefined; // a failed earlier attempt may have left one
+    if (!fs.existsSync(this.#files.dir)) fs.mkdirSync(this.#files.dir, { recursive: true, mode: DIR_MODE });
+    // Before reading anything: a second writer must not even recover (it would quarantine or
+    // truncate files the first one is appending to).
+    this.#lockToken = acquireStoreLock(this.#lockPath, this.#files.path, this.#log);
     await loadSqlJs(this.#wasm); // with the host's wasm, before recovery needs sql.js
     const recovered = await recover(this.#files, () => this.#clock.now(), this.#log);
     this.#db = recovered.snapshot;
@@ -242,13 +264,21 @@ export class SqlJsOutboxStore implements OutboxStore {
     const plan = recovered.journal;
     if (plan.kind === 'checkpoint') {
       // Give the new or repaired state a snapshot and a clean journal straight away.
-      this.#checkpoint();
+      this.#applyDb();
+      const image = this.#db.exportImage(plan.gen, this.#index.maxSeq);
+      await installSnapshot(this.#files.path, image);
+      this.#gen = plan.gen;
+      this.#snapshotBytes = image.length;
+      this.#journal.reset(plan.gen);
     } else if (plan.kind === 'keep') {
+      this.#journal.gen = this.#gen;
       if (plan.cut) this.#journal.truncate(plan.length);
       else this.#journal.bytes = plan.length;
     } else {
       this.#journal.reset(this.#gen);
     }
+    if (this.#snapshotBytes === 0) this.#snapshotBytes = fs.statSync(this.#files.path, { throwIfNoEntry: false })?.size ?? 0;
+    if (recovered.repaired.length > 0) this.#log.error('outbox', `outbox store repaired damaged files, nothing lost: ${recovered.repaired.join('; ')}`);
     if (recovered.lost.length > 0) {
       const kept = this.#index.size > 0 ? `with ${this.#index.size} recovered row(s)` : 'empty';
       this.#log.fatal('outbox', `outbox store quarantined corrupt data and started ${kept}: ${recovered.lost.join('; ')}`);
@@ -256,13 +286,15 @@ export class SqlJsOutboxStore implements OutboxStore {
   }
 
   #headerBytes(): number {
-    return Buffer.byteLength(headerLine(this.#gen));
+    return Buffer.byteLength(headerLine(this.#journal.gen));
   }
 
   #release(): void {
     this.#journal.close();
     this.#db?.close();
     this.#db = undefined;
+    if (this.#lockToken !== undefined) releaseStoreLock(this.#lockPath, this.#lockToken);
+    this.#lockToken = undefined;
   }
 
   // ---- sql.js -----------------------------------------------------------------------------------
@@ -286,10 +318,21 @@ export class SqlJsOutboxStore implements OutboxStore {
 
   /** After a group commit: checkpoint now when forced, or schedule one when due. False when the store failed. */
   #afterCommit(): boolean {
+    // Write-behind into sql.js in slices, so neither a checkpoint nor a list() finds thousands of
+    // row changes to apply in one go (that was most of a checkpoint's event-loop stall).
+    if (this.#index.queuedDbOps >= DB_APPLY_SLICE) {
+      try {
+        this.#applyDb();
+      } catch {
+        this.#journal.failAll(this.#failure!);
+        return false;
+      }
+    }
+    if (this.#checkpointing) return true; // one at a time; the journal it started is still short
     const threshold = Math.max(this.#journalLimit, this.#snapshotBytes);
     if (this.#checkpointTimer) this.#flushesWhileDue++;
     if (this.#checkpointWanted || this.#flushesWhileDue > MAX_DEFERRED_FLUSHES || this.#journal.bytes > HARD_CAP_FACTOR * threshold) {
-      return this.#runCheckpoint();
+      return this.#startCheckpoint();
     }
     if (this.#journal.bytes > threshold) this.#scheduleCheckpoint();
     return true;
@@ -306,60 +349,55 @@ export class SqlJsOutboxStore implements OutboxStore {
     this.#checkpointTimer = this.#clock
       .setTimeout(() => {
         this.#checkpointTimer = undefined;
-        if (this.#closed || this.#failure || !this.#db) return;
-        // A write in flight would land in the reset journal: let the flush loop do it in between.
+        if (this.#closed || this.#failure || !this.#db || this.#checkpointing) return;
+        // A write in flight would straddle the journal rotation: let the flush loop do it in between.
         if (this.#journal.busy) this.#checkpointWanted = true;
-        else this.#runCheckpoint();
+        else this.#startCheckpoint();
       }, 0)
       .unref();
   }
 
-  /** Checkpoint, keeping the store usable if only the snapshot write failed. False when the store failed. */
-  #runCheckpoint(): boolean {
+  /**
+   * Start a checkpoint: rotate the journal to the next generation and ask for the image, both in
+   * this synchronous step (no operation can slip in between; operations still queued for the old
+   * journal are in the image and go to the new journal, where replay skips them). The export runs
+   * in the replica's worker thread and the image is written out on the threadpool, so the event
+   * loop pays for the rotation and a message. Only while no journal write is in flight. False
+   * when the store failed.
+   */
+  #startCheckpoint(): boolean {
     this.#checkpointWanted = false;
     this.#flushesWhileDue = 0;
     this.#clock.clearTimeout(this.#checkpointTimer);
     this.#checkpointTimer = undefined;
+    const nextGen = this.#gen + 1;
     try {
-      this.#checkpoint();
-      return true;
+      this.#applyDb();
+      // After a failed snapshot write the journal is already at nextGen: the old one must stay.
+      if (this.#journal.gen < nextGen) this.#journal.rotate(nextGen, this.#files.dir);
     } catch (error) {
-      if (this.#failure) {
-        this.#journal.failAll(this.#failure);
-        return false;
-      }
-      // Nothing was renamed: the old snapshot and the journal still hold everything. Try again
-      // after another limit's worth of growth.
-      this.#snapshotBytes = this.#journal.bytes + this.#journalLimit;
-      this.#log.error('outbox', `outbox checkpoint failed (${errorText(error)}); continuing on the journal`);
-      return true;
+      this.#failure ??= new StoreError(`outbox journal rotation failed (${errorText(error)}); reopen the store`, { cause: error });
+      this.#journal.failAll(this.#failure);
+      return false;
     }
+    this.#checkpointing = this.#db!.checkpointImage(nextGen, this.#index.maxSeq, this.#snapshotBytes >= REPLICA_MIN_BYTES)
+      .then(async (image) => {
+        await installSnapshot(this.#files.path, image);
+        this.#gen = nextGen;
+        this.#snapshotBytes = image.length;
+      })
+      .catch((error: unknown) => this.#checkpointFailed(error))
+      .finally(() => {
+        this.#checkpointing = undefined;
+      });
+    return true;
   }
 
-  /**
-   * Fold everything into a new snapshot and start the journal over. Synchronous, so no operation
-   * can slip in between the export and the journal reset.
-   */
-  #checkpoint(): void {
-    this.#applyDb();
-    const nextGen = this.#gen + 1;
-    // Until the rename inside writeTo, a failure leaves the old snapshot and its journal intact.
-    const size = this.#db!.writeTo(this.#files.path, nextGen, this.#index.maxSeq);
-    // From here the new snapshot is the truth: lines still queued are already inside it, and the
-    // journal on disk (older generation) is stale. A failure now must stop the store, because
-    // appending to that stale journal would write lines the next open throws away.
-    this.#gen = nextGen;
-    this.#snapshotBytes = size;
-    const covered = this.#journal.takeCovered();
-    try {
-      fsyncDir(this.#files.dir);
-      this.#journal.reset(nextGen);
-    } catch (error) {
-      this.#failure = new StoreError(`outbox journal reset failed after a checkpoint (${errorText(error)}); reopen the store`, { cause: error });
-      for (const w of covered) w.resolve(); // their data is in the renamed snapshot
-      throw this.#failure;
-    }
-    for (const w of covered) w.resolve();
+  /** The snapshot was not installed: the old one plus both journals still hold everything. */
+  #checkpointFailed(error: unknown): void {
+    // Try again after another limit's worth of growth.
+    this.#snapshotBytes = this.#journal.bytes + this.#journalLimit;
+    this.#log.error('outbox', `outbox checkpoint failed (${errorText(error)}); continuing on the journal`);
   }
 }
 
@@ -373,12 +411,22 @@ export class SqlJsOutboxStore implements OutboxStore {
  * - `append`/`update`/`remove` resolve only after their journal line is fdatasync'ed (group
  *   commit: concurrent calls share one sync). Cost per event is flat in the backlog; the snapshot
  *   is rewritten when the journal outgrows max(`journalLimitBytes`, snapshot size), and on close.
- * - A corrupt snapshot or journal is renamed to `<file>.corrupt-<ISO time>` and the store starts
- *   over (empty, or with the snapshot plus the valid journal prefix when only the journal is
- *   damaged), logging one FATAL line with what was lost. A torn last journal line (a write that
- *   never completed, so never acknowledged) is dropped with a warning.
+ * - Each journal record carries a CRC-32. A damaged record is skipped alone (its bytes go to
+ *   `<path>.journal.corrupt-<ISO time>`, one FATAL line says what it held); its neighbours replay.
+ *   Each checkpoint keeps the previous snapshot generation (`<path>.prev`) and the journal since
+ *   (`<path>.journal.prev`), so a damaged snapshot falls back to them with nothing lost (an ERROR
+ *   line). Only when both generations are damaged does the store start empty (FATAL). A torn last
+ *   journal line (a write that never completed, so never acknowledged) is dropped with a warning.
+ *   Journals written before checksums (format 1) are read and migrated at open.
+ * - A checkpoint runs off the event loop: once the database image reaches 512 KiB, a worker
+ *   thread keeps a replica of it and exports the image (smaller images, and any when the worker
+ *   cannot run, are exported on the main thread); the image is written and synced, and the
+ *   journal switched, on the threadpool.
  * - Files are 0600; a missing parent directory is created 0700.
- * - One store per path: two stores (or processes) on the same files will corrupt them.
+ * - One writer per path: opening takes `<path>.lock` (O_EXCL, 0600, holding the pid). A second
+ *   opener — another process or another store object in this process — gets `StoreError` with
+ *   code `STORE_LOCKED` naming the holder's pid; a lock left by a process that is no longer
+ *   running is taken over with a warning. `close()` releases it.
  * @public
  */
 export function createSqlJsOutboxStore(options: SqlJsOutboxStoreOptions): OutboxStore {

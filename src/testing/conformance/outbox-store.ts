@@ -215,6 +215,25 @@ export function runOutboxStoreConformance(
       if (s.reopen) await check(await s.reopen());
     }));
 
+    it('a leading U+FEFF (BOM) in kind, idempotencyKey, dedupeKey, payloadJson and lastError is kept: same bytes out', withStore(async (s) => {
+      const bom = '\ufeff';
+      const [row] = await s.store().append([
+        newRow(1, { kind: `${bom}message`, idempotencyKey: `${bom}key-1`, dedupeKey: `${bom}dk`, payloadJson: `${bom}{"n":1}` }),
+      ]);
+      await s.store().update(row!.seq, { lastError: `${bom}boom` });
+      const check = async (store: OutboxStore) => {
+        const [listed] = await store.list({ state: 'pending', limit: 10 });
+        assert.ok(listed, 'the row is listed');
+        assert.equal(listed.kind, `${bom}message`);
+        assert.equal(listed.idempotencyKey, `${bom}key-1`);
+        assert.equal(listed.dedupeKey, `${bom}dk`);
+        assert.equal(listed.payloadJson, `${bom}{"n":1}`);
+        assert.equal(listed.lastError, `${bom}boom`);
+      };
+      await check(s.store());
+      if (s.reopen) await check(await s.reopen());
+    }));
+
     it('returned rows are copies: mutating them does not change the store', withStore(async ({ store }) => {
       const [row] = await store().append([newRow(1)]);
       row!.attempts = 99;

@@ -1,0 +1,18 @@
+// Simulating a crash of a sql.js outbox store inside one test process: the abandoned store still
+// holds `<path>.lock` under this (live) pid, so the lock is rewritten to name a pid that has
+// exited, which is exactly what a killed process leaves behind.
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+
+let deadPid: number | undefined;
+
+/** The pid of a child that has already exited (and been reaped). */
+export function exitedPid(): number {
+  deadPid ??= spawnSync(process.execPath, ['-e', '']).pid;
+  return deadPid!;
+}
+
+/** Make the store at `file` look as if its writer was killed: its lock names a dead pid. */
+export function abandonOutboxLock(file: string): void {
+  fs.writeFileSync(`${file}.lock`, `${exitedPid()} crashed\n`, { mode: 0o600 });
+}
