@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { dirname } from 'node:path';
 import type * as TypedEmitterModule from 'typed-emitter';
 import type { Clock } from './ports/clock.js';
-import type { Logger } from './ports/logger.js';
+import { LOG_LEVELS, type Logger, type LogLevel } from './ports/logger.js';
 import type { OutboxStore } from './ports/outbox-store.js';
 import type { OutboxStats } from './core/outbox.js';
 import type { AgentStatus } from './core/status.js';
@@ -10,7 +10,7 @@ import type { RunnerCore, RunnerEvents } from './core/runner.js';
 import type { ControlServer } from './control/control-server.js';
 import type { MonitorLink } from './control/monitor-auth.js';
 import { MonitorFeed } from './control/monitor-feed.js';
-import { ClosedError, RunnerError } from './errors/index.js';
+import { ClosedError, InvalidArgumentError, RunnerError } from './errors/index.js';
 import { describeError } from './shared/describe-error.js';
 import { validateSendInput } from './runner-options.js';
 import { ensurePrivateDir, writePrivateJson, sweepStaleScratch } from './adapters/runner-files.js';
@@ -36,7 +36,14 @@ export interface Runner extends TypedEmitter<RunnerEvents> {
   start(): Promise<void>;
   /** Tear down; idempotent; nothing accepted is lost. Closes only what the runner created itself. */
   stop(): Promise<void>;
-  /** Current status (a copy). */
+  /** The agent's name on the relay (the `name` option). */
+  readonly name: string;
+  /**
+   * Current status (a copy).
+   * @remarks The `status` event fires when the status changes — state, subagents, context, session,
+   * version, warning or detail — not on every bit of activity: `lastActivityAt` alone moving does
+   * not emit (the core's status tracker decides). Read this property for the latest activity time.
+   */
   readonly status: AgentStatus;
   /** Relay agent id, once registered. */
   readonly agentId: string | undefined;
@@ -54,8 +61,16 @@ export interface Runner extends TypedEmitter<RunnerEvents> {
    * lands on the page; it stops working after that or after a minute. Throws before `start()`.
    */
   monitorLink(): MonitorLink;
-  /** Outbox health. */
+  /** Outbox health (trouble as it happens: the `outbox` event). */
   outboxStats(): Promise<OutboxStats>;
+  /** Interrupt the agent's current turn (as the relay's `interrupt` command does). Rejects before `start()`. */
+  interrupt(): Promise<void>;
+  /** Restart the provider, resuming its session (as the relay's `restart` command does). Rejects before `start()`. */
+  restart(): Promise<void>;
+  /** Change the runner's log level at once (as `POST /log-level` does); an unknown level is an `InvalidArgumentError`. */
+  setLogLevel(level: LogLevel): void;
+  /** `await using runner = createRunner(…)`: stops the runner when the scope ends. */
+  [Symbol.asyncDispose](): Promise<void>;
   /**
    * Send a relay message as the agent (through the outbox).
    * @remarks Rejects with an `InvalidArgumentError` (naming the field) when `to` is empty or longer
@@ -89,7 +104,7 @@ export interface AgentRunnerParts {
   owned: { store?: OutboxStore; logger?: Logger };
 }
 
-const FORWARDED = ['status', 'delivery', 'sent', 'permissions', 'mirror', 'timeline', 'ready', 'error'] as const;
+const FORWARDED = ['status', 'delivery', 'sent', 'permissions', 'mirror', 'timeline', 'outbox', 'ready', 'error'] as const;
 /** What the monitor page shows as it happens. */
 const PUBLISHED = ['status', 'delivery', 'sent', 'permissions', 'mirror', 'timeline'] as const;
 
@@ -132,6 +147,11 @@ export class AgentRunner extends (EventEmitter as unknown as new () => TypedEmit
       if (entry.event !== 'relay.reregistered') return;
       this.#writeInfo().catch((error: unknown) => parts.logger.error('runner', `could not rewrite the info file: ${String(error)}`));
     });
+  }
+
+  /** The agent's name on the relay. */
+  get name(): string {
+    return this.#p.name;
   }
 
   /** Current status (a copy). */
@@ -199,6 +219,36 @@ export class AgentRunner extends (EventEmitter as unknown as new () => TypedEmit
     await rm(this.#p.scratchDir, { recursive: true, force: true }).catch(() => {});
     await this.#closeOwned();
   }
+
+  /** Interrupt the current turn. */
+  async interrupt(): Promise<void> {
+    this.#requireStarted();
+    await this.#p.core.interrupt();
+  }
+
+  /** Restart the provider, resuming its session. */
+  async restart(): Promise<void> {
+    this.#requireStarted();
+    await this.#p.core.restartProvider();
+  }
+
+  /** Change the log level now. */
+  setLogLevel(level: LogLevel): void {
+    if (!(LOG_LEVELS as readonly unknown[]).includes(level)) {
+      throw new InvalidArgumentError(`log level must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(level)}`, { data: { option: 'level' } });
+    }
+    this.#p.core.setLogLevel(level);
+  }
+
+  /** Stops the runner at the end of an `await using` scope. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.stop();
+  }
+
+  #requireStarted(): void {
+    if (this.#stopped || !this.#p.core.agentId) throw new ClosedError('runner (not started)');
+  }
+
 
   /** Outbox health. */
   async outboxStats(): Promise<OutboxStats> {

@@ -4,12 +4,13 @@ import type { Obligation, RelayHttp } from '../ports/relay-http.js';
 import type { RelayBus } from '../ports/relay-bus.js';
 import type { Outbox } from './outbox.js';
 import type { AgentStatus } from './status.js';
-import type { SentEvent, TimelineEvent } from './runner-types.js';
+import type { RunnerOutboxEvent, SentEvent, TimelineEvent } from './runner-types.js';
 import { createObligationCache, type ObligationCache, type ObligationSnapshot } from './obligations.js';
 import { listenToBus, type BusTarget } from './bus-commands.js';
 import { ClosedError, RunnerError } from '../errors/index.js';
 import type { RelayAuth } from './registration.js';
 import { describeError } from '../shared/describe-error.js';
+import type { OutboxPoisonedEvent, OutboxRejectedEvent, OutboxRetryEvent, OutboxShedEvent } from './outbox-types.js';
 
 /** What {@link RelayLink} needs. */
 export interface RelayLinkDeps {
@@ -29,6 +30,8 @@ export interface RelayLinkDeps {
   onTimeline: (entry: TimelineEvent) => void;
   /** The agent's own message was queued (a monitor marks the message it answers). */
   onSent?: (event: SentEvent) => void;
+  /** Outbox trouble (retry, poisoned, rejected, shed), for the host. */
+  onOutbox?: (event: RunnerOutboxEvent) => void;
   /** An event could not be queued (also logged). */
   onError: (error: Error) => void;
 }
@@ -73,8 +76,17 @@ export class RelayLink {
     // Shedding is visible to the host and the monitor as a timeline entry, not only in the log.
     const shed = (event: { rows: number; bytes: number; kinds: Record<string, number> }) =>
       this.timeline('outbox.shed', { rows: event.rows, bytes: event.bytes, kinds: event.kinds });
+    const forward = this.#d.onOutbox;
+    const retried = (event: OutboxRetryEvent) => forward?.({ type: 'retry', ...event });
+    const poisoned = (event: OutboxPoisonedEvent) => forward?.({ type: 'poisoned', ...event });
+    const refused = (event: OutboxRejectedEvent) => forward?.({ type: 'rejected', ...event });
+    const dropped = (event: OutboxShedEvent) => forward?.({ type: 'shed', ...event });
     outbox.on('delivered', delivered).on('rejected', rejected).on('shed', shed);
-    this.#offOutbox = () => void outbox.off('delivered', delivered).off('rejected', rejected).off('shed', shed);
+    outbox.on('retry', retried).on('poisoned', poisoned).on('rejected', refused).on('shed', dropped);
+    this.#offOutbox = () => {
+      outbox.off('delivered', delivered).off('rejected', rejected).off('shed', shed);
+      outbox.off('retry', retried).off('poisoned', poisoned).off('rejected', refused).off('shed', dropped);
+    };
     outbox.start();
     this.#attach(agentId, token);
   }

@@ -4,6 +4,7 @@ import type { ProviderAdapter, ProviderDeps } from '../ports/provider.js';
 import type { RelayHttp } from '../ports/relay-http.js';
 import type { RelayBus } from '../ports/relay-bus.js';
 import type { Outbox } from './outbox.js';
+import type { OutboxPoisonedEvent, OutboxRejectedEvent, OutboxRetryEvent, OutboxShedEvent } from './outbox-types.js';
 import type { DeliveryJournal } from '../ports/delivery-journal.js';
 import type { AgentStatus } from './status.js';
 import type { DeliveryEvent } from './delivery.js';
@@ -62,11 +63,24 @@ export type RunnerEvents = {
   mirror: (event: MirrorEvent) => void;
   /** A timeline event (also published on the bus). */
   timeline: (event: TimelineEvent) => void;
+  /** Outbox trouble, as it happens: a retry scheduled, a row poisoned or rejected, rows shed. */
+  outbox: (event: RunnerOutboxEvent) => void;
   /** The runner finished `start()`. */
   ready: (info: { agentId: string; controlUrl?: string }) => void;
   /** A failure the runner handled (logged too). */
   error: (error: Error) => void;
 };
+
+/**
+ * An outbox event forwarded by the runner (`runner.on('outbox', …)`), so a host sees delivery
+ * trouble without polling `outboxStats()`.
+ * @public
+ */
+export type RunnerOutboxEvent =
+  | ({ type: 'retry' } & OutboxRetryEvent)
+  | ({ type: 'poisoned' } & OutboxPoisonedEvent)
+  | ({ type: 'rejected' } & OutboxRejectedEvent)
+  | ({ type: 'shed' } & OutboxShedEvent);
 
 /** Everything the core needs; the composition root fills it, every default already resolved. */
 export interface RunnerCoreDeps {

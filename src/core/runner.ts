@@ -15,7 +15,7 @@ import { ProviderSupervisor } from './supervisor.js';
 import { SessionMirror } from './session-mirror.js';
 import { Inbox } from './inbox.js';
 
-export type { RunnerCoreDeps, RunnerEvents, SentEvent, TimelineEvent, MirrorEvent, StopVerdict, RelayedPermissionOutcome, PendingPermission } from './runner-types.js';
+export type { RunnerCoreDeps, RunnerEvents, RunnerOutboxEvent, SentEvent, TimelineEvent, MirrorEvent, StopVerdict, RelayedPermissionOutcome, PendingPermission } from './runner-types.js';
 
 /**
  * The runner's core: a coordinator over its subsystems — registration and token, the relay link
@@ -48,7 +48,7 @@ export class RunnerCore extends Emitter<RunnerEvents> {
     this.#link = new RelayLink({
       clock, logger, http, auth: this.#registration, makeBus: deps.makeBus, makeOutbox: deps.makeOutbox, obligationRefreshMs: deps.obligationRefreshMs,
       currentStatus: () => this.status.get(),
-      onTimeline: (entry) => this.emit('timeline', entry), onSent: (event) => this.emit('sent', event),
+      onTimeline: (entry) => this.emit('timeline', entry), onSent: (event) => this.emit('sent', event), onOutbox: (event) => this.emit('outbox', event),
       onError: (error) => this.emit('error', error),
     });
     this.status = new StatusTracker(clock, deps.stalledAfterMs, (status) => {
