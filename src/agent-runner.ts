@@ -34,8 +34,14 @@ export interface Runner extends TypedEmitter<RunnerEvents> {
    * A rejected start leaves nothing running and may be called again (e.g. once the relay is back).
    */
   start(): Promise<void>;
-  /** Tear down; idempotent; nothing accepted is lost. Closes only what the runner created itself. */
-  stop(): Promise<void>;
+  /**
+   * Tear down; idempotent; nothing accepted is lost. Closes only what the runner created itself.
+   * @remarks The one step that waits on the relay is the last drain of the outbox. `timeoutMs` or
+   * an aborted `signal` cuts it short: what the relay has not accepted stays stored and goes out at
+   * the next start. The provider's own stop is bounded by its grace period (then SIGKILL to its
+   * process group) either way.
+   */
+  stop(options?: StopOptions): Promise<void>;
   /** The agent's name on the relay (the `name` option). */
   readonly name: string;
   /**
@@ -77,6 +83,17 @@ export interface Runner extends TypedEmitter<RunnerEvents> {
    * than 200 characters, `body` is not a string or longer than 256 KiB, or `replyTo` is empty.
    */
   send(input: { to: string; body: string; replyTo?: string }): Promise<{ seq: number }>;
+}
+
+/**
+ * Options of {@link Runner.stop}.
+ * @public
+ */
+export interface StopOptions {
+  /** Stop waiting for the relay to take what the outbox holds after this long. @defaultValue no bound (each request's own timeout) */
+  timeoutMs?: number;
+  /** Aborting it stops waiting for the relay at once (e.g. a second Ctrl-C). */
+  signal?: AbortSignal;
 }
 
 /**
@@ -207,11 +224,32 @@ export class AgentRunner extends (EventEmitter as unknown as new () => TypedEmit
   }
 
   /** Tear down; idempotent. Closes only what the runner created (see docs/embedding.md, "Who owns what"). */
-  async stop(): Promise<void> {
+  async stop(options: StopOptions = {}): Promise<void> {
+    const { timeoutMs, signal } = options;
+    if (timeoutMs !== undefined && !(Number.isFinite(timeoutMs) && timeoutMs >= 0)) {
+      throw new InvalidArgumentError(`stop timeoutMs must be a finite number of ms >= 0, got ${String(timeoutMs)}`, { data: { option: 'timeoutMs' } });
+    }
     if (this.#stopped) return;
     this.#stopped = true;
-    await this.#starting?.catch(() => {});
-    await this.#p.core.stop();
+    const { clock } = this.#p;
+    let timer: ReturnType<Clock['setTimeout']> | undefined;
+    let onAbort: (() => void) | undefined;
+    const cutoff =
+      timeoutMs === undefined && !signal
+        ? undefined
+        : new Promise<void>((resolve) => {
+            if (timeoutMs !== undefined) timer = clock.setTimeout(resolve, timeoutMs);
+            onAbort = () => resolve();
+            if (signal?.aborted) resolve();
+            else signal?.addEventListener('abort', onAbort, { once: true });
+          });
+    try {
+      await this.#starting?.catch(() => {});
+      await this.#p.core.stop(cutoff);
+    } finally {
+      clock.clearTimeout(timer);
+      if (onAbort) signal?.removeEventListener('abort', onAbort);
+    }
     this.#feed.stop();
     await removeRunnerConnection(this.#p.dataDir).catch(() => {});
     await this.#control?.close().catch(() => {});

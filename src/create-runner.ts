@@ -29,6 +29,7 @@ import { runnerControlRoutes } from './control/runner-routes.js';
 import { AgentRunner, type Runner } from './agent-runner.js';
 import { validateRunnerOptions } from './runner-options.js';
 import { buildProviderEnv, createSecretRegistry, type SecretRegistry } from './provider-env.js';
+import type { LocalPermissionAnswer, LocalPermissionRequest } from './core/permissions.js';
 
 export type { Runner, TypedEmitter } from './agent-runner.js';
 
@@ -78,8 +79,15 @@ export interface RunnerOptions {
   stalledAfterMs?: number;
   /** HTTP heartbeat period while the bus is down. @defaultValue 30000 */
   heartbeatMs?: number;
-  /** How long a permission request waits for the relay. @defaultValue 60000 */
+  /** How long a permission request waits for the relay (and for `onPermissionRequest`). @defaultValue 60000 */
   permissionTimeoutMs?: number;
+  /**
+   * Decide permission requests locally first (like the Agent SDK's `canUseTool`): return
+   * `{ behavior: 'allow' | 'deny', message? }`, or `'relay'` to let the relay decide as usual.
+   * Bounded by `permissionTimeoutMs`; a callback that throws defers to the relay.
+   * @defaultValue none: every request goes to the relay
+   */
+  onPermissionRequest?: (request: LocalPermissionRequest) => LocalPermissionAnswer | Promise<LocalPermissionAnswer>;
   /** Background refresh of the obligation snapshot. @defaultValue 10000 */
   obligationRefreshMs?: number;
   /** Largest attachment downloaded. @defaultValue 25 MiB */
@@ -157,6 +165,7 @@ export function createRunner(options: RunnerOptions): Runner {
     ...(options.exitPolicy ? { exitPolicy: options.exitPolicy } : {}),
     ...r.timings,
     maxAttachmentBytes: r.maxAttachmentBytes,
+    ...(options.onPermissionRequest ? { onPermissionRequest: options.onPermissionRequest } : {}),
     saveAttachment: (messageId, name, bytes) => saveAttachmentFile(join(r.dataDir, 'attachments'), messageId, name, bytes),
     // Which messages the agent was working on, for the next run if this process dies (issue 10).
     journal: createFileDeliveryJournal({ path: join(r.dataDir, 'deliveries.json') }),

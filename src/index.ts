@@ -42,7 +42,9 @@ export {
 export type { TypedEvents, EventMap } from './core/emitter.js';
 export { createObligationCache, type ObligationCache, type ObligationCacheOptions, type ObligationSnapshot } from './core/obligations.js';
 export { createRunner, RUNNER_VERSION, type Runner, type RunnerOptions, type TypedEmitter } from './create-runner.js';
+export type { StopOptions } from './agent-runner.js';
 export type { RunnerEvents, RunnerOutboxEvent, SentEvent, TimelineEvent, MirrorEvent, StopVerdict, RelayedPermissionOutcome, PendingPermission } from './core/runner.js';
+export type { LocalPermissionRequest, LocalPermissionAnswer } from './core/permissions.js';
 export type { AgentStatus, AgentState } from './core/status.js';
 export type { DeliveryEvent, DeliveryState, InboundMessage } from './core/delivery.js';
 export type { ExitPolicyOptions, ExitDecision } from './core/exit-policy.js';

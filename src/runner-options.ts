@@ -132,6 +132,7 @@ const runnerOptionsSchema = v.looseObject({
   bus: v.optional(fn('a function (agentId, token) => RelayBus')),
   spawner: v.optional(withMethods('process spawner', ['spawn'])),
   fetch: v.optional(fn('a fetch function')),
+  onPermissionRequest: v.optional(fn('a function (request) => decision or "relay"')),
 });
 
 /** The dotted path of a valibot issue (`control.port`), or undefined at the root. */

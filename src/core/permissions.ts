@@ -28,6 +28,28 @@ export interface PendingPermission {
   deadline: number;
 }
 
+/**
+ * A permission request as the host's local callback sees it (`RunnerOptions.onPermissionRequest`).
+ * @public
+ */
+export interface LocalPermissionRequest {
+  /** The request id (the provider's, or one the runner chose). */
+  requestId: string;
+  /** The tool asking for permission. */
+  tool: string;
+  /** What the tool wants to do, in one line. */
+  summary: string;
+  /** The tool's input as the provider gave it, when it did. */
+  input?: unknown;
+}
+
+/**
+ * The host's answer to a permission request: a decision, or `'relay'` to let the relay decide
+ * (the usual bounded wait).
+ * @public
+ */
+export type LocalPermissionAnswer = PermissionDecision | 'relay';
+
 /** What {@link PermissionRelay} needs. */
 export interface PermissionRelayDeps {
   clock: Clock;
@@ -42,6 +64,8 @@ export interface PermissionRelayDeps {
   http: Pick<RelayHttp, 'createPermissionRequest'>;
   /** The waiting requests changed (raised or settled): the list as it is now. */
   onPending?: (pending: PendingPermission[]) => void;
+  /** The host decides first (like the Agent SDK's `canUseTool`); `'relay'` defers to the relay. */
+  local?: (request: LocalPermissionRequest) => LocalPermissionAnswer | Promise<LocalPermissionAnswer>;
 }
 
 interface Pending {
@@ -70,13 +94,19 @@ export class PermissionRelay {
 
   /** Relay a request and wait for its outcome (never rejects). */
   async request(input: { requestId?: string; tool: string; summary: string; input?: unknown }): Promise<RelayedPermissionOutcome> {
+    // The host's callback (when given) decides first; the relay only when it defers.
     const { clock, logger, timeoutMs } = this.#d;
     const agentId = this.#d.auth.agentId;
     const requestId = input.requestId ?? `perm-${++this.#seq}`;
     const onTimeout: RelayedPermissionOutcome = this.#d.interactive
       ? { behavior: 'ask', message: 'no decision from the relay in time; asking locally' }
       : { behavior: 'deny', message: `no permission decision from the relay within ${formatMs(timeoutMs)}` };
-    if (!agentId || this.#stopped) return onTimeout;
+    if (this.#stopped) return onTimeout;
+    if (this.#d.local) {
+      const local = await this.#askHost(requestId, input, onTimeout);
+      if (local) return local;
+    }
+    if (!agentId) return onTimeout;
     this.#turn?.add(requestId);
     const outcome = new Promise<RelayedPermissionOutcome>((resolve) => {
       const timer = clock.setTimeout(() => {
@@ -100,6 +130,43 @@ export class PermissionRelay {
       this.decide(requestId, null, onTimeout);
     }
     return outcome;
+  }
+
+  /**
+   * Ask the host's callback first, bounded by the same timeout. A decision is final; `'relay'`,
+   * anything unrecognised, or a callback that throws defers to the relay (logged). A decision
+   * arriving after its turn settled is never applied: the request is denied instead.
+   */
+  async #askHost(requestId: string, input: { tool: string; summary: string; input?: unknown }, onTimeout: RelayedPermissionOutcome): Promise<RelayedPermissionOutcome | undefined> {
+    const { clock, logger, timeoutMs } = this.#d;
+    const turn = this.#turn;
+    const request: LocalPermissionRequest = { requestId, tool: input.tool, summary: input.summary };
+    if (input.input !== undefined) request.input = input.input;
+    let timer: TimerHandle | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => {
+      timer = clock.setTimeout(() => resolve('timeout'), timeoutMs);
+    });
+    let answer: LocalPermissionAnswer | 'timeout' | undefined;
+    try {
+      answer = await Promise.race([Promise.resolve(this.#d.local?.(request)), timedOut]);
+    } catch (error) {
+      logger.warn('permission', `the host's permission callback threw for ${requestId} (${input.tool}); asking the relay: ${describeError(error)}`);
+      return undefined;
+    } finally {
+      clock.clearTimeout(timer);
+    }
+    if (answer === 'timeout') {
+      logger.warn('permission', `the host's permission callback did not answer ${requestId} (${input.tool}) in time: ${onTimeout.behavior}`);
+      return onTimeout;
+    }
+    if (answer === undefined || answer === 'relay') return undefined;
+    if (answer.behavior !== 'allow' && answer.behavior !== 'deny') {
+      logger.warn('permission', `the host's permission callback gave no decision for ${requestId}; asking the relay`);
+      return undefined;
+    }
+    if (this.#stopped || (turn !== undefined && this.#turn !== turn)) return { behavior: 'deny', message: 'the turn ended before a decision arrived' };
+    logger.info('permission', `request ${requestId} (${input.tool}): ${answer.behavior} by the host`);
+    return { behavior: answer.behavior, ...(answer.message ? { message: answer.message } : {}) };
   }
 
   /** A structured provider raised a request: relay it and hand the outcome to its session. */

@@ -203,10 +203,16 @@ export class RelayLink {
   }
 
   /** Stop refreshing, give the outbox one quick drain (the rest stays stored), close the bus. */
-  async close(): Promise<void> {
+  /**
+   * Give what the outbox holds one last chance to go out, then close. `cutoff` (the host's stop
+   * deadline or abort) ends that wait early: rows not yet accepted stay stored for the next start,
+   * and one still in flight is retried then (the relay dedupes it by its idempotency key).
+   */
+  async close(cutoff?: Promise<void>): Promise<void> {
     this.#obligations?.stop();
-    await this.#outbox?.drain().catch(() => {});
-    await this.#outbox?.close();
+    const bounded = (work: Promise<unknown> | undefined) => Promise.race([work?.catch(() => {}), ...(cutoff ? [cutoff] : [])]);
+    await bounded(this.#outbox?.drain());
+    await bounded(this.#outbox?.close());
     this.#unsubscribe();
     this.#offOutbox();
     await this.#bus?.close();

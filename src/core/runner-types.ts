@@ -10,7 +10,7 @@ import type { AgentStatus } from './status.js';
 import type { DeliveryEvent } from './delivery.js';
 import type { ExitPolicyOptions } from './exit-policy.js';
 import type { MirrorEvent } from './session-mirror.js';
-import type { PendingPermission } from './permissions.js';
+import type { LocalPermissionAnswer, LocalPermissionRequest, PendingPermission } from './permissions.js';
 
 export type { MirrorEvent } from './session-mirror.js';
 export type { StopVerdict } from './obligations.js';
@@ -102,6 +102,8 @@ export interface RunnerCoreDeps {
   stalledAfterMs: number;
   heartbeatMs: number;
   permissionTimeoutMs: number;
+  /** The host's permission callback, asked before the relay. */
+  onPermissionRequest?: (request: LocalPermissionRequest) => LocalPermissionAnswer | Promise<LocalPermissionAnswer>;
   obligationRefreshMs: number;
   /** Largest attachment downloaded. */
   maxAttachmentBytes: number;

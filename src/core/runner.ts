@@ -64,7 +64,7 @@ export class RunnerCore extends Emitter<RunnerEvents> {
       onGaveUp: (reason) => this.#inbox.abandonAll(`the agent's provider stopped for good: ${reason}`),
       onError: (error) => this.emit('error', error),
     });
-    this.#permissions = new PermissionRelay({ clock, logger, auth: this.#registration, http, timeoutMs: deps.permissionTimeoutMs, interactive: provider.capabilities.interactive, onPending: (pending) => this.emit('permissions', pending) });
+    this.#permissions = new PermissionRelay({ clock, logger, auth: this.#registration, http, timeoutMs: deps.permissionTimeoutMs, interactive: provider.capabilities.interactive, onPending: (pending) => this.emit('permissions', pending), ...(deps.onPermissionRequest ? { local: deps.onPermissionRequest } : {}) });
     this.#mirror = new SessionMirror({
       features: () => this.#registration.profile?.features,
       enqueue: (kind, payload) => this.#link.enqueue(kind, payload),
@@ -114,11 +114,11 @@ export class RunnerCore extends Emitter<RunnerEvents> {
     this.emit('ready', { agentId: registered.agent.id });
   }
 
-  /** Tear down in reverse order; idempotent. Nothing accepted is lost: the outbox keeps its rows. */
-  async stop(): Promise<void> {
+  /** Tear down in reverse order; idempotent. Nothing accepted is lost; `cutoff` ends the last drain early. */
+  async stop(cutoff?: Promise<void>): Promise<void> {
     if (this.#phase === 'stopped') return;
     this.#phase = 'stopped';
-    await this.#teardown();
+    await this.#teardown(cutoff);
   }
 
   /** Undo a failed `start()` (provider, bus, timers) so that `start()` can be called again. */
@@ -126,7 +126,7 @@ export class RunnerCore extends Emitter<RunnerEvents> {
     if (this.#phase === 'started') await this.#teardown().finally(() => ((this.#phase = 'new'), this.#supervisor.reopen()));
   }
 
-  async #teardown(): Promise<void> {
+  async #teardown(cutoff?: Promise<void>): Promise<void> {
     this.#registration.stop();
     this.#inbox.stop();
     this.#permissions.stop();
@@ -134,7 +134,7 @@ export class RunnerCore extends Emitter<RunnerEvents> {
     await this.#mirror.sessionEnded(this.#supervisor.sessionId);
     this.status.set('offline', 'runner stopped');
     this.status.dispose();
-    await this.#link.close();
+    await this.#link.close(cutoff);
   }
 
   /** The Stop decision, from the local snapshot only (never the network): only messages the agent was shown. */

@@ -6,6 +6,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AgentStatus } from '../../src/core/status.js';
 import type { RunnerOutboxEvent } from '../../src/core/runner.js';
+import type { LocalPermissionAnswer, LocalPermissionRequest } from '../../src/core/permissions.js';
+import { createMemoryOutboxStore } from '../../src/adapters/memory-outbox-store.js';
 import { startRig, waitFor, type Rig } from '../helpers/rig.js';
 
 const rigs: Rig[] = [];
@@ -88,5 +90,81 @@ describe('a runner an orchestrator can drive (issue 13, item 4)', () => {
     expect(r.runner.status.state).toBe('offline');
     expect(() => r.runner.monitorLink()).toThrow();
     await expect(r.runner.restart()).rejects.toMatchObject({ code: 'CLOSED' });
+  });
+});
+
+describe('a local permission callback decides first, and can defer to the relay (issue 13, item 4)', () => {
+  const replyTo = (r: Rig, id: string) => r.relay.listMessages({ kind: 'session' }).find((m) => m.entry === 'reply' && m.replyTo === id);
+  async function withCallback(answer: (request: LocalPermissionRequest) => LocalPermissionAnswer | Promise<LocalPermissionAnswer>): Promise<{ r: Rig; seen: LocalPermissionRequest[] }> {
+    const seen: LocalPermissionRequest[] = [];
+    const r = await startRig({
+      onPermissionRequest: (request) => {
+        seen.push(request);
+        return answer(request);
+      },
+    });
+    rigs.push(r);
+    await r.runner.start();
+    return { r, seen };
+  }
+
+  it('an allow from the host reaches the provider, and the relay never sees the request', async () => {
+    const { r, seen } = await withCallback(() => ({ behavior: 'allow' }));
+    const sent = r.relay.sendToAgent(r.runner.agentId!, { from: 'alice', body: 'deploy [permission:Bash]' });
+    expect((await waitFor(() => replyTo(r, sent.id), 'reply')).body).toBe('permission allowed');
+    expect(seen).toEqual([expect.objectContaining({ tool: 'Bash' })]);
+    expect(r.relay.permissions(r.runner.agentId!)).toEqual([]);
+  });
+
+  it('a deny from the host carries its reason', async () => {
+    const { r } = await withCallback(async () => ({ behavior: 'deny', message: 'not from this host' }));
+    const sent = r.relay.sendToAgent(r.runner.agentId!, { from: 'alice', body: 'rm it [permission:Bash]' });
+    expect((await waitFor(() => replyTo(r, sent.id), 'reply')).body).toBe('permission denied: not from this host');
+  });
+
+  it("'relay' (and a callback that throws) defers to the relay, which decides as usual", async () => {
+    let calls = 0;
+    const { r } = await withCallback(() => {
+      calls++;
+      if (calls === 1) return 'relay';
+      throw new Error('host bug');
+    });
+    for (const body of ['first [permission:Bash]', 'second [permission:Bash]']) {
+      const sent = r.relay.sendToAgent(r.runner.agentId!, { from: 'alice', body });
+      const request = await waitFor(() => r.relay.permissions(r.runner.agentId!).find((p) => p.status === 'pending'), 'a pending request at the relay');
+      r.relay.decidePermission(request.id, { behavior: 'allow', decidedBy: 'bob' });
+      expect((await waitFor(() => replyTo(r, sent.id), 'reply')).body).toBe('permission allowed');
+    }
+    expect(calls).toBe(2);
+    expect(r.logger.entries.some((rec) => rec.level === 'warn' && /permission callback threw/.test(rec.message))).toBe(true);
+  });
+});
+
+describe('stop({ timeoutMs, signal }) bounds the wait on a hung relay (issue 13, item 4)', () => {
+  for (const how of ['timeoutMs', 'signal'] as const) {
+    it(`with ${how}: stop returns while the relay hangs, and what it had not taken stays stored`, async () => {
+      const store = createMemoryOutboxStore();
+      const r = await startRig({ store });
+      rigs.push(r);
+      const retries: RunnerOutboxEvent[] = [];
+      r.runner.on('outbox', (event) => event.type === 'retry' && retries.push(event));
+      await r.runner.start();
+      r.relay.faults.hung(true);
+      await r.runner.send({ to: 'alice', body: 'never taken' });
+      const controller = new AbortController();
+      const stopping = r.runner.stop(how === 'timeoutMs' ? { timeoutMs: 200 } : { signal: controller.signal });
+      if (how === 'signal') controller.abort();
+      // Without the bound, stop waits for the hung request to time out (a retry event) and more.
+      await stopping;
+      expect(retries).toEqual([]);
+      expect(r.runner.status.state).toBe('offline');
+      await expect(store.counts()).resolves.toMatchObject({ pending: 1 });
+      r.relay.faults.hung(false);
+    });
+  }
+
+  it('a bad timeoutMs is an InvalidArgumentError', async () => {
+    const r = await rig();
+    await expect(r.runner.stop({ timeoutMs: Number.NaN })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
   });
 });
