@@ -1,6 +1,7 @@
 import { mkdir, readdir, rm, writeFile, rename, chmod } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { InvalidArgumentError } from '../errors/index.js';
+import { pidAlive } from './pid.js';
 
 /**
  * Create a directory (and missing parents) with owner-only permissions.
@@ -64,14 +65,6 @@ export async function sweepStaleScratch(parent: string, isAlive: (pid: number) =
   return removed;
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /**
  * Save attachment bytes into a per-message folder of the cache; returns the local path.

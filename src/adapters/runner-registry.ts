@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { RunnerError } from '../errors/index.js';
 import { ensurePrivateDir, writePrivateJson } from './runner-files.js';
 import { safeFileName } from './tslog-logger.js';
+import { pidAlive } from './pid.js';
 
 /** File name of the connection file inside a runner's data dir. */
 export const RUNNER_CONNECTION_FILE = 'runner.json';
@@ -122,22 +123,3 @@ function parseConnection(path: string): RunnerConnection | undefined {
   return v as unknown as RunnerConnection;
 }
 
-/**
- * Whether a process with this pid runs (EPERM: it exists but belongs to someone else). A zombie
- * (dead, not yet reaped by its parent) still answers signal 0; on Linux /proc tells it apart.
- * @internal
- */
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  try {
-    // /proc/<pid>/stat is "pid (comm) S …"; comm may hold spaces and parentheses, the state follows the last ')'.
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return true; // no /proc (macOS, Windows): signal 0 is all there is
-  }
-}

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { createDemoProvider, type ProviderAdapter, type ProviderTurn } from '../../src/index.js';
 import { createRelayDevServer, type RelayDevServer } from '../../src/testing/relay-dev-server/index.js';
 import { startRig, waitFor, type Rig } from '../helpers/rig.js';
+import { pidAlive } from '../../src/adapters/pid.js';
 
 /**
  * Issue 10, items 1, 2 and 5, with the real reference relay and the real demo agent process:
@@ -33,14 +34,6 @@ function providerPid(rig: Rig): number {
   return started?.data?.['pid'] as number;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const rigs: Rig[] = [];
 const relays: RelayDevServer[] = [];
@@ -178,7 +171,7 @@ describe('the relay forgets the agent (issue 10, item 5)', () => {
     await expect(failing.runner.start()).rejects.toThrow();
     const pid = providerPid(failing);
     expect(pid).toBeGreaterThan(0);
-    await waitFor(() => !alive(pid), 'the provider process gone');
+    await waitFor(() => !pidAlive(pid), 'the provider process gone');
     expect(failing.runner.controlUrl).toBeUndefined();
     await waitFor(() => rig.relay.busConnections(failing.runner.agentId!) === 0, 'no bus connection left');
   }, 30_000);

@@ -17,13 +17,13 @@ import type { CliOutput } from '../../src/cli/common.js';
 import type { Runner } from '../../src/create-runner.js';
 import {
   defaultRunnerDataDir,
-  pidAlive,
   readRunnerConnection,
   removeRunnerConnection,
   runnerConnectionPath,
   writeRunnerConnection,
   type RunnerConnection,
 } from '../../src/adapters/runner-registry.js';
+import { pidAlive } from '../../src/adapters/pid.js';
 
 const connection: RunnerConnection = {
   name: 'w/1',

@@ -6,6 +6,7 @@ import { createMemoryOutboxStore } from '../../src/adapters/memory-outbox-store.
 import { createFakeClock } from '../../src/testing/fake-clock.js';
 import { createMemoryLogger } from '../../src/testing/memory-logger.js';
 import { RelayUnavailableError } from '../../src/errors/index.js';
+import { mulberry32 } from '../helpers/random.js';
 
 /**
  * Deterministic simulation of the outbox against a faulty relay (SPEC §11): a seeded PRNG picks
@@ -28,17 +29,6 @@ import { RelayUnavailableError } from '../../src/errors/index.js';
  * nobody enqueued are the outbox's own shed summaries.
  * A failure names its seed: `SIM_SEED=<seed> npx vitest run test/unit/outbox-simulation.test.ts`.
  */
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const KINDS = ['message', 'session', 'insight'] as const;
 const BODIES = ['ok', 'done'] as const;

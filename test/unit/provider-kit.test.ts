@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { createChildProcessSpawner } from '../../src/adapters/child-process-spawner.js';
 import { createSystemClock } from '../../src/adapters/system-clock.js';
@@ -9,6 +8,7 @@ import { JsonLinesProcess, spawnProviderProcess } from '../../src/providers/kit/
 import { summarizeToolInput } from '../../src/providers/kit/text.js';
 import { compareVersions, judgeVersion, VersionCheck } from '../../src/providers/kit/version.js';
 import { createMemoryLogger, type MemoryLogger } from '../../src/testing/memory-logger.js';
+import { pidAlive } from '../../src/adapters/pid.js';
 
 function makeDeps(): ProviderDeps & { logger: MemoryLogger } {
   return { spawner: createChildProcessSpawner({ clock: createSystemClock() }), logger: createMemoryLogger({ level: 'debug' }), clock: createSystemClock() };
@@ -109,18 +109,7 @@ describe('provider kit: JSON-lines session', () => {
 });
 
 /** Whether `pid` is gone (a zombie nobody reaped yet counts as gone). */
-function isDead(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return true;
-  }
-  try {
-    return /\)\s+Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
+const isDead = (pid: number): boolean => !pidAlive(pid);
 
 describe('provider kit: stop ends the process group', () => {
   it('a grandchild that ignores SIGTERM does not outlive stop(), even after a clean exit of the CLI', async () => {

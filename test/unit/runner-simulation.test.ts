@@ -14,6 +14,7 @@ import type { ProviderAdapter, ProviderEvent, ProviderSession, ProviderTurn } fr
 import type { RelayBatchItemResult, RelayHttp, RelayMessage } from '../../src/ports/relay-http.js';
 import type { OutgoingRunnerFrame, RelayBus, RelayBusEvents } from '../../src/ports/relay-bus.js';
 import type { DeliveryJournal, DeliveryNoteState } from '../../src/ports/delivery-journal.js';
+import { mulberry32 } from '../helpers/random.js';
 
 /**
  * Deterministic simulation of the whole runner core (issue 10, "Show"): the real `RunnerCore` with
@@ -32,17 +33,6 @@ import type { DeliveryJournal, DeliveryNoteState } from '../../src/ports/deliver
  * A failure names its seed: `SIM_SEED=<seed> npx vitest run test/unit/runner-simulation.test.ts`
  * (add `SIM_TRACE=1` for a trace of steps, delivery states and events the relay applied).
  */
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const NAME = 'worker-1';
 const TOKEN_TTL_MS = 10 * 60_000;

@@ -9,16 +9,8 @@ import * as fs from 'node:fs';
 import type { Logger } from '../../ports/logger.js';
 import { StoreError } from '../../errors/index.js';
 import { FILE_MODE, errorText } from './files.js';
+import { pidAlive } from '../pid.js';
 
-/** True when a process with this pid exists (EPERM: it exists but belongs to someone else). */
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as { code?: unknown }).code === 'EPERM';
-  }
-}
 
 /** The pid a lock file names, or undefined when it names none (a lock torn while being written). */
 function readHolder(lockPath: string): number | undefined {
@@ -62,7 +54,7 @@ export function acquireStoreLock(lockPath: string, storePath: string, log: Logge
   for (let attempt = 0; attempt < 3; attempt++) {
     if (tryCreate(lockPath, token)) return token;
     const holder = readHolder(lockPath);
-    if (holder !== undefined && isAlive(holder)) {
+    if (holder !== undefined && pidAlive(holder)) {
       const who = holder === process.pid ? `pid ${holder} (this process: another store object is open on it)` : `pid ${holder}`;
       throw new StoreError(`outbox store ${storePath} is in use by ${who}; one writer per store (lock file ${lockPath})`, {
         code: 'STORE_LOCKED',

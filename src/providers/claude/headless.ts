@@ -1,7 +1,6 @@
 import type { ProcessExit } from '../../ports/process-spawner.js';
 import type {
   ProviderAdapter,
-  ProviderCapabilities,
   ProviderDeps,
   ProviderEvent,
   ProviderLaunch,
@@ -11,7 +10,7 @@ import type {
 } from '../../ports/provider.js';
 import { ProviderError } from '../../errors/index.js';
 import { describeError } from '../../shared/describe-error.js';
-import { resolveProcessOptions, type ProcessProviderOptions } from '../kit/options.js';
+import { resolveProcessOptions, type ProcessProviderOptions, STRUCTURED_PROVIDER_CAPABILITIES } from '../kit/options.js';
 import { JsonLinesProcess, spawnProviderProcess } from '../kit/process-session.js';
 import { COMPONENT, shorten } from '../kit/text.js';
 import { CLAUDE_PLUGIN_DIR, claudeLaunchArgs, claudeVersionCheck, DEFAULT_ALLOWED_TOOLS, requirePluginDir } from './common.js';
@@ -49,13 +48,7 @@ export interface ClaudeCodeProviderOptions extends ProcessProviderOptions {
 }
 
 /** Headless: stdout is authoritative for turns; hooks only ask (Stop decision, permissions). */
-const CAPABILITIES: ProviderCapabilities = Object.freeze({
-  structuredInput: true,
-  resume: true,
-  interactive: false,
-  hookDriven: false,
-  midTurnMessages: 'queue',
-});
+const CAPABILITIES = STRUCTURED_PROVIDER_CAPABILITIES;
 
 /** What Claude Code prints when `--resume` names a session it has no transcript for. */
 const NO_CONVERSATION = /No conversation found with session ID/i;

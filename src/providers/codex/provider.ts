@@ -1,10 +1,10 @@
 import { chmod, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ProviderAdapter, ProviderCapabilities, ProviderDeps, ProviderLaunch, ProviderSession } from '../../ports/provider.js';
+import type { ProviderAdapter, ProviderDeps, ProviderLaunch, ProviderSession } from '../../ports/provider.js';
 import { ProviderError } from '../../errors/index.js';
 import { describeError } from '../../shared/describe-error.js';
-import { resolveProcessOptions, type ProcessProviderOptions } from '../kit/options.js';
+import { resolveProcessOptions, type ProcessProviderOptions, STRUCTURED_PROVIDER_CAPABILITIES } from '../kit/options.js';
 import { JsonLinesProcess, spawnProviderProcess } from '../kit/process-session.js';
 import { COMPONENT } from '../kit/text.js';
 import { VersionCheck } from '../kit/version.js';
@@ -69,13 +69,7 @@ export interface CodexProviderOptions extends ProcessProviderOptions {
 /**
  * Capabilities of the Codex provider. Mid-turn messages are queued, not steered: see docs/providers.md.
  */
-const CAPABILITIES: ProviderCapabilities = Object.freeze({
-  structuredInput: true,
-  resume: true,
-  interactive: false,
-  hookDriven: false,
-  midTurnMessages: 'queue',
-});
+const CAPABILITIES = STRUCTURED_PROVIDER_CAPABILITIES;
 
 const CLIENT_VERSION = '1';
 

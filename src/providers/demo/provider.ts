@@ -4,7 +4,6 @@ import type { ProcessExit } from '../../ports/process-spawner.js';
 import type {
   PermissionDecision,
   ProviderAdapter,
-  ProviderCapabilities,
   ProviderDeps,
   ProviderEvent,
   ProviderLaunch,
@@ -14,7 +13,7 @@ import type {
 } from '../../ports/provider.js';
 import { ProviderError } from '../../errors/index.js';
 import { describeError } from '../../shared/describe-error.js';
-import { resolveProcessOptions, type ProcessProviderOptions, type ProcessSettings } from '../kit/options.js';
+import { resolveProcessOptions, type ProcessProviderOptions, type ProcessSettings, STRUCTURED_PROVIDER_CAPABILITIES } from '../kit/options.js';
 import { JsonLinesProcess, spawnProviderProcess } from '../kit/process-session.js';
 import { COMPONENT } from '../kit/text.js';
 import { VersionCheck } from '../kit/version.js';
@@ -63,13 +62,7 @@ export interface DemoProviderOptions extends ProcessProviderOptions {
 }
 
 /** Capabilities of the demo provider. */
-const CAPABILITIES: ProviderCapabilities = Object.freeze({
-  structuredInput: true,
-  resume: true,
-  interactive: false,
-  hookDriven: false,
-  midTurnMessages: 'queue',
-});
+const CAPABILITIES = STRUCTURED_PROVIDER_CAPABILITIES;
 
 function createDemoSession(proc: JsonLinesProcess): ProviderSession {
   const { logger } = proc.deps;

@@ -1,3 +1,4 @@
+import type { ProviderCapabilities } from '../../ports/provider.js';
 /**
  * Options every process-backed provider shares (Claude Code headless, Codex, the demo agent, and
  * any provider built on the kit in `src/providers/kit/`).
@@ -62,3 +63,15 @@ export function resolveProcessOptions(options: ProcessProviderOptions, defaults:
     bufferEvents: options.bufferEvents ?? defaults.bufferEvents ?? 1_000,
   };
 }
+
+/**
+ * What a process-backed provider with a structured channel usually can do: JSON turns in, its own
+ * events out (not the hooks), resume by id, one turn at a time. Providers that differ spell their own.
+ */
+export const STRUCTURED_PROVIDER_CAPABILITIES: ProviderCapabilities = Object.freeze({
+  structuredInput: true,
+  resume: true,
+  interactive: false,
+  hookDriven: false,
+  midTurnMessages: 'queue',
+});

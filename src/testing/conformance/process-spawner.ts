@@ -1,9 +1,9 @@
 import * as assert from 'node:assert/strict';
 import type { ProcessSpawner, SpawnedProcess, SpawnRequest } from '../../ports/process-spawner.js';
-import { readFileSync } from 'node:fs';
 import { isRunnerError } from '../../errors/index.js';
 import { createSystemClock } from '../../adapters/system-clock.js';
 import type { ConformanceTestApi } from './clock.js';
+import { pidAlive } from '../../adapters/pid.js';
 
 /**
  * What a {@link runProcessSpawnerConformance} factory returns.
@@ -29,19 +29,7 @@ export interface ProcessSpawnerConformanceOptions {
 }
 
 /** Whether `pid` is gone (or a zombie nobody reaped yet, which is just as dead). */
-function isDead(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return true;
-  }
-  try {
-    // Linux: the state field follows the parenthesised command name.
-    return /\)\s+Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
+const isDead = (pid: number): boolean => !pidAlive(pid);
 
 /** Resolve once `pid` is dead; reject after `ms`. */
 async function waitDead(pid: number, ms: number): Promise<void> {
