@@ -47,20 +47,31 @@ export function utf8Length(text: string): number {
   return bytes;
 }
 
-/** Rows to shed to free `need` bytes: poisoned rows first, then sheddable pending rows, oldest first. */
+/**
+ * Prefix of the `dedupeKey` of the outbox's own shed-summary rows: each shedding replaces the
+ * pending summary (coalesce) with the running total, and the summary itself is never shed.
+ */
+export const SHED_SUMMARY_KEY = 'agent-relay-runner:outbox-shed';
+
+/** Whether a stored row is one of the outbox's own shed summaries. */
+export function isShedSummary(row: { kind: string; dedupeKey?: string | undefined }): boolean {
+  return row.kind === 'insight' && row.dedupeKey !== undefined && row.dedupeKey.startsWith(SHED_SUMMARY_KEY);
+}
+
+/** Rows to shed to free `need` bytes: poisoned rows first, then sheddable pending rows, oldest first; never a shed summary. */
 export function pickShed(poisoned: readonly OutboxRow[], pending: readonly OutboxRow[], need: number, busy: ReadonlySet<number>): OutboxRow[] {
   const picked: OutboxRow[] = [];
   let freed = 0;
   for (const row of [...poisoned, ...pending.filter((r) => isSheddable(r.kind))]) {
     if (freed >= need) break;
-    if (busy.has(row.seq)) continue; // in flight: the relay may be applying it right now
+    if (busy.has(row.seq) || isShedSummary(row)) continue; // in flight: the relay may be applying it right now
     picked.push(row);
     freed += rowBytes(row);
   }
   return picked;
 }
 
-/** What was shed since the relay last accepted something; posted as one insight when it is back. */
+/** What was shed and not yet reported to the relay; stored as one pending insight row, replaced at each shedding. */
 export interface ShedSummary {
   /** Rows shed, by kind. */
   kinds: Record<string, number>;
@@ -87,12 +98,24 @@ export function addToSummary(summary: ShedSummary | undefined, rows: readonly Ou
   return next;
 }
 
-/** Two summaries as one (a summary that could not be queued, and what was shed since). */
-export function mergeSummaries(a: ShedSummary, b: ShedSummary | undefined): ShedSummary {
-  if (!b) return a;
-  const kinds = { ...a.kinds };
-  for (const [kind, n] of Object.entries(b.kinds)) kinds[kind] = (kinds[kind] ?? 0) + n;
-  return { kinds, rows: a.rows + b.rows, bytes: a.bytes + b.bytes, from: Math.min(a.from, b.from), to: Math.max(a.to, b.to) };
+/** The summary a stored shed-summary row holds (after a restart), or undefined when it cannot be read. */
+export function summaryOfRow(row: OutboxRow): ShedSummary | undefined {
+  try {
+    const data = (JSON.parse(row.payloadJson) as { data?: Partial<ShedSummary> }).data;
+    if (!data || typeof data.rows !== 'number' || typeof data.bytes !== 'number' || typeof data.kinds !== 'object' || data.kinds === null) return undefined;
+    if (typeof data.from !== 'number' || typeof data.to !== 'number') return undefined;
+    return { kinds: { ...data.kinds }, rows: data.rows, bytes: data.bytes, from: data.from, to: data.to };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The insight payload that carries a summary to the relay. */
+export function summaryPayload(summary: ShedSummary): { type: 'outbox_shed'; data: Record<string, unknown> } {
+  return {
+    type: 'outbox_shed',
+    data: { summary: describeShed(summary), rows: summary.rows, bytes: summary.bytes, kinds: summary.kinds, from: summary.from, to: summary.to },
+  };
 }
 
 /** The one-line text of a summary, e.g. `outbox budget spent: shed 120 session, 3 insight (48213 bytes) …`. */

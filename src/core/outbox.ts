@@ -6,7 +6,7 @@ import { ClosedError, InvalidArgumentError, RunnerError, isRunnerError } from '.
 import { Emitter } from './emitter.js';
 import type { Outbox, OutboxEventInput, OutboxEvents, OutboxOptions, OutboxPolicy, OutboxStats } from './outbox-types.js';
 import { assertJsonValue } from './json.js';
-import { addToSummary, describeShed, mergeSummaries, pickShed, randomInstanceId, rowBytes, toDelivery, type ShedSummary } from './outbox-rows.js';
+import { SHED_SUMMARY_KEY, addToSummary, isShedSummary, pickShed, randomInstanceId, rowBytes, summaryOfRow, summaryPayload, toDelivery, type ShedSummary } from './outbox-rows.js';
 import { backoffDelay } from '../shared/backoff.js';
 import { describeError } from '../shared/describe-error.js';
 
@@ -28,6 +28,8 @@ const ALL_ROWS = 2 ** 31 - 1;
 
 /** Headroom left below the budget after shedding, so the next enqueues take the fast path again. */
 const SHED_HEADROOM_MAX = 1024 * 1024;
+/** Room a shed-summary row takes (it is stored in the same step as the shedding). */
+const SUMMARY_ALLOWANCE = 512;
 
 export { backoffDelay } from '../shared/backoff.js';
 export type * from './outbox-types.js';
@@ -73,8 +75,14 @@ class OutboxDispatcher extends Emitter<OutboxEvents> implements Outbox {
   #admission: Promise<unknown> = Promise.resolve();
   /** Sequence numbers of the batch being delivered: never shed under the relay's feet. */
   #inflight = new Set<number>();
-  /** Rows shed since the relay last accepted something, posted as one insight once it does. */
+  /**
+   * What was shed and not yet reported: the content of the pending shed-summary row `#summarySeq`
+   * (coalesce key `#summaryKey`). Read back from the store after a restart (`#summaryRead`).
+   */
   #shedSummary: ShedSummary | undefined;
+  #summarySeq: number | undefined;
+  #summaryKey: string | undefined;
+  #summaryRead = false;
   /** Per-outbox random id: with `#keyCounter`, makes every default idempotency key unique. */
   readonly #keyPrefix: string;
   #keyCounter = 0;
@@ -226,8 +234,9 @@ class OutboxDispatcher extends Emitter<OutboxEvents> implements Outbox {
       this.#store.list({ state: 'poisoned', limit: ALL_ROWS }),
     ]);
     this.#storedBytes = [...pending, ...poisoned].reduce((sum, row) => sum + rowBytes(row), 0);
+    if (!this.#summaryRead) this.#readSummary(pending);
     if (!fits()) {
-      const need = this.#storedBytes + this.#reservedBytes + size - max + Math.min(Math.floor(max / 20), SHED_HEADROOM_MAX);
+      const need = this.#storedBytes + this.#reservedBytes + size - max + Math.min(Math.floor(max / 20), SHED_HEADROOM_MAX) + SUMMARY_ALLOWANCE;
       const victims = pickShed(poisoned, pending, need, this.#inflight);
       if (victims.length > 0) await this.#shed(victims);
     }
@@ -244,29 +253,42 @@ class OutboxDispatcher extends Emitter<OutboxEvents> implements Outbox {
     );
   }
 
+  /**
+   * Remove `victims` and store what was shed as one pending `insight` (`outbox_shed`), replacing
+   * the previous summary row (coalesce) with the running total, so the relay gets one summary line
+   * once it is back, even if the runner restarts or is killed before then. The summary row is
+   * issued before the remove (one journal order), so a kill in between over-reports, never under.
+   */
   async #shed(victims: readonly OutboxRow[]): Promise<void> {
-    await this.#store.remove(victims.map((r) => r.seq));
-    const freed = victims.reduce((sum, row) => sum + rowBytes(row), 0);
-    if (this.#storedBytes !== undefined) this.#storedBytes -= freed;
+    // A summary already on its way to the relay is final: start a new one beside it.
+    if (this.#summarySeq !== undefined && this.#inflight.has(this.#summarySeq)) this.#resetSummary();
+    const summary = addToSummary(this.#shedSummary, victims);
+    const { kinds, bytes: freed } = addToSummary(undefined, victims);
+    this.#summaryKey ??= `${SHED_SUMMARY_KEY}:${this.#keyPrefix}:${this.#keyCounter + 1}`;
+    const row = this.#toRow({ kind: 'insight', payload: summaryPayload(summary), coalesce: true, dedupeKey: this.#summaryKey });
+    const appended = this.#store.append([row]);
+    const removed = this.#store.remove(victims.map((r) => r.seq));
+    const [[stored]] = await Promise.all([appended, removed]);
+    this.#shedSummary = summary;
+    this.#summarySeq = stored?.seq;
+    // The replaced summary row is not subtracted: the count stays an upper bound until the next recount.
+    if (this.#storedBytes !== undefined) this.#storedBytes += rowBytes(row) - freed;
     this.#counters.shed += victims.length;
-    this.#shedSummary = addToSummary(this.#shedSummary, victims);
-    const kinds: Record<string, number> = {};
-    for (const row of victims) kinds[row.kind] = (kinds[row.kind] ?? 0) + 1;
     this.#log.warn('outbox', `byte budget of ${this.#policy.maxBytes} bytes reached: shed ${victims.length} row(s) (${freed} bytes), oldest first: ${JSON.stringify(kinds)}`);
     this.emit('shed', { rows: victims.length, bytes: freed, kinds });
   }
 
-  /** The relay accepts again: post what was shed while it did not, as one insight, through the outbox. */
-  #postShedSummary(): void {
-    const summary = this.#shedSummary;
-    if (!summary || this.#closed) return;
-    this.#shedSummary = undefined;
-    const data = { summary: describeShed(summary), rows: summary.rows, bytes: summary.bytes, kinds: summary.kinds, from: summary.from, to: summary.to };
-    this.enqueue({ kind: 'insight', payload: { type: 'outbox_shed', data } }).catch((error: unknown) => {
-      // Still no room: keep it for the next time the relay accepts something.
-      this.#shedSummary = mergeSummaries(summary, this.#shedSummary);
-      this.#log.warn('outbox', `could not queue the shed summary: ${describeError(error)}`);
-    });
+  /** After a restart: take up the pending summary row a previous run stored, to add to it. */
+  #readSummary(pending: readonly OutboxRow[]): void {
+    this.#summaryRead = true;
+    const row = [...pending].reverse().find((r) => isShedSummary(r) && !this.#inflight.has(r.seq));
+    const summary = row && summaryOfRow(row);
+    if (!row || !summary || this.#shedSummary) return;
+    [this.#shedSummary, this.#summarySeq, this.#summaryKey] = [summary, row.seq, row.dedupeKey];
+  }
+
+  #resetSummary(): void {
+    this.#shedSummary = this.#summarySeq = this.#summaryKey = undefined;
   }
 
   async #runPump(): Promise<void> {
@@ -319,21 +341,18 @@ class OutboxDispatcher extends Emitter<OutboxEvents> implements Outbox {
         continue;
       }
       const acked: OutboxRow[] = [];
-      let accepted = false;
       let blocked: { row: OutboxRow; verdict: Extract<OutboxSendResult, { type: 'auth' | 'retry' }> } | undefined;
       for (const [index, row] of batch.entries()) {
         const verdict = 'whole' in answer ? answer.whole : answer.perRow[index];
         if (!verdict) break; // not attempted: stays pending, untouched
         if (verdict.type === 'delivered') {
           acked.push(row);
-          accepted = true;
           this.#counters.delivered += 1;
           this.emit('delivered', { seq: row.seq, kind: row.kind, idempotencyKey: row.idempotencyKey, status: verdict.status });
           continue;
         }
         if (verdict.type === 'rejected') {
           acked.push(row);
-          accepted = true; // the relay is up and answering
           this.#counters.rejected += 1;
           this.#log.warn('outbox', `relay rejected ${row.kind} #${row.seq} permanently (${verdict.status}): ${verdict.reason}`);
           this.emit('rejected', { seq: row.seq, kind: row.kind, status: verdict.status, reason: verdict.reason });
@@ -347,8 +366,8 @@ class OutboxDispatcher extends Emitter<OutboxEvents> implements Outbox {
         for (const r of acked) this.#rowFaults.delete(r.seq);
         if (this.#storedBytes !== undefined) this.#storedBytes -= acked.reduce((sum, r) => sum + rowBytes(r), 0);
         this.#log.debug('outbox', `acknowledged ${acked.length} row(s) up to #${acked.at(-1)?.seq}`);
+        if (acked.some((r) => r.seq === this.#summarySeq)) this.#resetSummary(); // reported: the next shedding starts afresh
       }
-      if (accepted) this.#postShedSummary();
       if (!blocked) continue;
 
       // A transport, overload or credential failure (the carrier's `retry` and `auth` verdicts) is
