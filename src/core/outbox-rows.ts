@@ -98,6 +98,14 @@ export function addToSummary(summary: ShedSummary | undefined, rows: readonly Ou
   return next;
 }
 
+/** Two summaries as one. */
+export function mergeSummaries(a: ShedSummary, b: ShedSummary | undefined): ShedSummary {
+  if (!b) return a;
+  const kinds = { ...a.kinds };
+  for (const [kind, n] of Object.entries(b.kinds)) kinds[kind] = (kinds[kind] ?? 0) + n;
+  return { kinds, rows: a.rows + b.rows, bytes: a.bytes + b.bytes, from: Math.min(a.from, b.from), to: Math.max(a.to, b.to) };
+}
+
 /** The summary a stored shed-summary row holds (after a restart), or undefined when it cannot be read. */
 export function summaryOfRow(row: OutboxRow): ShedSummary | undefined {
   try {

@@ -157,8 +157,9 @@ export interface OutboxRejectedEvent {
 }
 /**
  * Emitted when the byte budget shed rows (poisoned rows, then session-mirror entries and insights,
- * oldest first). Once the relay accepts again, one `insight` of type `outbox_shed` summarising
- * everything shed meanwhile is queued through the outbox itself.
+ * oldest first). What was shed is also summarised in one `insight` of type `outbox_shed`, stored in
+ * the outbox with the shedding (replaced by the running total at each later shedding), so the relay
+ * gets it once it is back, across restarts too.
  * @public
  */
 export interface OutboxShedEvent {

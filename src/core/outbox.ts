@@ -6,7 +6,8 @@ import { ClosedError, InvalidArgumentError, RunnerError, isRunnerError } from '.
 import { Emitter } from './emitter.js';
 import type { Outbox, OutboxEventInput, OutboxEvents, OutboxOptions, OutboxPolicy, OutboxStats } from './outbox-types.js';
 import { assertJsonValue } from './json.js';
-import { SHED_SUMMARY_KEY, addToSummary, isShedSummary, pickShed, randomInstanceId, rowBytes, summaryOfRow, summaryPayload, toDelivery, type ShedSummary } from './outbox-rows.js';
+import { SHED_SUMMARY_KEY, addToSummary, isShedSummary, pickShed, randomInstanceId, rowBytes, toDelivery } from './outbox-rows.js';
+import { ShedSummaryRow } from './outbox-shed.js';
 import { backoffDelay } from '../shared/backoff.js';
 import { describeError } from '../shared/describe-error.js';
 
@@ -28,8 +29,6 @@ const ALL_ROWS = 2 ** 31 - 1;
 
 /** Headroom left below the budget after shedding, so the next enqueues take the fast path again. */
 const SHED_HEADROOM_MAX = 1024 * 1024;
-/** Room a shed-summary row takes (it is stored in the same step as the shedding). */
-const SUMMARY_ALLOWANCE = 512;
 
 export { backoffDelay } from '../shared/backoff.js';
 export type * from './outbox-types.js';
@@ -75,14 +74,13 @@ class OutboxDispatcher extends Emitter<OutboxEvents> implements Outbox {
   #admission: Promise<unknown> = Promise.resolve();
   /** Sequence numbers of the batch being delivered: never shed under the relay's feet. */
   #inflight = new Set<number>();
-  /**
-   * What was shed and not yet reported: the content of the pending shed-summary row `#summarySeq`
-   * (coalesce key `#summaryKey`). Read back from the store after a restart (`#summaryRead`).
-   */
-  #shedSummary: ShedSummary | undefined;
-  #summarySeq: number | undefined;
-  #summaryKey: string | undefined;
-  #summaryRead = false;
+  /** What was shed and not yet reported, stored as a pending insight row. */
+  readonly #summary = new ShedSummaryRow({
+    append: (rows) => this.#store.append(rows),
+    inflight: this.#inflight,
+    toRow: (payload, dedupeKey) => this.#toRow({ kind: 'insight', payload, coalesce: true, dedupeKey }),
+    newKey: () => `${SHED_SUMMARY_KEY}:${this.#keyPrefix}:${this.#keyCounter + 1}`,
+  });
   /** Per-outbox random id: with `#keyCounter`, makes every default idempotency key unique. */
   readonly #keyPrefix: string;
   #keyCounter = 0;
@@ -181,6 +179,7 @@ class OutboxDispatcher extends Emitter<OutboxEvents> implements Outbox {
     this.#clock.clearInterval(this.#pollTimer);
     this.#clearRetryTimer();
     await this.#pump?.catch(() => {});
+    await this.#summary.flush().catch(() => {}); // shed while the summary was in flight
   }
 
   #toRow(event: OutboxEventInput): NewOutboxRow {
@@ -233,10 +232,11 @@ class OutboxDispatcher extends Emitter<OutboxEvents> implements Outbox {
       this.#store.list({ state: 'pending', limit: ALL_ROWS }),
       this.#store.list({ state: 'poisoned', limit: ALL_ROWS }),
     ]);
-    this.#storedBytes = [...pending, ...poisoned].reduce((sum, row) => sum + rowBytes(row), 0);
-    if (!this.#summaryRead) this.#readSummary(pending);
+    // The outbox's own shed summary (one small row) is outside the budget, which is the caller's.
+    this.#storedBytes = [...pending, ...poisoned].reduce((sum, row) => sum + (isShedSummary(row) ? 0 : rowBytes(row)), 0);
+    this.#summary.readBack(pending);
     if (!fits()) {
-      const need = this.#storedBytes + this.#reservedBytes + size - max + Math.min(Math.floor(max / 20), SHED_HEADROOM_MAX) + SUMMARY_ALLOWANCE;
+      const need = this.#storedBytes + this.#reservedBytes + size - max + Math.min(Math.floor(max / 20), SHED_HEADROOM_MAX);
       const victims = pickShed(poisoned, pending, need, this.#inflight);
       if (victims.length > 0) await this.#shed(victims);
     }
@@ -253,42 +253,15 @@ class OutboxDispatcher extends Emitter<OutboxEvents> implements Outbox {
     );
   }
 
-  /**
-   * Remove `victims` and store what was shed as one pending `insight` (`outbox_shed`), replacing
-   * the previous summary row (coalesce) with the running total, so the relay gets one summary line
-   * once it is back, even if the runner restarts or is killed before then. The summary row is
-   * issued before the remove (one journal order), so a kill in between over-reports, never under.
-   */
+  /** Remove `victims` and record them in the stored shed summary (outbox-shed.ts). */
   async #shed(victims: readonly OutboxRow[]): Promise<void> {
-    // A summary already on its way to the relay is final: start a new one beside it.
-    if (this.#summarySeq !== undefined && this.#inflight.has(this.#summarySeq)) this.#resetSummary();
-    const summary = addToSummary(this.#shedSummary, victims);
     const { kinds, bytes: freed } = addToSummary(undefined, victims);
-    this.#summaryKey ??= `${SHED_SUMMARY_KEY}:${this.#keyPrefix}:${this.#keyCounter + 1}`;
-    const row = this.#toRow({ kind: 'insight', payload: summaryPayload(summary), coalesce: true, dedupeKey: this.#summaryKey });
-    const appended = this.#store.append([row]);
-    const removed = this.#store.remove(victims.map((r) => r.seq));
-    const [[stored]] = await Promise.all([appended, removed]);
-    this.#shedSummary = summary;
-    this.#summarySeq = stored?.seq;
-    // The replaced summary row is not subtracted: the count stays an upper bound until the next recount.
-    if (this.#storedBytes !== undefined) this.#storedBytes += rowBytes(row) - freed;
+    // The summary is issued before the remove (journal order): a kill in between over-reports, never under.
+    await Promise.all([this.#summary.add(victims), this.#store.remove(victims.map((r) => r.seq))]);
+    if (this.#storedBytes !== undefined) this.#storedBytes -= freed;
     this.#counters.shed += victims.length;
     this.#log.warn('outbox', `byte budget of ${this.#policy.maxBytes} bytes reached: shed ${victims.length} row(s) (${freed} bytes), oldest first: ${JSON.stringify(kinds)}`);
     this.emit('shed', { rows: victims.length, bytes: freed, kinds });
-  }
-
-  /** After a restart: take up the pending summary row a previous run stored, to add to it. */
-  #readSummary(pending: readonly OutboxRow[]): void {
-    this.#summaryRead = true;
-    const row = [...pending].reverse().find((r) => isShedSummary(r) && !this.#inflight.has(r.seq));
-    const summary = row && summaryOfRow(row);
-    if (!row || !summary || this.#shedSummary) return;
-    [this.#shedSummary, this.#summarySeq, this.#summaryKey] = [summary, row.seq, row.dedupeKey];
-  }
-
-  #resetSummary(): void {
-    this.#shedSummary = this.#summarySeq = this.#summaryKey = undefined;
   }
 
   async #runPump(): Promise<void> {
@@ -364,10 +337,11 @@ class OutboxDispatcher extends Emitter<OutboxEvents> implements Outbox {
       if (acked.length > 0) {
         await this.#store.remove(acked.map((r) => r.seq));
         for (const r of acked) this.#rowFaults.delete(r.seq);
-        if (this.#storedBytes !== undefined) this.#storedBytes -= acked.reduce((sum, r) => sum + rowBytes(r), 0);
+        if (this.#storedBytes !== undefined) this.#storedBytes -= acked.reduce((sum, r) => sum + (isShedSummary(r) ? 0 : rowBytes(r)), 0);
         this.#log.debug('outbox', `acknowledged ${acked.length} row(s) up to #${acked.at(-1)?.seq}`);
-        if (acked.some((r) => r.seq === this.#summarySeq)) this.#resetSummary(); // reported: the next shedding starts afresh
+        this.#summary.acknowledged(acked.map((r) => r.seq));
       }
+      if (this.#summary.waiting) void this.#summary.flush().catch((error: unknown) => this.#log.warn('outbox', `could not store the shed summary: ${describeError(error)}`));
       if (!blocked) continue;
 
       // A transport, overload or credential failure (the carrier's `retry` and `auth` verdicts) is

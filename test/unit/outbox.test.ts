@@ -250,7 +250,10 @@ describe('outbox dispatcher', () => {
     outbox.start();
     for (let n = 1; n <= 30; n++) await outbox.enqueue({ kind: n % 3 === 0 ? 'message' : n % 3 === 1 ? 'session' : 'insight', payload: { n, pad: 'x'.repeat(20) } });
     expect(shed.length).toBeGreaterThan(0);
-    const left = (await store.list({ state: 'pending', limit: 100 })).map((r) => JSON.parse(r.payloadJson) as { n: number });
+    const stored = await store.list({ state: 'pending', limit: 100 });
+    // Besides the events: the outbox's own summary of what it shed, stored so it survives a restart.
+    expect(stored.filter((r) => r.payloadJson.includes('"outbox_shed"'))).toHaveLength(1);
+    const left = stored.filter((r) => !r.payloadJson.includes('"outbox_shed"')).map((r) => JSON.parse(r.payloadJson) as { n: number });
     // Every message is still there; what was shed is the oldest of the rest.
     expect(left.filter((p) => p.n % 3 === 0).map((p) => p.n)).toEqual([3, 6, 9, 12, 15, 18, 21, 24, 27, 30]);
     const kept = left.filter((p) => p.n % 3 !== 0).map((p) => p.n);
@@ -261,12 +264,39 @@ describe('outbox dispatcher', () => {
     expect(logger.lines().some((l) => /WARN \[outbox\] byte budget of 2000 bytes reached: shed/.test(l))).toBe(true);
 
     up = true;
+    const whileUp = calls.length; // the summary row is stored at once, so it was also tried (and refused) during the outage
     await settle(clock, 120_000);
-    const summaries = calls.flat().filter((d) => d.kind === 'insight' && (d.payload as { type: string }).type === 'outbox_shed');
+    const summaries = calls.slice(whileUp).flat().filter((d) => d.kind === 'insight' && (d.payload as { type: string }).type === 'outbox_shed');
     expect(summaries).toHaveLength(1);
     expect((summaries[0]!.payload as { data: { rows: number; summary: string } }).data).toMatchObject({ rows: shedRows });
     expect((summaries[0]!.payload as { data: { summary: string } }).data.summary).toMatch(/^outbox byte budget spent during an outage: shed \d+ session, \d+ insight/);
     expect(await outbox.stats()).toMatchObject({ pending: 0 });
+  });
+
+  it('the shed summary survives a restart, and shedding after it adds to the same summary', async () => {
+    let up = false;
+    const respond: Responder = (batch) => (up ? ok(batch) : batch.map(() => ({ status: 503 })));
+    const first = setup(respond, { maxBytes: 2000 });
+    let shedRows = 0;
+    first.outbox.on('shed', (e) => (shedRows += e.rows));
+    first.outbox.start();
+    for (let n = 1; n <= 30; n++) await first.outbox.enqueue({ kind: n % 4 ? 'session' : 'message', payload: { n, pad: 'x'.repeat(20) } });
+    const before = shedRows;
+    expect(before).toBeGreaterThan(0);
+    await first.outbox.close(); // the runner restarts during the outage
+
+    const second = setup(respond, { maxBytes: 2000 }, first.store);
+    second.outbox.on('shed', (e) => (shedRows += e.rows));
+    second.outbox.start();
+    for (let n = 31; n <= 40; n++) await second.outbox.enqueue({ kind: 'session', payload: { n, pad: 'x'.repeat(20) } });
+    expect(shedRows).toBeGreaterThan(before); // shed again after the restart
+    up = true;
+    const whileUp = second.calls.length;
+    await settle(second.clock, 120_000);
+    const summaries = second.calls.slice(whileUp).flat().filter((d) => d.kind === 'insight' && (d.payload as { type: string }).type === 'outbox_shed');
+    expect(summaries).toHaveLength(1);
+    expect((summaries[0]!.payload as { data: { rows: number } }).data.rows).toBe(shedRows);
+    expect(await second.outbox.stats()).toMatchObject({ pending: 0 });
   });
 
   it('when messages fill the budget, enqueue refuses at once with OUTBOX_FULL and keeps every stored row', async () => {
