@@ -9,6 +9,8 @@ import { createMemoryLogger } from '../../src/testing/memory-logger.js';
 import type { OutboxStore } from '../../src/ports/outbox-store.js';
 import { createSystemClock } from '../../src/adapters/system-clock.js';
 import { abandonOutboxLock } from '../helpers/outbox-lock.js';
+import { createFakeClock } from '../../src/testing/fake-clock.js';
+import { SnapshotDb } from '../../src/adapters/sqljs-outbox-store/snapshot.js';
 
 const tempDir = () => fs.mkdtempSync(path.join(os.tmpdir(), 'outbox-store-'));
 
@@ -44,6 +46,38 @@ describe('sql.js outbox store specifics', () => {
     occurredAt: n,
   });
   const allPending = (store: OutboxStore) => store.list({ state: 'pending', limit: 1_000_000 });
+
+  it('answers a burst before writing it into sql.js, then writes it behind in slices on later macrotasks', async () => {
+    const clock = createFakeClock();
+    const t = setup({ clock });
+    const applied: number[] = [];
+    const original = SnapshotDb.prototype.apply;
+    SnapshotDb.prototype.apply = function (this: SnapshotDb, ops) {
+      applied.push(ops.length);
+      return original.call(this, ops);
+    };
+    try {
+      const store = t.open();
+      await store.counts();
+      const rows = await Promise.all(Array.from({ length: 2000 }, (_, n) => store.append([row(n + 1)])));
+      // Acknowledged (durable in the journal) before any sql.js work: that is write-behind's point.
+      expect(applied.filter((n) => n > 0)).toEqual([]);
+      for (let i = 0; i < 10; i++) await clock.advanceAsync(0);
+      expect(applied.filter((n) => n > 0).length).toBeGreaterThan(1); // more than one slice
+      expect(Math.max(...applied)).toBeLessThanOrEqual(512);
+      // Rows applied in a slice and then removed leave SQL too; rows still queued are cancelled.
+      await store.remove(rows.filter((_, i) => i % 2 === 0).map(([r]) => r!.seq));
+      const left = await allPending(store);
+      expect(left.map((r) => r.seq)).toEqual(rows.filter((_, i) => i % 2 === 1).map(([r]) => r!.seq));
+      await store.close?.();
+      const again = t.open();
+      expect((await allPending(again)).map((r) => r.seq)).toEqual(left.map((r) => r.seq));
+      await again.close?.();
+    } finally {
+      SnapshotDb.prototype.apply = original;
+      t.done();
+    }
+  });
 
   it('creates files 0600 and a missing parent directory 0700', async () => {
     const t = setup();

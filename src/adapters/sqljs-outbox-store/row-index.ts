@@ -122,11 +122,17 @@ export class RowIndex {
     return this.#dbOps.length;
   }
 
-  /** The sql.js changes queued since the last call, in order. */
-  takeDbOps(): DbOp[] {
-    const ops = this.#dbOps;
-    this.#dbOps = [];
-    this.#queuedIns.clear();
+  /** The oldest `max` (default: all) sql.js changes queued and not taken yet, in order. */
+  takeDbOps(max = Infinity): DbOp[] {
+    if (this.#dbOps.length <= max) {
+      const ops = this.#dbOps;
+      this.#dbOps = [];
+      this.#queuedIns.clear();
+      return ops;
+    }
+    const ops = this.#dbOps.splice(0, max);
+    // Taken inserts are in sql.js from now on: removing their row needs a delete.
+    for (const op of ops) if (op.k === 'ins' || op.k === 'skip') this.#queuedIns.delete(op.row[0]);
     return ops;
   }
 

@@ -79,8 +79,15 @@ const MAX_DEFERRED_FLUSHES = 64;
  * @internal
  */
 export const REPLICA_MIN_BYTES = 512 * 1024;
-/** Queued sql.js row changes applied after a group commit once there are this many. */
-const DB_APPLY_SLICE = 256;
+/**
+ * Write-behind into sql.js: once this many row changes are queued after a group commit, they are
+ * applied on the next macrotask, at most `DB_APPLY_SLICE` per macrotask (a bounded event-loop
+ * stall), not before the commit's callers get their answer. Past `DB_APPLY_INLINE` (a clock whose
+ * timers do not run) they are applied inline, which bounds the queue.
+ */
+const DB_APPLY_START = 256;
+const DB_APPLY_SLICE = 512;
+const DB_APPLY_INLINE = 16 * 1024;
 
 /**
  * The sql.js store. `durableWrite` is how group commits reach the disk; only the benchmark passes
@@ -109,6 +116,7 @@ export class SqlJsOutboxStore implements OutboxStore {
   #checkpointWanted = false;
   #flushesWhileDue = 0;
   #checkpointing: Promise<void> | undefined;
+  #applyTimer: TimerHandle | undefined;
 
   constructor(options: SqlJsOutboxStoreOptions, durableWrite: DurableWrite = hybridDurableWrite) {
     if (typeof options?.path !== 'string' || options.path === '') {
@@ -206,7 +214,8 @@ export class SqlJsOutboxStore implements OutboxStore {
     }
     await this.#journal.idle();
     this.#clock.clearTimeout(this.#checkpointTimer);
-    this.#checkpointTimer = undefined;
+    this.#clock.clearTimeout(this.#applyTimer);
+    this.#checkpointTimer = this.#applyTimer = undefined;
     try {
       await this.#checkpointing;
       // A last checkpoint leaves a short journal for the next open to replay.
@@ -299,9 +308,9 @@ export class SqlJsOutboxStore implements OutboxStore {
 
   // ---- sql.js -----------------------------------------------------------------------------------
 
-  /** Write queued row changes into sql.js. A failure here leaves memory and SQL apart: the store stops. */
-  #applyDb(): void {
-    const ops = this.#index.takeDbOps();
+  /** Write queued row changes (the oldest `max`) into sql.js. A failure here leaves memory and SQL apart: the store stops. */
+  #applyDb(max?: number): void {
+    const ops = this.#index.takeDbOps(max);
     try {
       this.#db!.apply(ops);
     } catch (error) {
@@ -320,13 +329,15 @@ export class SqlJsOutboxStore implements OutboxStore {
   #afterCommit(): boolean {
     // Write-behind into sql.js in slices, so neither a checkpoint nor a list() finds thousands of
     // row changes to apply in one go (that was most of a checkpoint's event-loop stall).
-    if (this.#index.queuedDbOps >= DB_APPLY_SLICE) {
+    if (this.#index.queuedDbOps >= DB_APPLY_INLINE) {
       try {
         this.#applyDb();
       } catch {
         this.#journal.failAll(this.#failure!);
         return false;
       }
+    } else if (this.#index.queuedDbOps >= DB_APPLY_START) {
+      this.#scheduleApply();
     }
     if (this.#checkpointing) return true; // one at a time; the journal it started is still short
     const threshold = Math.max(this.#journalLimit, this.#snapshotBytes);
@@ -336,6 +347,24 @@ export class SqlJsOutboxStore implements OutboxStore {
     }
     if (this.#journal.bytes > threshold) this.#scheduleCheckpoint();
     return true;
+  }
+
+  /** Apply queued row changes on the next macrotask, a slice at a time (see `DB_APPLY_SLICE`). */
+  #scheduleApply(): void {
+    if (this.#applyTimer) return;
+    this.#applyTimer = this.#clock
+      .setTimeout(() => {
+        this.#applyTimer = undefined;
+        if (this.#closed || this.#failure || !this.#db) return;
+        try {
+          this.#applyDb(DB_APPLY_SLICE);
+        } catch {
+          this.#journal.failAll(this.#failure!);
+          return;
+        }
+        if (this.#index.queuedDbOps >= DB_APPLY_SLICE) this.#scheduleApply();
+      }, 0)
+      .unref();
   }
 
   /**
