@@ -22,6 +22,11 @@ import { newCoverage, runSchedule, type SimBackend } from '../helpers/outbox-sim
  * either clean or a kill: at a step, in the middle of an enqueue burst, or right after the relay
  * applied a batch; the next life opens what a killed process would have left on disk.
  * A failure names its seed and store: `SIM_SEED=<seed> SIM_STORE=sqljs npx vitest run test/unit/outbox-simulation.test.ts`.
+ * (On the sql.js store a replay makes the same decisions, but real I/O timing can move where a
+ * kill lands relative to a journal write, so a replay is close, not always identical.)
+ * The invariants can fail: a group commit that writes only its first record fails the sql.js run
+ * ("accepted agent message #n was dropped"), and keys derived per process at delivery fail both
+ * ("applied 2 times" / "reached the relay under key ..."); both were tried by hand.
  */
 
 async function storeOrderSchedule(seed: number): Promise<string | undefined> {
