@@ -2,7 +2,7 @@
  * The round trip, per provider: relay send → the agent's answer at the sender, with the fake model
  * answering at once, warm, median of N; and the runner's own share of it broken out.
  *
- * Run with `node --import tsx bench/roundtrip.ts [demo] [claude] [codex]` (default: all three; the
+ * Run with `node --import tsx bench/roundtrip.ts [demo] [claude] [claude-interactive] [codex]` (default: all; the
  * real CLIs come from e2e/install.sh, `npm run build` must have produced dist/ for the `send` CLI).
  *
  * The answer: for Claude Code and Codex the fake model's tool call runs `agent-relay-runner send
@@ -33,6 +33,7 @@ import { createRunner, type Runner } from '../src/create-runner.js';
 import type { ProviderAdapter, ProviderEvent, ProviderSession } from '../src/ports/provider.js';
 import { createDemoProvider } from '../src/providers/demo/provider.js';
 import { createClaudeCodeProvider } from '../src/providers/claude/headless.js';
+import { createClaudeInteractiveProvider } from '../src/providers/claude/interactive.js';
 import { createCodexProvider } from '../src/providers/codex/provider.js';
 import { createFakeAnthropicServer, type FakeAnthropicServer } from '../src/testing/fake-anthropic-server.js';
 import { createFakeOpenAIServer, type FakeOpenAIServer } from '../src/testing/fake-openai-server.js';
@@ -153,7 +154,9 @@ const median = (xs: number[]) => {
 };
 const r1 = (x: number) => Math.round(x * 10) / 10;
 
-async function measure(name: 'demo' | 'claude' | 'codex'): Promise<Record<string, unknown>> {
+type Provider = 'demo' | 'claude' | 'claude-interactive' | 'codex';
+
+async function measure(name: Provider): Promise<Record<string, unknown>> {
   const dir = await mkdtemp(join(tmpdir(), `arr-bench-rt-${name}-`));
   const relay = await createRelayDevServer();
   const relayPort = Number(new URL(relay.url).port);
@@ -176,7 +179,7 @@ async function measure(name: 'demo' | 'claude' | 'codex'): Promise<Record<string
   await mkdir(env.HOME!, { recursive: true });
   if (name === 'demo') {
     adapter = createDemoProvider();
-  } else if (name === 'claude') {
+  } else if (name === 'claude' || name === 'claude-interactive') {
     const anthropic = await createFakeAnthropicServer((call) => {
       const m = relayMessage(call.lastUserText);
       if (m) return { blocks: [{ type: 'tool_use', name: 'Bash', input: { command: sendCommand(m[1]!, m[2]!), description: 'answer alice' } }] };
@@ -194,7 +197,19 @@ async function measure(name: 'demo' | 'claude' | 'codex'): Promise<Record<string
       CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
     });
     // The shim is named by absolute path, which the default `Bash(agent-relay-runner send:*)` rule does not match.
-    adapter = createClaudeCodeProvider({ command: join(root, 'e2e/node_modules/.bin/claude'), allowedTools: ['Bash'] });
+    const claudeOptions = { command: join(root, 'e2e/node_modules/.bin/claude'), allowedTools: ['Bash'] };
+    if (name === 'claude') {
+      adapter = createClaudeCodeProvider(claudeOptions);
+    } else {
+      // First-run state the TUI needs before it takes input: onboarding done, the cwd trusted, the dummy key approved.
+      const config = {
+        hasCompletedOnboarding: true,
+        customApiKeyResponses: { approved: ['sk-ant-bench-dummy'.slice(-20)], rejected: [] },
+        projects: { [dir]: { hasTrustDialogAccepted: true, hasCompletedProjectOnboarding: true, allowedTools: [] } },
+      };
+      await writeFile(join(env.HOME!, '.claude', '.claude.json'), JSON.stringify(config), { mode: 0o600 });
+      adapter = createClaudeInteractiveProvider(claudeOptions);
+    }
   } else {
     const openai = await createFakeOpenAIServer((call) => {
       const m = relayMessage(call.lastUserText);
@@ -324,8 +339,9 @@ async function measure(name: 'demo' | 'claude' | 'codex'): Promise<Record<string
   };
 }
 
-const wanted = process.argv.slice(2).filter((a) => ['demo', 'claude', 'codex'].includes(a)) as Array<'demo' | 'claude' | 'codex'>;
-const names = wanted.length > 0 ? wanted : (['demo', 'claude', 'codex'] as const);
+const ALL: readonly Provider[] = ['demo', 'claude', 'claude-interactive', 'codex'];
+const wanted = process.argv.slice(2).filter((a): a is Provider => (ALL as readonly string[]).includes(a));
+const names = wanted.length > 0 ? wanted : ALL;
 if (names.some((n) => n !== 'demo')) execFileSync('bash', [join(root, 'e2e/install.sh')], { stdio: ['ignore', 'ignore', 'inherit'] });
 const results = [];
 for (const name of names) {
