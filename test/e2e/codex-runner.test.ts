@@ -1,5 +1,5 @@
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { chmod, mkdtemp, writeFile } from 'node:fs/promises';
+import { afterEach, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { waitFor } from '../helpers/rig.js';
@@ -214,7 +214,9 @@ describe('Codex app-server end to end (real CLI, fake OpenAI server, reference r
     // held every later message behind it ("timed out waiting for second reply"). A pass-through
     // wrapper replays that order with the real CLI on every turn.
     const wrapper = join(REPO_ROOT, 'test', 'e2e', 'fixtures', 'codex-late-answer.mjs');
-    const shim = join(await mkdtemp(join(tmpdir(), 'arr-codex-shim-')), 'codex');
+    const shimDir = await mkdtemp(join(tmpdir(), 'arr-codex-shim-'));
+    onTestFinished(() => rm(shimDir, { recursive: true, force: true }));
+    const shim = join(shimDir, 'codex');
     await writeFile(shim, `#!/bin/sh\nexec '${process.execPath}' '${wrapper}' '${CODEX_BIN}' "$@"\n`);
     await chmod(shim, 0o755);
     rig = await startCodexRig(script, { codex: { command: shim } });
