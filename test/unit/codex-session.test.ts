@@ -170,4 +170,29 @@ describe('CodexSession turn tracking (scripted app-server)', () => {
     expect(events.filter((e) => e.type === 'turn.started').map((e) => (e as { deliveryId?: string }).deliveryId)).toEqual(['d1', 'd2']);
     expect(events.filter((e) => e.type === 'turn.completed')).toHaveLength(2);
   });
+
+  it('an answer naming a turn that had already ended does not block the next message, and says so', async () => {
+    const { server, session, events, clock } = await openSession();
+    server.onRequest = (r) => {
+      if (r.method !== 'turn/start') return;
+      const n = server.requests.filter((q) => q.method === 'turn/start').length;
+      if (n === 2) {
+        // Steered into the finished first turn: its id again, and no notifications.
+        server.respond(r.id, { turn: { id: 'turn-1', items: [], status: 'inProgress', error: null } });
+        return;
+      }
+      server.respond(r.id, { turn: { id: `turn-${n}`, items: [], status: 'inProgress', error: null } });
+      announceTurn(server, `turn-${n}`, `answer ${n}`);
+    };
+    await session.deliver(turn('d1', 'first'));
+    await clock.advanceAsync(1);
+    await session.deliver(turn('d2', 'second'));
+    await clock.advanceAsync(1);
+    expect(events.some((e) => e.type === 'warning' && /with turn turn-1, which had already completed/.test(e.message))).toBe(true);
+    await session.deliver(turn('d3', 'third'));
+    await clock.advanceAsync(1);
+    expect(server.requests.filter((r) => r.method === 'turn/start')).toHaveLength(3);
+    expect(events.filter((e) => e.type === 'turn.started').map((e) => (e as { deliveryId?: string }).deliveryId)).toEqual(['d1', 'd3']);
+  });
 });
+

@@ -52,6 +52,8 @@ export class CodexSession implements ProviderSession {
    * not make the finished turn "active" again, or every later message waits behind it forever.
    */
   readonly #completedWhileStarting = new Set<string>();
+  /** The last turns that completed (bounded), to tell a late answer from one naming an old turn. */
+  readonly #recentlyCompleted: string[] = [];
   #activeTurnId: string | undefined;
   /** Turns delivered while another runs: held here and started in order when it completes. */
   readonly #queue: ProviderTurn[] = [];
@@ -197,7 +199,12 @@ export class CodexSession implements ProviderSession {
     try {
       const response = (await this.#rpc.request('turn/start', params)) as TurnStartResponse;
       const turnId = str(asObject(asObject(response)?.turn)?.id);
-      const alreadyEnded = turnId !== undefined && this.#completedWhileStarting.has(turnId);
+      const alreadyEnded = turnId !== undefined && (this.#completedWhileStarting.has(turnId) || this.#recentlyCompleted.includes(turnId));
+      if (turnId !== undefined && alreadyEnded && !this.#completedWhileStarting.has(turnId)) {
+        // An answer naming a turn that had ended before this turn/start went out: the input was
+        // steered into it and may never be answered. Say so rather than wait on a dead turn.
+        this.#proc.warn(`codex answered turn/start for ${turn.deliveryId} with turn ${turnId}, which had already completed; the message may go unanswered`);
+      }
       if (turnId && !alreadyEnded) {
         this.#turnDeliveries.set(turnId, turn.deliveryId);
         this.#activeTurnId ??= turnId;
@@ -314,6 +321,7 @@ export class CodexSession implements ProviderSession {
     }
     this.#activeTurnId = undefined;
     if (turnId !== undefined && this.#startingDelivery !== undefined) this.#completedWhileStarting.add(turnId);
+    if (turnId !== undefined && this.#recentlyCompleted.push(turnId) > 32) this.#recentlyCompleted.shift();
     // A settled turn takes its approval requests with it: deny them (fail closed), never apply late.
     this.#denyOpenApprovals(turnId, 'the turn ended before a decision arrived');
     const status = turn?.status;
