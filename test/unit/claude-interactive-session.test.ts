@@ -18,11 +18,13 @@ function rig() {
   const logger = createMemoryLogger({ level: 'debug' });
   let screen = EMPTY_BOX;
   const keys: string[] = [];
+  const hooks = { onEnter: () => {} };
   const tmux = async (args: string[]): Promise<TmuxResult> => {
     const ok = (stdout = ''): TmuxResult => ({ code: 0, stdout, stderr: '' }) as TmuxResult;
     if (args[0] === 'capture-pane') return ok(screen);
     if (args[0] === 'display-message') return ok('0 ');
     if (args[0] === 'send-keys') keys.push(args.slice(3).join(' '));
+    if (args[0] === 'send-keys' && args.at(-1) === 'Enter') hooks.onEnter();
     return ok();
   };
   const settings: Settings = {
@@ -48,7 +50,7 @@ function rig() {
     pid: 4242,
     startedAt: clock.now(),
   });
-  return { clock, logger, session, keys, setScreen: (s: string) => (screen = s) };
+  return { clock, logger, session, keys, hooks, setScreen: (s: string) => (screen = s) };
 }
 
 const turn: ProviderTurn = { deliveryId: 'd1-m1', text: 'think forever', sender: { from: 'alice', messageId: 'm1', expectsReply: false } };
@@ -93,4 +95,19 @@ describe('Claude interactive session: Enter re-press', () => {
     expect(enters(r.keys)).toBe(3); // the first Enter and at most two more
     expect(r.logger.lines().filter((l) => /still in the input box after Enter/.test(l))).toHaveLength(2);
   });
+
+  it('holds the UserPromptSubmit confirmation that arrives before send-keys returns until deliver() has resolved', async () => {
+    const r = rig();
+    const order: string[] = [];
+    r.session.onEvent((e) => order.push(e.type));
+    // Under load the hook for the turn reaches the runner before the tmux call pressing Enter returns.
+    r.hooks.onEnter = () => r.session.dispatch({ type: 'turn.started', prompt: 'think forever' });
+    const delivered = r.session.deliver(turn).then(() => order.push('delivered'));
+    await r.clock.advanceAsync(100);
+    await r.clock.advanceAsync(300);
+    await delivered;
+    await r.clock.advanceAsync(1);
+    expect(order).toEqual(['delivered', 'turn.started']);
+  });
 });
+

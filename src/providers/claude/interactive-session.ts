@@ -66,9 +66,24 @@ export function createInteractiveSession(p: SessionParts): ClaudeInteractiveSess
    */
   let confirmedTurns = 0;
   let interrupts = 0;
+  /**
+   * Events held while a turn is being typed. Claude can run the UserPromptSubmit hook for the
+   * turn before the `send-keys Enter` call returns (seen under load), that is before `deliver()`
+   * resolves; the runner only counts a turn as consumed once it was injected, so the events wait
+   * until the caller of `deliver()` has seen it resolve (one timer tick), and keep their order.
+   */
+  let heldEvents: ProviderEvent[] | undefined;
   const dispatch = (event: ProviderEvent): void => {
     if (event.type === 'turn.started') confirmedTurns += 1;
-    events.dispatch(event);
+    if (heldEvents) heldEvents.push(event);
+    else events.dispatch(event);
+  };
+  const releaseEvents = (): void => {
+    clock.setTimeout(() => {
+      const pending = heldEvents ?? [];
+      heldEvents = undefined;
+      for (const event of pending) events.dispatch(event);
+    }, 0);
   };
   if (p.startupWarning !== undefined) dispatch({ type: 'warning', message: p.startupWarning, topic: 'version' });
 
@@ -183,16 +198,21 @@ export function createInteractiveSession(p: SessionParts): ClaudeInteractiveSess
       held.shift();
       typing = true;
       const before = { confirmed: confirmedTurns, interrupts };
+      heldEvents ??= [];
+      let released = false;
       try {
         await type(head);
         busyUntil = clock.now() + settings.submitSettleMs;
         logger.debug(COMPONENT, `claude-interactive: typed turn ${head.turn.deliveryId}`);
-        // Injected now (the UserPromptSubmit hook may follow at once); still typing while confirming.
+        // Injected now (the UserPromptSubmit hook may have come already); still typing while confirming.
         head.resolve();
+        releaseEvents();
+        released = true;
         await confirmSubmitted(head, before);
       } catch (error) {
         head.reject(error instanceof Error ? error : new Error(String(error)));
       } finally {
+        if (!released) releaseEvents();
         typing = false;
       }
     } catch (error) {
