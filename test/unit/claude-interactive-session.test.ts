@@ -56,7 +56,7 @@ function rig() {
 const turn: ProviderTurn = { deliveryId: 'd1-m1', text: 'think forever', sender: { from: 'alice', messageId: 'm1', expectsReply: false } };
 const enters = (keys: string[]) => keys.filter((k) => k === 'Enter').length;
 
-describe('Claude interactive session: Enter re-press', () => {
+describe('Claude interactive session: typing and the Enter re-press', () => {
   it('never presses Enter again once the UserPromptSubmit hook confirmed the turn, even if text is back in the box (an interrupt)', async () => {
     const r = rig();
     const delivered = r.session.deliver(turn);
