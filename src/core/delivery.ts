@@ -91,6 +91,8 @@ export class DeliveryQueue {
       inject: (() => ((turn: ProviderTurn) => Promise<void>) | undefined);
       /** Context block to prepend, if one is due; called once per injected turn. */
       takeContextBlock: () => string | undefined;
+      /** The fallback send command the header names (see `messageHeader`). */
+      sendCommand?: string;
       onState: (event: DeliveryEvent) => void;
       /** How many message ids to remember for dedupe. */
       rememberIds?: number;
@@ -254,7 +256,7 @@ export class DeliveryQueue {
     const parts: string[] = [];
     const context = this.deps.takeContextBlock();
     if (context) parts.push(context);
-    parts.push(messageHeader(message));
+    parts.push(messageHeader(message, this.deps.sendCommand));
     if (message.retry) parts.push(RETRY_NOTICE);
     parts.push(message.taskId ? stripClaimGuidance(message.body) : message.body);
     if (message.attachments && message.attachments.length > 0) {

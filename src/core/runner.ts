@@ -72,10 +72,10 @@ export class RunnerCore extends Emitter<RunnerEvents> {
     });
     this.#inbox = new Inbox({
       clock, logger, http, auth: this.#registration, provider: this.#supervisor, maxAttachmentBytes: deps.maxAttachmentBytes, saveAttachment: deps.saveAttachment,
-      contextBlock: () => (this.#registration.profile?.features.relayContext === false ? undefined : relayContextBlock(deps.name, deps.workspace)),
+      contextBlock: () => (this.#registration.profile?.features.relayContext === false ? undefined : relayContextBlock(deps.name, deps.workspace, deps.sendCommand)),
       onState: (event) => this.emit('delivery', event),
       onObligation: () => this.#link.obligationsChanged(),
-      ...(deps.journal ? { journal: deps.journal } : {}),
+      ...(deps.journal ? { journal: deps.journal } : {}), ...(deps.sendCommand ? { sendCommand: deps.sendCommand } : {}),
       onGiveUp: (message, reason) => this.#mirror.gaveUp(message, `${deps.name} could not answer this message: ${reason}`),
     });
   }
@@ -139,7 +139,7 @@ export class RunnerCore extends Emitter<RunnerEvents> {
 
   /** The Stop decision, from the local snapshot only (never the network): only messages the agent was shown. */
   stopDecision(stopHookActive: boolean): StopVerdict {
-    return stopVerdict(this.obligations().items.filter((o) => o.shown), stopHookActive);
+    return stopVerdict(this.obligations().items.filter((o) => o.shown), stopHookActive, this.#d.sendCommand);
   }
 
   /** Obligation snapshot for the control port; `shown` tells owed-and-seen from still queued in the runner. */

@@ -6,12 +6,16 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { createServer } from 'node:net';
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { relayToolsServer, writeSendScript, RELAY_TOOLS_SERVER } from '../../src/providers/kit/relay-tools.js';
 import { FIELD_LIMITS } from '../../src/protocol/relay-fields.js';
 import { startRig, waitFor, type Rig } from '../helpers/rig.js';
+import { createDemoProvider } from '../../src/providers/demo/provider.js';
+import type { ProviderAdapter } from '../../src/ports/provider.js';
 
 const TOKEN = 'control-token-for-tests';
 let rig: Rig | undefined;
@@ -131,6 +135,31 @@ describe('the relay tools MCP server', () => {
 
     const none = await call(await connect({}), 'owed');
     expect(none).toEqual({ isError: true, text: expect.stringMatching(/^the relay tools were started without AGENT_RELAY_RUNNER_PORT and AGENT_RELAY_RUNNER_TOKEN/) as unknown as string });
+  });
+
+  it('the runner writes its send script before the provider starts, and the turn names it by absolute path', async () => {
+    // The demo provider, recording the turn text the runner writes.
+    const turns: string[] = [];
+    const demo = createDemoProvider();
+    const provider: ProviderAdapter = {
+      ...demo,
+      checkVersion: (deps) => demo.checkVersion(deps),
+      start: async (launch, deps) => {
+        const session = await demo.start(launch, deps);
+        const deliver = session.deliver.bind(session);
+        session.deliver = (turn) => (turns.push(turn.text), deliver(turn));
+        return session;
+      },
+    };
+    rig = await startRig({ provider });
+    const r = rig;
+    await r.runner.start();
+    const script = join(r.dir, 'data', `scratch-${process.pid}`, 'agent-relay-send');
+    expect((await stat(script)).mode & 0o777).toBe(0o700);
+    const sent = r.relay.sendToAgent(r.runner.agentId!, { from: 'alice', body: 'hello', expectsReply: true });
+    const text = await waitFor(() => turns.find((t) => t.includes(sent.id)), 'the turn written');
+    expect(text).toContain(`If that tool is not available, run: ${script} --to <sender>`);
+    expect(text).toContain(`expects a reply: reply tool with message_id ${sent.id}, or ${script} --to alice --reply-to ${sent.id}`);
   });
 
   it('the send script answers with an empty PATH (absolute node and CLI)', async () => {

@@ -85,6 +85,12 @@ export function sendScriptPath(scratchDir: string): string {
   return join(scratchDir, SEND_SCRIPT_NAME);
 }
 
+/** The `send` script as a shell word the turn text can name: quoted only when the path needs it. */
+export function sendScriptCommand(scratchDir: string): string {
+  const path = sendScriptPath(scratchDir);
+  return /^[\w@%+=:,./-]+$/.test(path) ? path : shellQuote(path);
+}
+
 /**
  * Write (or rewrite) `<scratchDir>/agent-relay-send`: a shell script that runs
  * `agent-relay-runner send` with this Node binary and this package's CLI, both by absolute path,
