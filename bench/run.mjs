@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // Runs every benchmark one after another (never in parallel: they measure the same two cores and
 // the same disk), each writing its JSON to bench/results/. `npm run bench` builds first.
-// `node bench/run.mjs outbox drain` runs only those. The real-CLI round trip (provider-claude) is
-// left out unless named: it needs the pinned CLIs from e2e/install.sh.
+// `node bench/run.mjs outbox drain` runs only those. The real-CLI round trips (provider-claude,
+// roundtrip) are left out unless named: they need the pinned CLIs from e2e/install.sh (and
+// roundtrip the built CLI in dist/, which `npm run bench` builds).
 import { spawnSync } from 'node:child_process';
 
 const all = {
@@ -11,9 +12,11 @@ const all = {
   hook: ['--import', 'tsx', 'bench/hook.ts'],
   runner: ['--expose-gc', '--import', 'tsx', 'bench/runner.ts'],
   'provider-claude': ['--import', 'tsx', 'bench/provider-claude.ts'],
+  roundtrip: ['--import', 'tsx', 'bench/roundtrip.ts'],
 };
+const REAL_CLI = new Set(['provider-claude', 'roundtrip']);
 const wanted = process.argv.slice(2);
-const names = wanted.length > 0 ? wanted : Object.keys(all).filter((name) => name !== 'provider-claude');
+const names = wanted.length > 0 ? wanted : Object.keys(all).filter((name) => !REAL_CLI.has(name));
 let failed = 0;
 for (const name of names) {
   const args = all[name];

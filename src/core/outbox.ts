@@ -49,6 +49,8 @@ class OutboxDispatcher extends Emitter<OutboxEvents> implements Outbox {
   readonly #clock: Clock;
   readonly #log: Logger;
   readonly #agentId: string;
+  /** Removals of delivered rows whose commit is still under way (awaited by `close()`). */
+  readonly #removals = new Set<Promise<void>>();
   readonly #onAuthFailure: (() => Promise<void>) | undefined;
   readonly #random: () => number;
   readonly #policy: Required<OutboxPolicy>;
@@ -131,7 +133,11 @@ class OutboxDispatcher extends Emitter<OutboxEvents> implements Outbox {
     else await this.#admitSlowly(row.kind, size);
     let stored: OutboxRow | undefined;
     try {
-      [stored] = await this.#store.append([row]);
+      const appending = this.#store.append([row]);
+      // Sending does not wait for the commit (tens of ms under load): the store applies calls in
+      // order, so the pass sees the row now; the caller's acknowledgement still waits for it.
+      if (this.#started && !this.#closed) void this.drain();
+      [stored] = await appending;
     } finally {
       this.#reservedBytes -= size;
     }
@@ -180,6 +186,15 @@ class OutboxDispatcher extends Emitter<OutboxEvents> implements Outbox {
     this.#clearRetryTimer();
     await this.#pump?.catch(() => {});
     await this.#summary.flush().catch(() => {}); // shed while the summary was in flight
+    await Promise.all(this.#removals);
+  }
+
+  /** A removal committed in the background: a failure is logged (the rows go out again, deduplicated). */
+  #track(removal: Promise<void>): void {
+    const tracked = removal
+      .catch((error: unknown) => this.#log.error('outbox', `removing delivered rows failed (they will be sent again): ${describeError(error)}`))
+      .finally(() => this.#removals.delete(tracked));
+    this.#removals.add(tracked);
   }
 
   #toRow(event: OutboxEventInput): NewOutboxRow {
@@ -335,7 +350,9 @@ class OutboxDispatcher extends Emitter<OutboxEvents> implements Outbox {
         break; // later rows must not overtake this one
       }
       if (acked.length > 0) {
-        await this.#store.remove(acked.map((r) => r.seq));
+        // Nor does the next batch wait for this removal's commit: a crash first only sends
+        // acknowledged rows again, which the relay drops by idempotency key.
+        this.#track(this.#store.remove(acked.map((r) => r.seq)));
         for (const r of acked) this.#rowFaults.delete(r.seq);
         if (this.#storedBytes !== undefined) this.#storedBytes -= acked.reduce((sum, r) => sum + (isShedSummary(r) ? 0 : rowBytes(r)), 0);
         this.#log.debug('outbox', `acknowledged ${acked.length} row(s) up to #${acked.at(-1)?.seq}`);

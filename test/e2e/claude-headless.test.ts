@@ -220,4 +220,99 @@ describe('Claude Code headless, end to end', () => {
     expect(sessionEntries(r, slow.id).filter((m) => m.entry === 'reply')).toHaveLength(1);
     await maybeSaveHookFixtures({ 'session-start-resume': resumeHook });
   }, E2E_TIMEOUT);
+
+  it('a second message arriving mid-turn is delivered once, answered once, after the first, each with its own replyTo', async () => {
+    rig = await startClaudeRig((call: FakeAnthropicCall) => {
+      const last = call.lastUserText;
+      if (last.includes('long one')) return { ...text('Long answer.'), holdMs: 3_000 };
+      if (last.includes('quick one')) return text('Quick answer.');
+      return text('(unexpected)');
+    });
+    const r = rig;
+    await r.runner.start();
+    const agentId = r.runner.agentId!;
+    const first = r.relay.sendToAgent(agentId, { from: 'alice', body: 'long one' });
+    await waitFor(() => r.deliveries.find((d) => d.messageId === first.id && d.state === 'consumed'), 'first consumed', WAIT);
+    const second = r.relay.sendToAgent(agentId, { from: 'bob', body: 'quick one' });
+    await waitFor(() => r.deliveries.find((d) => d.messageId === second.id && d.state === 'injected'), 'second injected', WAIT);
+    // The first turn still runs: the second is held by the adapter, not merged into it.
+    expect(r.deliveries.some((d) => d.messageId === second.id && d.state === 'consumed')).toBe(false);
+    const replies = await waitFor(() => {
+      const found = r.relay.listMessages().filter((m) => m.kind === 'session' && m.entry === 'reply');
+      return found.length >= 2 ? found : undefined;
+    }, 'both replies', WAIT);
+    expect(replies.map((m) => [m.replyTo, m.body])).toEqual([
+      [first.id, 'Long answer.'],
+      [second.id, 'Quick answer.'],
+    ]);
+    await waitFor(() => r.runner.status.state === 'idle', 'idle after both turns', WAIT);
+    for (const sent of [first, second]) {
+      expect(r.deliveries.filter((d) => d.messageId === sent.id).map((d) => d.state)).toEqual(['queued', 'injected', 'consumed', 'finished']);
+      expect(sessionEntries(r, sent.id).filter((m) => m.entry === 'prompt')).toHaveLength(1);
+    }
+    // Each message reached the model once, as the newest prompt of its own turn, in order.
+    const prompts = r.model.messageRequests().map((q) => userTexts(q.body).at(-1) ?? '');
+    const firstAt = prompts.findIndex((t) => t.includes(`[relay message ${first.id} `));
+    const secondAt = prompts.findIndex((t) => t.includes(`[relay message ${second.id} `));
+    expect(firstAt).toBeGreaterThanOrEqual(0);
+    expect(secondAt).toBeGreaterThan(firstAt);
+    expect(prompts.filter((t) => t.includes(`[relay message ${second.id} `))).toHaveLength(1);
+    expect(prompts[firstAt]).not.toContain('quick one');
+    expect(payloadsOf(r, '/hooks/user-prompt').map((p) => String(p.prompt).includes('quick one'))).toEqual([false, true]);
+  }, E2E_TIMEOUT);
+
+  it('a real subagent (background, the default): status shows it open while it runs, idle only after it ends, and the mirror shows it', async () => {
+    let subagentTool = '';
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    rig = await startClaudeRig(async (call: FakeAnthropicCall) => {
+      const last = call.lastUserText;
+      const tools = (call.body.tools ?? []).map((t) => String((t as { name?: unknown }).name));
+      if (last.includes('SUBAGENT JOB')) {
+        // The subagent's own model call: held until the test has looked at the status.
+        await released;
+        return text('one two three');
+      }
+      if (last.includes('please delegate')) {
+        // The subagent tool is `Agent` in current Claude Code (`Task` before); it runs in the background by default.
+        subagentTool = tools.find((n) => n === 'Agent' || n === 'Task') ?? 'Agent';
+        return { blocks: [{ type: 'tool_use', name: subagentTool, input: { description: 'count for me', prompt: 'SUBAGENT JOB: count to three', subagent_type: 'general-purpose' } }] };
+      }
+      if (last.includes('one two three')) return text('The subagent counted: one two three.');
+      if (/agent launched/i.test(last)) return text('Started a helper; it will report back.');
+      return text('(unexpected)');
+    });
+    const r = rig;
+    const states: Array<{ state: string; openSubagents: number }> = [];
+    r.runner.on('status', (s) => states.push({ state: s.state, openSubagents: s.openSubagents }));
+    await r.runner.start();
+    const sent = r.relay.sendToAgent(r.runner.agentId!, { from: 'alice', body: 'please delegate' });
+    await waitFor(() => r.runner.status.openSubagents === 1, 'one open subagent in the status', WAIT);
+    // The main turn ends while the subagent works on: the agent is still busy, not idle.
+    const first = await waitFor(() => sessionEntries(r, sent.id).find((m) => m.entry === 'reply'), 'the main turn reply mirrored', WAIT);
+    expect(first.body).toBe('Started a helper; it will report back.');
+    expect(r.runner.status).toMatchObject({ state: 'busy', openSubagents: 1 });
+    expect(states.some((s) => s.state === 'idle' && s.openSubagents > 0)).toBe(false);
+    release();
+    await waitFor(() => payloadsOf(r, '/hooks/subagent-stop').length === 1, 'SubagentStop hook', WAIT);
+    await waitFor(() => r.relay.listMessages().find((m) => m.kind === 'session' && m.entry === 'reply' && m.body === 'The subagent counted: one two three.'), 'the result turn mirrored', WAIT);
+    await waitFor(() => r.runner.status.state === 'idle', 'idle after the subagent ended', WAIT);
+    expect(r.runner.status.openSubagents).toBe(0);
+    // Never idle while the subagent was open; it opened once and closed once.
+    const opened = states.findIndex((s) => s.openSubagents === 1);
+    const closed = states.findIndex((s, i) => i > opened && s.openSubagents === 0);
+    expect(opened).toBeGreaterThanOrEqual(0);
+    expect(closed).toBeGreaterThan(opened);
+    expect(states.slice(opened, closed).every((s) => s.state !== 'idle')).toBe(true);
+    expect(payloadsOf(r, '/hooks/subagent-start')).toHaveLength(1);
+    // The mirror shows the subagent as a tool step of this message's turn; its own text is not
+    // taken for the agent's reply, and the relay message is consumed and finished once.
+    const entries = sessionEntries(r, sent.id).map((m) => `${m.entry}:${m.body}`);
+    expect(entries[0]).toMatch(/^prompt:/);
+    expect(entries).toContainEqual(expect.stringMatching(new RegExp(`^tool:${subagentTool} started: `)));
+    expect(entries).toContainEqual(expect.stringMatching(new RegExp(`^tool:${subagentTool} completed: `)));
+    expect(r.relay.listMessages().some((m) => m.kind === 'session' && m.body.includes('one two three') && m.entry === 'reply' && m.body !== 'The subagent counted: one two three.')).toBe(false);
+    expect(r.deliveries.filter((d) => d.messageId === sent.id).map((d) => d.state)).toEqual(['queued', 'injected', 'consumed', 'finished']);
+    await maybeSaveHookFixtures({ 'subagent-start': payloadsOf(r, '/hooks/subagent-start')[0], 'subagent-stop': payloadsOf(r, '/hooks/subagent-stop')[0] });
+  }, E2E_TIMEOUT);
 });

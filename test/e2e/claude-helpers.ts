@@ -13,7 +13,8 @@ import { createRunner, type Runner, type RunnerOptions } from '../../src/create-
 import { createRelayDevServer, type RelayDevServer } from '../../src/testing/relay-dev-server/index.js';
 import { createClaudeCodeProvider, type ClaudeCodeProviderOptions } from '../../src/providers/claude/headless.js';
 import { createFakeAnthropicServer, type FakeAnthropicScript, type FakeAnthropicServer } from '../../src/testing/fake-anthropic-server.js';
-import { createMemoryLogger, type MemoryLogger } from '../../src/testing/memory-logger.js';
+import type { MemoryLogger } from '../../src/testing/memory-logger.js';
+import { e2eLogger, keepLog } from './logs.js';
 import type { DeliveryEvent } from '../../src/core/delivery.js';
 import type { MirrorEvent, TimelineEvent } from '../../src/core/runner.js';
 
@@ -116,7 +117,7 @@ export async function startClaudeRig(
 
   const model = await createFakeAnthropicServer(script);
   const relay = await createRelayDevServer();
-  const logger = createMemoryLogger({ level: 'debug' });
+  const logger = e2eLogger();
   const hooks: RecordedHook[] = [];
   let runner: Runner | undefined;
   const proxy = await startRecordingProxy(() => runner?.controlUrl, hooks);
@@ -167,6 +168,7 @@ export async function startClaudeRig(
     env,
     async close() {
       await rig.runner.stop().catch(() => {});
+      await keepLog(logger, { deliveries: rig.deliveries, mirrors: rig.mirrors, hooks: rig.hooks.map((h) => h.path) });
       await new Promise<void>((r) => proxy.server.close(() => r()));
       proxy.server.closeAllConnections();
       await model.close().catch(() => {});

@@ -11,7 +11,8 @@ import { createRunner, type Runner, type RunnerOptions } from '../../src/create-
 import { createRelayDevServer, type RelayDevServer } from '../../src/testing/relay-dev-server/index.js';
 import { createCodexProvider, type CodexProviderOptions } from '../../src/providers/codex/provider.js';
 import { createFakeOpenAIServer, type FakeOpenAIScript, type FakeOpenAIServer } from '../../src/testing/fake-openai-server.js';
-import { createMemoryLogger, type MemoryLogger } from '../../src/testing/memory-logger.js';
+import type { MemoryLogger } from '../../src/testing/memory-logger.js';
+import { e2eLogger, keepLog } from './logs.js';
 import type { DeliveryEvent } from '../../src/core/delivery.js';
 import type { MirrorEvent, TimelineEvent } from '../../src/core/runner.js';
 
@@ -63,7 +64,7 @@ export async function startCodexRig(
   await mkdir(codexHome, { recursive: true, mode: 0o700 });
   const model = await createFakeOpenAIServer(script);
   const relay = await createRelayDevServer();
-  const logger = createMemoryLogger({ level: 'debug' });
+  const logger = e2eLogger();
   const runner = createRunner({
     name: 'codex-1',
     relayUrl: relay.url,
@@ -92,6 +93,7 @@ export async function startCodexRig(
     sessionMessages: () => relay.listMessages().filter((m) => m.kind === 'session'),
     async close() {
       await runner.stop().catch(() => {});
+      await keepLog(logger, { deliveries: rig.deliveries, mirrors: rig.mirrors });
       await relay.close().catch(() => {});
       await model.close().catch(() => {});
       await rm(dir, { recursive: true, force: true });

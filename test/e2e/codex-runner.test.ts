@@ -1,8 +1,11 @@
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { waitFor } from '../helpers/rig.js';
 import { CODEX_TESTED_VERSION } from '../../src/providers/codex/provider.js';
 import { compareVersions } from '../../src/providers/kit/version.js';
-import { CODEX_VERSION, ensureCodex, startCodexRig, type CodexRig } from './codex-helpers.js';
+import { CODEX_BIN, CODEX_VERSION, REPO_ROOT, ensureCodex, startCodexRig, type CodexRig } from './codex-helpers.js';
 import type { FakeOpenAICall, FakeOpenAIResponse } from '../../src/testing/fake-openai-server.js';
 
 /** The runner's note on a message whose earlier turn was interrupted (issue 10, item 1). */
@@ -203,5 +206,30 @@ describe('Codex app-server end to end (real CLI, fake OpenAI server, reference r
     ]);
     const order = r.deliveries.filter((d) => d.state === 'consumed').map((d) => d.messageId);
     expect(order).toEqual([first.id, second.id]);
+  }, 180_000);
+
+  it('answers every message when Codex answers turn/start only after the turn completed (the order seen under load)', async () => {
+    // Issue 11, item 7: on a loaded machine Codex ran the whole fast first turn before writing the
+    // answer to its turn/start; the adapter then took the finished turn for the running one and
+    // held every later message behind it ("timed out waiting for second reply"). A pass-through
+    // wrapper replays that order with the real CLI on every turn.
+    const wrapper = join(REPO_ROOT, 'test', 'e2e', 'fixtures', 'codex-late-answer.mjs');
+    const shimDir = await mkdtemp(join(tmpdir(), 'arr-codex-shim-'));
+    onTestFinished(() => rm(shimDir, { recursive: true, force: true }));
+    const shim = join(shimDir, 'codex');
+    await writeFile(shim, `#!/bin/sh\nexec '${process.execPath}' '${wrapper}' '${CODEX_BIN}' "$@"\n`);
+    await chmod(shim, 0o755);
+    rig = await startCodexRig(script, { codex: { command: shim } });
+    const r = rig;
+    await r.runner.start();
+    const agentId = r.runner.agentId!;
+    for (const body of ['one', 'two', 'three']) {
+      const sent = r.relay.sendToAgent(agentId, { from: 'alice', body });
+      const reply = await waitFor(() => r.sessionMessages().find((m) => m.entry === 'reply' && m.replyTo === sent.id), `reply to "${body}"`, 60_000);
+      expect(reply.body).toBe(`Codex says: ${body}`);
+      await waitFor(() => r.runner.status.state === 'idle', `idle after "${body}"`);
+    }
+    // The answer did come after the turn's completion each time (the wrapper did its job).
+    expect(r.logger.lines().filter((l) => /delivered d\d+-\S+ as turn \S+ \(already completed\)/.test(l))).toHaveLength(3);
   }, 180_000);
 });

@@ -493,4 +493,60 @@ describe('outbox dispatcher', () => {
     expect(() => setup(ok, { maxBytes: Number.NaN })).toThrow(/maxBytes/);
     expect(() => setup(ok, { instanceId: 'a:b' })).toThrow(/instanceId/);
   });
+
+  describe('latency: the disk commit is not on the sending path (issue 11, round trip)', () => {
+    /** A memory store whose appends and removals take effect at once but commit only when released. */
+    function slowDiskStore() {
+      const inner = createMemoryOutboxStore();
+      const commits: Array<() => void> = [];
+      const held = <T>(work: Promise<T>) => new Promise<T>((resolve, reject) => commits.push(() => work.then(resolve, reject)));
+      const store: OutboxStore = { ...inner, append: (rows) => held(inner.append(rows)), remove: (seqs) => held(inner.remove(seqs)) };
+      return { store, commitAll: () => commits.splice(0).forEach((c) => c()), pendingCommits: () => commits.length };
+    }
+
+    it('hands a new row to the carrier before its commit completes; the caller is answered only after the commit', async () => {
+      const disk = slowDiskStore();
+      const { outbox, clock, calls } = setup(ok, {}, disk.store);
+      outbox.start();
+      let acknowledged = false;
+      const queued = outbox.enqueue({ kind: 'message', payload: { n: 1 } }).then(() => (acknowledged = true));
+      await settle(clock);
+      expect(payloads(calls)).toEqual([1]);
+      expect(acknowledged).toBe(false);
+      disk.commitAll();
+      await queued;
+      await settle(clock);
+      disk.commitAll();
+      await settle(clock);
+      expect((await outbox.stats()).pending).toBe(0);
+    });
+
+    it('sends the next batch without waiting for the removal of the last one to commit', async () => {
+      const disk = slowDiskStore();
+      let release!: () => void;
+      const firstAnswered = new Promise<void>((r) => (release = r));
+      const { outbox, clock, calls } = setup(async (batch, call) => {
+        if (call === 1) await firstAnswered;
+        return ok(batch);
+      }, {}, disk.store);
+      outbox.start();
+      const one = outbox.enqueue({ kind: 'message', payload: { n: 1 } });
+      await settle(clock);
+      disk.commitAll();
+      await one;
+      const two = outbox.enqueue({ kind: 'message', payload: { n: 2 } });
+      await settle(clock);
+      release();
+      await settle(clock);
+      // Row 1's removal and row 2's append are still uncommitted, yet row 2 went out.
+      expect(payloads(calls)).toEqual([1, 2]);
+      expect(disk.pendingCommits()).toBeGreaterThanOrEqual(2);
+      disk.commitAll();
+      await two;
+      await settle(clock);
+      disk.commitAll();
+      await outbox.close();
+    });
+  });
 });
+

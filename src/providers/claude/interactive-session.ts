@@ -59,7 +59,32 @@ export function createInteractiveSession(p: SessionParts): ClaudeInteractiveSess
     resolveExit = resolve;
   });
 
-  const dispatch = (event: ProviderEvent): void => events.dispatch(event);
+  /**
+   * Turns the UserPromptSubmit hook confirmed, and interrupts: after either, text in the input box
+   * is not the typed turn waiting for Enter (it was submitted, or it is an interrupted prompt
+   * Claude put back), so the Enter re-press must not fire.
+   */
+  let confirmedTurns = 0;
+  let interrupts = 0;
+  /**
+   * Events held while a turn is being typed. Claude can run the UserPromptSubmit hook for the
+   * turn before the `send-keys Enter` call returns (seen under load), that is before `deliver()`
+   * resolves; the runner only counts a turn as consumed once it was injected, so the events wait
+   * until the caller of `deliver()` has seen it resolve (one timer tick), and keep their order.
+   */
+  let heldEvents: ProviderEvent[] | undefined;
+  const dispatch = (event: ProviderEvent): void => {
+    if (event.type === 'turn.started') confirmedTurns += 1;
+    if (heldEvents) heldEvents.push(event);
+    else events.dispatch(event);
+  };
+  const releaseEvents = (): void => {
+    clock.setTimeout(() => {
+      const pending = heldEvents ?? [];
+      heldEvents = undefined;
+      for (const event of pending) events.dispatch(event);
+    }, 0);
+  };
   if (p.startupWarning !== undefined) dispatch({ type: 'warning', message: p.startupWarning, topic: 'version' });
 
   const capture = async (): Promise<string | undefined> => {
@@ -132,12 +157,13 @@ export function createInteractiveSession(p: SessionParts): ClaudeInteractiveSess
    * more (at most {@link SUBMIT_RETRIES} times) only while the box still holds text and no turn is
    * running: Enter on an empty box or during a turn is never pressed, so a turn is never sent twice.
    */
-  const confirmSubmitted = async (h: HeldTurn): Promise<void> => {
+  const confirmSubmitted = async (h: HeldTurn, before: { confirmed: number; interrupts: number }): Promise<void> => {
+    const settled = () => exitRecord !== undefined || stopping !== undefined || confirmedTurns !== before.confirmed || interrupts !== before.interrupts;
     for (let attempt = 1; attempt <= SUBMIT_RETRIES; attempt++) {
       await sleep(clock, SUBMIT_CONFIRM_MS);
-      if (exitRecord || stopping) return;
+      if (settled()) return;
       const screen = await capture();
-      if (screen === undefined || settings.busyPattern.test(screen) || !INPUT_NOT_EMPTY.test(screen)) return;
+      if (settled() || screen === undefined || settings.busyPattern.test(screen) || !INPUT_NOT_EMPTY.test(screen)) return;
       logger.warn(COMPONENT, `claude-interactive: turn ${h.turn.deliveryId} still in the input box after Enter; pressing Enter again (${attempt}/${SUBMIT_RETRIES})`);
       await tmux(['send-keys', '-t', name, 'Enter']);
     }
@@ -171,16 +197,22 @@ export function createInteractiveSession(p: SessionParts): ClaudeInteractiveSess
       }
       held.shift();
       typing = true;
+      const before = { confirmed: confirmedTurns, interrupts };
+      heldEvents ??= [];
+      let released = false;
       try {
         await type(head);
         busyUntil = clock.now() + settings.submitSettleMs;
         logger.debug(COMPONENT, `claude-interactive: typed turn ${head.turn.deliveryId}`);
-        // Injected now (the UserPromptSubmit hook may follow at once); still typing while confirming.
+        // Injected now (the UserPromptSubmit hook may have come already); still typing while confirming.
         head.resolve();
-        await confirmSubmitted(head);
+        releaseEvents();
+        released = true;
+        await confirmSubmitted(head, before);
       } catch (error) {
         head.reject(error instanceof Error ? error : new Error(String(error)));
       } finally {
+        if (!released) releaseEvents();
         typing = false;
       }
     } catch (error) {
@@ -208,6 +240,7 @@ export function createInteractiveSession(p: SessionParts): ClaudeInteractiveSess
     },
     async interrupt(): Promise<void> {
       if (exitRecord || stopping) return;
+      interrupts += 1;
       try {
         const before = await capture();
         await tmux(['send-keys', '-t', name, 'Escape']);

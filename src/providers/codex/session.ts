@@ -46,6 +46,14 @@ export class CodexSession implements ProviderSession {
   readonly #turnDeliveries = new Map<string, string>();
   /** Delivery whose `turn/start` is in flight (its turn id is not known yet). */
   #startingDelivery: string | undefined;
+  /**
+   * Turns that completed while a `turn/start` was unanswered. Under load Codex can run a whole fast
+   * turn (started … completed) before it writes the answer to `turn/start`; that late answer must
+   * not make the finished turn "active" again, or every later message waits behind it forever.
+   */
+  readonly #completedWhileStarting = new Set<string>();
+  /** The last turns that completed (bounded), to tell a late answer from one naming an old turn. */
+  readonly #recentlyCompleted: string[] = [];
   #activeTurnId: string | undefined;
   /** Turns delivered while another runs: held here and started in order when it completes. */
   readonly #queue: ProviderTurn[] = [];
@@ -191,16 +199,27 @@ export class CodexSession implements ProviderSession {
     try {
       const response = (await this.#rpc.request('turn/start', params)) as TurnStartResponse;
       const turnId = str(asObject(asObject(response)?.turn)?.id);
-      if (turnId) {
+      const alreadyEnded = turnId !== undefined && (this.#completedWhileStarting.has(turnId) || this.#recentlyCompleted.includes(turnId));
+      if (turnId !== undefined && alreadyEnded && !this.#completedWhileStarting.has(turnId)) {
+        // An answer naming a turn that had ended before this turn/start went out: the input was
+        // steered into it and may never be answered. Say so rather than wait on a dead turn.
+        this.#proc.warn(`codex answered turn/start for ${turn.deliveryId} with turn ${turnId}, which had already completed; the message may go unanswered`);
+      }
+      if (turnId && !alreadyEnded) {
         this.#turnDeliveries.set(turnId, turn.deliveryId);
         this.#activeTurnId ??= turnId;
       }
-      this.#logger.debug(COMPONENT, `codex (pid ${this.pid}): delivered ${turn.deliveryId} as turn ${turnId ?? '?'}`);
+      this.#logger.debug(COMPONENT, `codex (pid ${this.pid}): delivered ${turn.deliveryId} as turn ${turnId ?? '?'}${alreadyEnded ? ' (already completed)' : ''}`);
     } catch (error) {
       throw new ProviderError(`cannot deliver ${turn.deliveryId} to codex: ${describeError(error)}`, { data: { pid: this.pid }, cause: error });
     } finally {
       if (this.#startingDelivery === turn.deliveryId) this.#startingDelivery = undefined;
-      this.#proc.deps.clock.setTimeout(() => this.#releaseHeld(), 0);
+      this.#completedWhileStarting.clear();
+      this.#proc.deps.clock.setTimeout(() => {
+        this.#releaseHeld();
+        // A turn that completed before this answer could not start the next queued one then.
+        this.#startNextQueued();
+      }, 0);
     }
   }
 
@@ -235,6 +254,7 @@ export class CodexSession implements ProviderSession {
         const { turn } = p as unknown as TurnStartedNotification;
         const turnId = str(turn?.id);
         if (!turnId) return;
+        this.#logger.debug(COMPONENT, `codex (pid ${this.pid}): turn/started ${turnId}`);
         this.#activeTurnId = turnId;
         const deliveryId = this.#turnDeliveries.get(turnId) ?? this.#startingDelivery;
         if (deliveryId !== undefined) this.#turnDeliveries.set(turnId, deliveryId);
@@ -260,6 +280,7 @@ export class CodexSession implements ProviderSession {
       }
       case 'turn/completed': {
         const { turn } = p as unknown as TurnCompletedNotification;
+        this.#logger.debug(COMPONENT, `codex (pid ${this.pid}): turn/completed ${str(turn?.id) ?? '?'} (${str(turn?.status) ?? '?'})`);
         this.#onTurnCompleted(str(turn?.id), turn);
         return;
       }
@@ -299,6 +320,8 @@ export class CodexSession implements ProviderSession {
       this.#logger.debug(COMPONENT, `codex (pid ${this.pid}): completion of turn ${turnId} while ${this.#activeTurnId} is active`);
     }
     this.#activeTurnId = undefined;
+    if (turnId !== undefined && this.#startingDelivery !== undefined) this.#completedWhileStarting.add(turnId);
+    if (turnId !== undefined && this.#recentlyCompleted.push(turnId) > 32) this.#recentlyCompleted.shift();
     // A settled turn takes its approval requests with it: deny them (fail closed), never apply late.
     this.#denyOpenApprovals(turnId, 'the turn ended before a decision arrived');
     const status = turn?.status;

@@ -1,0 +1,361 @@
+/**
+ * The round trip, per provider: relay send → the agent's answer at the sender, with the fake model
+ * answering at once, warm, median of N; and the runner's own share of it broken out.
+ *
+ * Run with `node --import tsx bench/roundtrip.ts [demo] [claude] [claude-interactive] [codex]` (default: all; the
+ * real CLIs come from e2e/install.sh, `npm run build` must have produced dist/ for the `send` CLI).
+ *
+ * The answer: for Claude Code and Codex the fake model's tool call runs `agent-relay-runner send
+ * --to alice --reply-to <id>` by absolute path (Claude's Bash tool, Codex's shell tool), and the
+ * time ends when the sender, a second runner registered as `alice`, receives that message on its
+ * bus. The demo agent has no tools: its answer is its final text, mirrored by the runner as the
+ * reply (`session` entry with `replyTo`), and the time ends when the relay receives that POST.
+ *
+ * Marks (all `performance.now()` in this one process; relay, both runners and the proxies share it):
+ * - `send`: just before `relay.sendToAgent` (the relay is in process: its push is part of A1);
+ * - `queued`: the runner's `delivery` event `queued` (frame received, parsed, accepted);
+ * - `deliver`: the provider session's `deliver()` called (a wrapper around the adapter);
+ * - `toolIn`: the first bytes of `POST /send` at a TCP proxy in front of the control port (the
+ *   shim points the CLI at it); for the demo, the `turn.completed` event leaving the adapter;
+ * - `relayPost`: the first bytes of the runner's `POST /v1/messages` or `/v1/events/batch` at a
+ *   TCP proxy in front of the relay (after `toolIn`);
+ * - `atSender`: `alice`'s runner accepts the reply (its `delivery` event `queued`).
+ * Runner share = (queued → deliver) + (toolIn → relayPost); A1 (send → queued: the relay's push,
+ * loopback, the runner's frame parsing) is reported beside it.
+ */
+import { execFileSync } from 'node:child_process';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { createRunner, type Runner } from '../src/create-runner.js';
+import type { ProviderAdapter, ProviderEvent, ProviderSession } from '../src/ports/provider.js';
+import { createDemoProvider } from '../src/providers/demo/provider.js';
+import { createClaudeCodeProvider } from '../src/providers/claude/headless.js';
+import { createClaudeInteractiveProvider } from '../src/providers/claude/interactive.js';
+import { createCodexProvider } from '../src/providers/codex/provider.js';
+import { createFakeAnthropicServer, type FakeAnthropicServer } from '../src/testing/fake-anthropic-server.js';
+import { createFakeOpenAIServer, type FakeOpenAIServer } from '../src/testing/fake-openai-server.js';
+import { createRelayDevServer } from '../src/testing/relay-dev-server/index.js';
+import { createMemoryLogger } from '../src/testing/memory-logger.js';
+
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 2);
+const TURNS = Number(process.env.BENCH_TURNS ?? 15);
+const root = new URL('..', import.meta.url).pathname;
+const CONTROL_TOKEN = 'bench-roundtrip-control-token';
+const CLI = join(root, 'dist', 'cli', 'main.js');
+
+/** A TCP pass-through that notes when each HTTP request line goes by. */
+interface Proxy {
+  port: number;
+  requests: Array<{ at: number; line: string }>;
+  close(): Promise<void>;
+}
+
+async function startProxy(targetPort: () => number | undefined): Promise<Proxy> {
+  const requests: Proxy['requests'] = [];
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((client) => {
+    const port = targetPort();
+    if (!port) return void client.destroy();
+    const upstream = connect(port, '127.0.0.1');
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+      s.on('error', () => {});
+    }
+    client.on('data', (chunk: Buffer) => {
+      const at = performance.now();
+      for (const m of chunk.toString('latin1').matchAll(/^(GET|POST|PUT|PATCH|DELETE) (\S+) HTTP\/1\.1/gm)) requests.push({ at, line: `${m[1]} ${m[2]}` });
+    });
+    client.pipe(upstream);
+    upstream.pipe(client);
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const address = server.address();
+  return {
+    port: typeof address === 'object' && address ? address.port : 0,
+    requests,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+/** A provider that is up at once and answers nothing: the sender `alice`. */
+function silentProvider(): ProviderAdapter {
+  return {
+    name: 'silent',
+    capabilities: { structuredInput: true, resume: false, interactive: false, hookDriven: false, midTurnMessages: 'queue' },
+    checkVersion: async () => '0',
+    start: async (): Promise<ProviderSession> => {
+      let exit!: (e: { code: number | null; signal: string | null }) => void;
+      const exited = new Promise<{ code: number | null; signal: string | null }>((r) => (exit = r));
+      return {
+        pid: undefined,
+        deliver: async () => {},
+        interrupt: async () => {},
+        decidePermission: () => {},
+        onEvent: () => () => {},
+        attachSpec: () => ({ kind: 'none' }),
+        exited,
+        stop: async () => (exit({ code: 0, signal: null }), { code: 0, signal: null }),
+      };
+    },
+  };
+}
+
+/** The adapter, with `deliver()` calls and `turn.completed` events noted. */
+function instrumented(inner: ProviderAdapter, marks: { deliver: Map<string, number>; completed: number[] }): ProviderAdapter {
+  return {
+    ...inner,
+    checkVersion: (deps) => inner.checkVersion(deps),
+    async start(launch, deps) {
+      const session = await inner.start(launch, deps);
+      return {
+        ...session,
+        pid: session.pid,
+        exited: session.exited,
+        deliver: (turn) => {
+          marks.deliver.set(turn.sender?.messageId ?? turn.deliveryId, performance.now());
+          return session.deliver(turn);
+        },
+        interrupt: () => session.interrupt(),
+        decidePermission: (id, d) => session.decidePermission(id, d),
+        attachSpec: () => session.attachSpec(),
+        stop: () => session.stop(),
+        onEvent: (listener: (event: ProviderEvent) => void) =>
+          session.onEvent((event) => {
+            if (event.type === 'turn.completed') marks.completed.push(performance.now());
+            listener(event);
+          }),
+      };
+    },
+  };
+}
+
+interface Sample {
+  total: number;
+  relayPush: number;
+  inject: number;
+  agent: number;
+  outbound: number;
+  toSender: number;
+  runnerShare: number;
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? (s[(s.length - 1) / 2] ?? NaN) : ((s[s.length / 2 - 1] ?? 0) + (s[s.length / 2] ?? 0)) / 2;
+};
+const r1 = (x: number) => Math.round(x * 10) / 10;
+
+type Provider = 'demo' | 'claude' | 'claude-interactive' | 'codex';
+
+async function measure(name: Provider): Promise<Record<string, unknown>> {
+  const dir = await mkdtemp(join(tmpdir(), `arr-bench-rt-${name}-`));
+  const relay = await createRelayDevServer();
+  const relayPort = Number(new URL(relay.url).port);
+  const relayProxy = await startProxy(() => relayPort);
+  let runner: Runner | undefined;
+  const controlProxy = await startProxy(() => (runner?.controlUrl ? Number(new URL(runner.controlUrl).port) : undefined));
+  // The CLI the agent runs, by absolute path, pointed at the control proxy.
+  const bin = join(dir, 'bin');
+  await mkdir(bin, { recursive: true });
+  const shim = join(bin, 'agent-relay-runner');
+  await writeFile(shim, `#!/bin/sh\nAGENT_RELAY_RUNNER_PORT=${controlProxy.port} AGENT_RELAY_RUNNER_TOKEN=${CONTROL_TOKEN} exec '${process.execPath}' '${CLI}' "$@"\n`);
+  await chmod(shim, 0o755);
+  const sendCommand = (id: string, n: string) => `${shim} send --to alice --reply-to ${id} "pong ${n}"`;
+  const relayMessage = (text: string) => /\[relay message (\S+) from alice[^\n]*\n(?:[\s\S]*\n)?ping (\d+)/.exec(text);
+
+  const marks = { deliver: new Map<string, number>(), completed: [] as number[] };
+  let adapter: ProviderAdapter;
+  let model: FakeAnthropicServer | FakeOpenAIServer | undefined;
+  const env: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: join(dir, 'home') };
+  await mkdir(env.HOME!, { recursive: true });
+  if (name === 'demo') {
+    adapter = createDemoProvider();
+  } else if (name === 'claude' || name === 'claude-interactive') {
+    const anthropic = await createFakeAnthropicServer((call) => {
+      const m = relayMessage(call.lastUserText);
+      if (m) return { blocks: [{ type: 'tool_use', name: 'Bash', input: { command: sendCommand(m[1]!, m[2]!), description: 'answer alice' } }] };
+      return { blocks: [{ type: 'text', text: 'sent' }] };
+    });
+    model = anthropic;
+    await mkdir(join(env.HOME!, '.claude'), { recursive: true });
+    Object.assign(env, {
+      CLAUDE_CONFIG_DIR: join(env.HOME!, '.claude'),
+      ANTHROPIC_BASE_URL: anthropic.url,
+      ANTHROPIC_API_KEY: 'sk-ant-bench-dummy',
+      DISABLE_TELEMETRY: '1',
+      DISABLE_ERROR_REPORTING: '1',
+      DISABLE_AUTOUPDATER: '1',
+      CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
+    });
+    // The shim is named by absolute path, which the default `Bash(agent-relay-runner send:*)` rule does not match.
+    const claudeOptions = { command: join(root, 'e2e/node_modules/.bin/claude'), allowedTools: ['Bash'] };
+    if (name === 'claude') {
+      adapter = createClaudeCodeProvider(claudeOptions);
+    } else {
+      // First-run state the TUI needs before it takes input: onboarding done, the cwd trusted, the dummy key approved.
+      const config = {
+        hasCompletedOnboarding: true,
+        customApiKeyResponses: { approved: ['sk-ant-bench-dummy'.slice(-20)], rejected: [] },
+        projects: { [dir]: { hasTrustDialogAccepted: true, hasCompletedProjectOnboarding: true, allowedTools: [] } },
+      };
+      await writeFile(join(env.HOME!, '.claude', '.claude.json'), JSON.stringify(config), { mode: 0o600 });
+      adapter = createClaudeInteractiveProvider(claudeOptions);
+    }
+  } else {
+    const openai = await createFakeOpenAIServer((call) => {
+      const m = relayMessage(call.lastUserText);
+      if (m && !call.afterToolOutput) return { output: [{ type: 'shell', command: sendCommand(m[1]!, m[2]!) }] };
+      return { output: [{ type: 'text', text: 'sent' }] };
+    });
+    model = openai;
+    const codexHome = join(dir, 'codex-home');
+    await mkdir(codexHome, { recursive: true, mode: 0o700 });
+    adapter = createCodexProvider({
+      command: join(root, 'e2e/node_modules/.bin/codex'),
+      codexHome,
+      model: 'gpt-fake',
+      modelProvider: { id: 'fake', baseUrl: openai.baseUrl, envKey: 'FAKE_OPENAI_API_KEY' },
+      config: { 'model_providers.fake.request_max_retries': '0', 'model_providers.fake.stream_max_retries': '0' },
+      env: { FAKE_OPENAI_API_KEY: 'sk-fake-not-a-secret' },
+      // The default workspace-write sandbox blocks loopback (issue 11, item 2, another branch).
+      approvalPolicy: 'never',
+      sandbox: 'danger-full-access',
+    });
+  }
+
+  const proxiedRelay = `http://127.0.0.1:${relayProxy.port}`;
+  runner = createRunner({
+    name: `bench-${name}`,
+    relayUrl: proxiedRelay,
+    apiKey: relay.apiKey,
+    provider: instrumented(adapter, marks),
+    cwd: dir,
+    dataDir: join(dir, 'data'),
+    logger: createMemoryLogger({ level: 'info' }),
+    env,
+    control: { token: CONTROL_TOKEN },
+  });
+  const alice = createRunner({
+    name: 'alice',
+    relayUrl: relay.url,
+    apiKey: relay.apiKey,
+    provider: silentProvider(),
+    cwd: dir,
+    dataDir: join(dir, 'alice'),
+    logger: createMemoryLogger({ level: 'warn' }),
+    env: { PATH: process.env.PATH ?? '' },
+  });
+  const queued = new Map<string, number>();
+  const sent = new Map<string, number>();
+  const atAlice = new Map<string, number>();
+  runner.on('delivery', (d) => void (d.state === 'queued' && queued.set(d.messageId, performance.now())));
+  runner.on('sent', (e) => void (e.replyTo && sent.set(e.replyTo, performance.now())));
+  alice.on('delivery', (d) => {
+    const n = d.state === 'queued' ? /^pong (\d+)$/.exec(d.excerpt ?? '')?.[1] : undefined;
+    if (n) atAlice.set(n, performance.now());
+  });
+
+  const samples: Sample[] = [];
+  const load: number[] = [];
+  try {
+    await alice.start();
+    await runner.start();
+    const agentId = runner.agentId!;
+    for (let i = 0; i < WARMUP + TURNS; i++) {
+      while (runner.status.state !== 'idle') await new Promise((r) => setTimeout(r, 5));
+      const n = String(i);
+      const completedBefore = marks.completed.length;
+      const t0 = performance.now();
+      const message = relay.sendToAgent(agentId, { from: 'alice', body: `ping ${n}` });
+      let end = 0;
+      let toolIn = 0;
+      for (const deadline = t0 + 60_000; ; ) {
+        if (name === 'demo') {
+          toolIn = marks.completed[completedBefore] ?? 0;
+          const post = toolIn ? relayProxy.requests.find((q) => q.at >= toolIn && /^POST \/v1\/(messages|events)/.test(q.line)) : undefined;
+          if (post) end = post.at;
+        } else {
+          end = atAlice.get(n) ?? 0;
+        }
+        if (end) break;
+        if (performance.now() > deadline) throw new Error(`${name}: no answer to turn ${i}`);
+        await new Promise((r) => setTimeout(r, 1));
+      }
+      const tQueued = queued.get(message.id) ?? NaN;
+      const tDeliver = marks.deliver.get(message.id) ?? NaN;
+      if (name !== 'demo') toolIn = controlProxy.requests.find((q) => q.at >= tDeliver && q.line === 'POST /send')?.at ?? NaN;
+      const tPost = relayProxy.requests.find((q) => q.at >= toolIn && /^POST \/v1\/(messages|events)/.test(q.line))?.at ?? NaN;
+      const tSent = sent.get(message.id);
+      const sample: Sample = {
+        total: end - t0,
+        relayPush: tQueued - t0,
+        inject: tDeliver - tQueued,
+        agent: toolIn - tDeliver,
+        outbound: tPost - toolIn,
+        toSender: end - tPost,
+        runnerShare: tDeliver - tQueued + (tPost - toolIn),
+      };
+      if (tSent !== undefined) (sample as Sample & { durable?: number }).durable = tSent - toolIn;
+      if (i >= WARMUP) {
+        samples.push(sample);
+        load.push(loadavg()[0] ?? NaN);
+      }
+    }
+  } finally {
+    await runner.stop().catch(() => {});
+    await alice.stop().catch(() => {});
+    await model?.close().catch(() => {});
+    await controlProxy.close();
+    await relayProxy.close();
+    await relay.close();
+    await rm(dir, { recursive: true, force: true, maxRetries: 5 });
+  }
+  const pick = (k: keyof Sample | 'durable') => r1(median(samples.map((s) => (s as unknown as Record<string, number>)[k] ?? NaN)));
+  return {
+    provider: name,
+    answer: name === 'demo' ? 'final text mirrored by the runner (no tool)' : '`agent-relay-runner send` by absolute path from the model\'s tool call',
+    turns: samples.length,
+    medianMs: {
+      total: pick('total'),
+      relayPush_sendToQueued: pick('relayPush'),
+      runner_queuedToDeliver: pick('inject'),
+      agent_deliverToToolIn: pick('agent'),
+      runner_toolInToRelayPost: pick('outbound'),
+      ...(name === 'demo' ? {} : { runner_toolInToDurable: pick('durable') }),
+      relay_postToSender: pick('toSender'),
+      runnerShare: pick('runnerShare'),
+    },
+    runnerShareMaxMs: r1(Math.max(...samples.map((s) => s.runnerShare))),
+    loadAverage1m: { min: r1(Math.min(...load)), max: r1(Math.max(...load)) },
+  };
+}
+
+const ALL: readonly Provider[] = ['demo', 'claude', 'claude-interactive', 'codex'];
+const wanted = process.argv.slice(2).filter((a): a is Provider => (ALL as readonly string[]).includes(a));
+const names = wanted.length > 0 ? wanted : ALL;
+if (names.some((n) => n !== 'demo')) execFileSync('bash', [join(root, 'e2e/install.sh')], { stdio: ['ignore', 'ignore', 'inherit'] });
+const results = [];
+for (const name of names) {
+  const result = await measure(name);
+  console.log(JSON.stringify(result, null, 2));
+  results.push(result);
+}
+const out = {
+  bench: 'roundtrip',
+  at: new Date().toISOString(),
+  machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version },
+  warmup: WARMUP,
+  bar: { runnerShareMedianMs: 10 },
+  results,
+};
+await mkdir(join(root, 'bench/results'), { recursive: true });
+await writeFile(join(root, 'bench/results/roundtrip.json'), `${JSON.stringify(out, null, 2)}\n`);
