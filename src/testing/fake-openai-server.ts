@@ -19,7 +19,14 @@ import { createScriptPicker, startScriptedHttpServer } from './scripted-http-ser
 export type FakeOpenAIOutput =
   | { type: 'text'; text: string }
   | { type: 'reasoning'; summary: string; text?: string }
-  | { type: 'function_call'; name: string; arguments: Record<string, unknown> | string; callId?: string }
+  | {
+      type: 'function_call';
+      name: string;
+      arguments: Record<string, unknown> | string;
+      callId?: string;
+      /** The tool's namespace, for a tool offered inside a `namespace` tool (Codex offers MCP tools as namespace `mcp__<server>`). */
+      namespace?: string;
+    }
   | { type: 'shell'; command: string; callId?: string; workdir?: string; justification?: string; escalate?: boolean };
 
 /**
@@ -243,7 +250,8 @@ function responseEvents(response: Extract<FakeOpenAIResponse, { output: unknown 
           item.type === 'shell' ? shellCall(item, call.toolNames) : { name: item.name, args: item.arguments };
         const argumentsText = typeof args === 'string' ? args : JSON.stringify(args);
         const callId = item.callId ?? `call_${id}_${outputIndex}`;
-        const added = { type: 'function_call', id: itemId, call_id: callId, name, arguments: '', status: 'in_progress' };
+        const namespace = item.type === 'function_call' && item.namespace !== undefined ? { namespace: item.namespace } : {};
+        const added = { type: 'function_call', id: itemId, call_id: callId, name, ...namespace, arguments: '', status: 'in_progress' };
         events.push({ type: 'response.output_item.added', output_index: outputIndex, item: added });
         for (const delta of chunks(argumentsText, 40)) {
           events.push({ type: 'response.function_call_arguments.delta', item_id: itemId, output_index: outputIndex, delta });
