@@ -27,6 +27,8 @@ export type FakeOpenAIOutput =
       /** The tool's namespace, for a tool offered inside a `namespace` tool (Codex offers MCP tools as namespace `mcp__<server>`). */
       namespace?: string;
     }
+  /** A call of a freeform (`custom`) tool, e.g. Codex's `apply_patch` for models that offer it as one: `input` is the raw text. */
+  | { type: 'custom_tool_call'; name: string; input: string; callId?: string }
   | { type: 'shell'; command: string; callId?: string; workdir?: string; justification?: string; escalate?: boolean };
 
 /**
@@ -240,6 +242,19 @@ function responseEvents(response: Extract<FakeOpenAIResponse, { output: unknown 
         events.push({ type: 'response.reasoning_summary_text.done', item_id: itemId, output_index: outputIndex, summary_index: 0, text: item.summary });
         const final: Loose = { type: 'reasoning', id: itemId, summary: [{ type: 'summary_text', text: item.summary }] };
         if (item.text !== undefined) final.content = [{ type: 'reasoning_text', text: item.text }];
+        events.push({ type: 'response.output_item.done', output_index: outputIndex, item: final });
+        done.push(final);
+        break;
+      }
+      case 'custom_tool_call': {
+        const callId = item.callId ?? `call_${id}_${outputIndex}`;
+        const added = { type: 'custom_tool_call', id: itemId, call_id: callId, name: item.name, input: '', status: 'in_progress' };
+        events.push({ type: 'response.output_item.added', output_index: outputIndex, item: added });
+        for (const delta of chunks(item.input, 40)) {
+          events.push({ type: 'response.custom_tool_call_input.delta', item_id: itemId, output_index: outputIndex, delta });
+        }
+        events.push({ type: 'response.custom_tool_call_input.done', item_id: itemId, output_index: outputIndex, input: item.input });
+        const final = { ...added, input: item.input, status: 'completed' };
         events.push({ type: 'response.output_item.done', output_index: outputIndex, item: final });
         done.push(final);
         break;
