@@ -23,6 +23,8 @@ import { createWsRelayBus } from './adapters/ws-relay-bus.js';
 import { createFileDeliveryJournal } from './adapters/file-delivery-journal.js';
 import { createRelayOutboxSend } from './adapters/relay-outbox-send.js';
 import { saveAttachmentFile } from './adapters/runner-files.js';
+import { sendScriptCommand, writeSendScript } from './providers/kit/relay-tools.js';
+import { describeError } from './shared/describe-error.js';
 import { createControlServer } from './control/control-server.js';
 import { providerHostFor, runnerControlFor } from './control/runner-control.js';
 import { runnerControlRoutes } from './control/runner-routes.js';
@@ -152,13 +154,17 @@ export function createRunner(options: RunnerOptions): Runner {
     // Read at each provider start: the control port is the runner's and known once it started.
     // Built without any of the runner's secrets (see buildProviderEnv): the agent gets its control
     // port and a token good for that port only, never the workspace key or a relay token.
-    providerEnv: () =>
-      buildProviderEnv(r.env, r.secrets.secrets, {
+    providerEnv: () => {
+      ensureSendScript(r.scratchDir, logger);
+      return buildProviderEnv(r.env, r.secrets.secrets, {
         port: String(runner.controlPort ?? ''),
         controlToken: r.controlToken,
         name: options.name,
         scratchDir: r.scratchDir,
-      }),
+      });
+    },
+    // The turn text names the PATH-free send script (written at each provider start, above).
+    sendCommand: sendScriptCommand(r.scratchDir),
     ...(options.initialPrompt ? { initialPrompt: options.initialPrompt } : {}),
     ...(r.workspace ? { workspace: r.workspace } : {}),
     runnerVersion: RUNNER_VERSION,
@@ -278,4 +284,17 @@ function resolveDefaults(options: RunnerOptions, token: () => string | undefined
 
 function toWsUrl(relayUrl: string): string {
   return `${relayUrl.replace(/^http/, 'ws').replace(/\/+$/, '')}/v1/bus`;
+}
+
+/**
+ * Write the agent's PATH-free send script into the scratch dir before the provider starts. A
+ * failure is logged, not thrown: the relay tools still work, and an agent without its fallback is
+ * better than no agent.
+ */
+function ensureSendScript(scratchDir: string, logger: Logger): void {
+  try {
+    writeSendScript(scratchDir);
+  } catch (error) {
+    logger.warn('runner', `could not write the agent's send script in ${scratchDir}: ${describeError(error)}`);
+  }
 }

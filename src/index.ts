@@ -60,3 +60,4 @@ export { createCodexProvider, MIN_CODEX_VERSION, CODEX_TESTED_VERSION, type Code
 export type { CodexApprovalPolicy, CodexSandboxMode } from './providers/codex/provider.js';
 export { createClaudeCodeProvider, CLAUDE_PLUGIN_DIR, CLAUDE_CODE_MIN_VERSION, CLAUDE_CODE_TESTED_VERSION, type ClaudeCodeProviderOptions } from './providers/claude/headless.js';
 export { createClaudeInteractiveProvider, type ClaudeInteractiveProviderOptions } from './providers/claude/interactive.js';
+export type { ClaudeRelayToolsOptions } from './providers/claude/common.js';

@@ -91,6 +91,8 @@ export class DeliveryQueue {
       inject: (() => ((turn: ProviderTurn) => Promise<void>) | undefined);
       /** Context block to prepend, if one is due; called once per injected turn. */
       takeContextBlock: () => string | undefined;
+      /** The fallback send command the header names (see `messageHeader`). */
+      sendCommand?: string;
       onState: (event: DeliveryEvent) => void;
       /** How many message ids to remember for dedupe. */
       rememberIds?: number;
@@ -118,6 +120,11 @@ export class DeliveryQueue {
   /** The recorded state of a message, if it is still remembered. */
   stateOf(messageId: string): DeliveryState | undefined {
     return this.#seen.get(messageId)?.state;
+  }
+
+  /** A remembered message (queued, in flight or finished), for the agent's reply and attachment tools. */
+  message(messageId: string): InboundMessage | undefined {
+    return this.#seen.get(messageId)?.message;
   }
 
   /** Messages consumed and not yet finished (their turn is running). */
@@ -249,7 +256,7 @@ export class DeliveryQueue {
     const parts: string[] = [];
     const context = this.deps.takeContextBlock();
     if (context) parts.push(context);
-    parts.push(messageHeader(message));
+    parts.push(messageHeader(message, this.deps.sendCommand));
     if (message.retry) parts.push(RETRY_NOTICE);
     parts.push(message.taskId ? stripClaimGuidance(message.body) : message.body);
     if (message.attachments && message.attachments.length > 0) {

@@ -33,6 +33,8 @@ export interface InboxDeps {
   provider: { readonly session: Pick<ProviderSession, 'deliver'> | undefined; readonly sessionId: string | undefined };
   /** The relay context block, or undefined when the feature is off. */
   contextBlock: () => string | undefined;
+  /** The fallback send command each message header names. */
+  sendCommand?: string;
   /** A delivery changed state. */
   onState: (event: DeliveryEvent) => void;
   /** A message that expects a reply was accepted (the obligations changed). */
@@ -78,6 +80,7 @@ export class Inbox {
         return session ? (turn) => session.deliver(turn) : undefined;
       },
       takeContextBlock: () => this.#takeContextBlock(),
+      ...(deps.sendCommand ? { sendCommand: deps.sendCommand } : {}),
       onState: (event) => {
         deps.logger.info('delivery', `message ${event.messageId} ${event.state}`);
         deps.onState(event);

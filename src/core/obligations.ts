@@ -1,6 +1,7 @@
 import type { Clock, TimerHandle } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
 import { describeError } from '../shared/describe-error.js';
+import { DEFAULT_SEND_COMMAND } from './turns.js';
 
 /**
  * What the Stop decision reads: the agent's outstanding reply obligations, as last fetched.
@@ -161,11 +162,15 @@ export interface StopVerdict {
  * The Stop decision: block while replies are owed, unless the Stop hook is already continuing
  * (blocking again would loop), telling the agent exactly how to answer each one.
  */
-export function stopVerdict(owed: ReadonlyArray<{ messageId: string; from: string; excerpt: string }>, stopHookActive: boolean): StopVerdict {
+export function stopVerdict(
+  owed: ReadonlyArray<{ messageId: string; from: string; excerpt: string }>,
+  stopHookActive: boolean,
+  sendCommand = DEFAULT_SEND_COMMAND,
+): StopVerdict {
   const messageIds = owed.map((o) => o.messageId);
   if (stopHookActive || owed.length === 0) return { block: false, messageIds };
   const lines = owed.map(
-    (o) => `- message ${o.messageId} from ${o.from}: "${o.excerpt}" → agent-relay-runner send --to ${o.from} --reply-to ${o.messageId} "<answer>"`,
+    (o) => `- message ${o.messageId} from ${o.from}: "${o.excerpt}" → the reply tool with message_id ${o.messageId} (or ${sendCommand} --to ${o.from} --reply-to ${o.messageId} "<answer>")`,
   );
   return {
     block: true,

@@ -111,4 +111,9 @@ export interface RunnerCoreDeps {
   saveAttachment: SaveAttachment;
   /** The durable note of messages being worked on, read at start (none: redelivery after a runner crash is not marked as a retry). */
   journal?: DeliveryJournal;
+  /**
+   * The agent's fallback send command as the turn text names it (shell-ready): the PATH-free script
+   * in the scratch dir. @defaultValue `agent-relay-runner send` (found on PATH)
+   */
+  sendCommand?: string;
 }

@@ -72,10 +72,10 @@ export class RunnerCore extends Emitter<RunnerEvents> {
     });
     this.#inbox = new Inbox({
       clock, logger, http, auth: this.#registration, provider: this.#supervisor, maxAttachmentBytes: deps.maxAttachmentBytes, saveAttachment: deps.saveAttachment,
-      contextBlock: () => (this.#registration.profile?.features.relayContext === false ? undefined : relayContextBlock(deps.name, deps.workspace)),
+      contextBlock: () => (this.#registration.profile?.features.relayContext === false ? undefined : relayContextBlock(deps.name, deps.workspace, deps.sendCommand)),
       onState: (event) => this.emit('delivery', event),
       onObligation: () => this.#link.obligationsChanged(),
-      ...(deps.journal ? { journal: deps.journal } : {}),
+      ...(deps.journal ? { journal: deps.journal } : {}), ...(deps.sendCommand ? { sendCommand: deps.sendCommand } : {}),
       onGiveUp: (message, reason) => this.#mirror.gaveUp(message, `${deps.name} could not answer this message: ${reason}`),
     });
   }
@@ -139,7 +139,7 @@ export class RunnerCore extends Emitter<RunnerEvents> {
 
   /** The Stop decision, from the local snapshot only (never the network): only messages the agent was shown. */
   stopDecision(stopHookActive: boolean): StopVerdict {
-    return stopVerdict(this.obligations().items.filter((o) => o.shown), stopHookActive);
+    return stopVerdict(this.obligations().items.filter((o) => o.shown), stopHookActive, this.#d.sendCommand);
   }
 
   /** Obligation snapshot for the control port; `shown` tells owed-and-seen from still queued in the runner. */
@@ -212,9 +212,10 @@ export class RunnerCore extends Emitter<RunnerEvents> {
   }
 
   /** Interrupt the current turn. */
-  async interrupt(): Promise<void> {
-    await this.#supervisor.session?.interrupt();
-  }
+  async interrupt(): Promise<void> { await this.#supervisor.session?.interrupt(); }
+
+  /** A message this run accepted (sender, attachments), for the agent's relay tools; undefined when unknown. */
+  message(messageId: string): ReturnType<Inbox['queue']['message']> { return this.#inbox.queue.message(messageId); }
 
   /** Restart the provider on request, resuming its session. */
   restartProvider(): Promise<void> {
@@ -222,9 +223,7 @@ export class RunnerCore extends Emitter<RunnerEvents> {
   }
 
   /** Terminal attach spec of the provider. */
-  attachSpec(): TerminalAttachSpec {
-    return this.#supervisor.session?.attachSpec() ?? { kind: 'none' };
-  }
+  attachSpec(): TerminalAttachSpec { return this.#supervisor.session?.attachSpec() ?? { kind: 'none' }; }
 
   /** Shared token recovery: one renewal at a time, then the bus reconnects with the fresh token. */
   recoverAuth(): Promise<void> {

@@ -41,12 +41,21 @@ export function parseWorkspaceJson(raw: string | undefined): { workspace?: Works
   }
 }
 
-/** The block prepended to the first turn of a session. */
-export function relayContextBlock(agentName: string, workspace: WorkspaceInfo | undefined): string {
+/** The send command a turn names when the runner was given none (the CLI, found on PATH). */
+export const DEFAULT_SEND_COMMAND = 'agent-relay-runner send';
+
+/**
+ * The block prepended to the first turn of a session: the relay tools first (one warm MCP call),
+ * the send command as the fallback.
+ * @param sendCommand - the fallback, shell-ready (the runner's PATH-free script by absolute path)
+ */
+export function relayContextBlock(agentName: string, workspace: WorkspaceInfo | undefined, sendCommand = DEFAULT_SEND_COMMAND): string {
   const lines = [
     '<agent-relay-context>',
     `You are "${agentName}", an agent on an Agent Relay server. Messages from other agents and from people arrive as turns with a header naming the sender and the message id.`,
-    'To answer a message, run: agent-relay-runner send --to <sender> --reply-to <message id> "<your answer>" (or pipe the answer on stdin).',
+    'To answer a message, call the `reply` tool of the `relay` MCP server (in Claude Code: mcp__relay__reply) with the message id from its header and your answer.',
+    `If that tool is not available, run: ${sendCommand} --to <sender> --reply-to <message id> "<your answer>" (or pipe the answer on stdin).`,
+    'The other relay tools: `send` (a new message to an agent or person, by name), `owed` (the replies you still owe), `attachments` (a message\'s files).',
     'A message marked "expects a reply" must be answered that way before you finish your turn; your final text alone is not delivered as the answer.',
   ];
   if (workspace?.isolated) {
@@ -67,10 +76,10 @@ export function relayContextBlock(agentName: string, workspace: WorkspaceInfo | 
 }
 
 /** The header line that tells the agent who sent a relay message and how to answer it. */
-export function messageHeader(message: { id: string; from: string; expectsReply?: boolean; taskId?: string }): string {
+export function messageHeader(message: { id: string; from: string; expectsReply?: boolean; taskId?: string }, sendCommand = DEFAULT_SEND_COMMAND): string {
   const parts = [`[relay message ${message.id} from ${message.from}`];
   if (message.taskId) parts.push(`task ${message.taskId}`);
-  if (message.expectsReply) parts.push(`expects a reply: agent-relay-runner send --to ${message.from} --reply-to ${message.id}`);
+  if (message.expectsReply) parts.push(`expects a reply: reply tool with message_id ${message.id}, or ${sendCommand} --to ${message.from} --reply-to ${message.id}`);
   return `${parts.join(' · ')}]`;
 }
 

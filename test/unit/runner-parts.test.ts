@@ -3,6 +3,7 @@ import { ExitPolicy } from '../../src/core/exit-policy.js';
 import { StatusTracker, type AgentStatus } from '../../src/core/status.js';
 import { DeliveryQueue, type DeliveryEvent } from '../../src/core/delivery.js';
 import { parseWorkspaceJson, relayContextBlock, stripClaimGuidance, messageHeader } from '../../src/core/turns.js';
+import { stopVerdict } from '../../src/core/obligations.js';
 import { createFakeClock } from '../../src/testing/fake-clock.js';
 import { createMemoryLogger } from '../../src/testing/memory-logger.js';
 import type { ProviderTurn } from '../../src/ports/provider.js';
@@ -149,7 +150,7 @@ describe('delivery queue', () => {
     t.queue.accept(msg('m2'));
     await t.queue.pump();
     expect(t.written[0]!.text.startsWith('CTX\n\n[relay message m1 from alice')).toBe(true);
-    expect(t.written[0]!.text).toContain('expects a reply: agent-relay-runner send --to alice --reply-to m1');
+    expect(t.written[0]!.text).toContain('expects a reply: reply tool with message_id m1, or agent-relay-runner send --to alice --reply-to m1]');
     expect(t.written[1]!.text.startsWith('[relay message m2 from alice]')).toBe(true);
     expect(t.written[0]!.sender).toEqual({ from: 'alice', messageId: 'm1', expectsReply: true });
   });
@@ -230,6 +231,18 @@ describe('turn text', () => {
     expect(parseWorkspaceJson('{nope').error).toMatch(/not valid JSON/);
     expect(parseWorkspaceJson('[1]').error).toMatch(/not a JSON object/);
     expect(parseWorkspaceJson(undefined)).toEqual({});
+  });
+
+  it('names the relay tools first and the given send command as the fallback', () => {
+    const block = relayContextBlock('w', undefined, "'/data dir/scratch-1/agent-relay-send'");
+    expect(block).toContain('call the `reply` tool of the `relay` MCP server (in Claude Code: mcp__relay__reply)');
+    expect(block).toContain(`If that tool is not available, run: '/data dir/scratch-1/agent-relay-send' --to <sender> --reply-to <message id>`);
+    expect(block).not.toContain('agent-relay-runner send');
+    expect(messageHeader({ id: 'm1', from: 'bob', expectsReply: true }, '/s/agent-relay-send')).toBe(
+      '[relay message m1 from bob · expects a reply: reply tool with message_id m1, or /s/agent-relay-send --to bob --reply-to m1]',
+    );
+    const verdict = stopVerdict([{ messageId: 'm1', from: 'bob', excerpt: 'hi' }], false, '/s/agent-relay-send');
+    expect(verdict.reason).toContain('- message m1 from bob: "hi" → the reply tool with message_id m1 (or /s/agent-relay-send --to bob --reply-to m1 "<answer>")');
   });
 
   it('formats headers and strips only guidance lines', () => {

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ProviderError } from '../../errors/index.js';
 import { VersionCheck } from '../kit/version.js';
+import { RELAY_TOOLS_ENV_NAMES, RELAY_TOOLS_SERVER, relayToolsServer, sendScriptCommand } from '../kit/relay-tools.js';
 
 /**
  * Root of this package, which is also its Claude Code plugin (`.claude-plugin/plugin.json`,
@@ -64,19 +65,54 @@ export const CLAUDE_CODE_MIN_VERSION = '2.1.0';
  */
 export const CLAUDE_CODE_TESTED_VERSION = '2.1.330';
 
-/** What `--allowedTools` gets by default: the agent may answer relay messages without asking. */
-export const DEFAULT_ALLOWED_TOOLS: readonly string[] = ['Bash(agent-relay-runner send:*)'];
+/** The `--allowedTools` rule for the `send` fallback found on PATH; it also allows the PATH-free script. */
+const SEND_RULE = 'Bash(agent-relay-runner send:*)';
 
-/** The launch flags both Claude adapters share: the hooks plugin, allowed tools, extra args, resume. */
+/**
+ * What `--allowedTools` gets by default: the agent may answer relay messages without asking —
+ * every relay tool (`mcp__relay`: all tools of the `relay` MCP server) and the `send` fallback.
+ */
+export const DEFAULT_ALLOWED_TOOLS: readonly string[] = [`mcp__${RELAY_TOOLS_SERVER}`, SEND_RULE];
+
+/**
+ * How the Claude adapters give the agent its relay tools (docs/providers.md, "Relay tools").
+ * @public
+ */
+export interface ClaudeRelayToolsOptions {
+  /**
+   * Register the relay tools' MCP server with Claude Code (`--mcp-config`); `false` leaves the
+   * agent only the `send` fallback.
+   * @defaultValue `true`
+   */
+  relayTools?: boolean;
+  /**
+   * Add `--strict-mcp-config`: Claude Code then loads no MCP server but the relay tools (none of the
+   * user's or the project's own). Off by default: the agent is the user's Claude Code working on
+   * the user's project, whose MCP servers it may need; turn it on for a reproducible, isolated agent.
+   * @defaultValue `false`
+   */
+  strictMcpConfig?: boolean;
+}
+
+/** The launch flags both Claude adapters share: the hooks plugin, relay tools, allowed tools, extra args, resume. */
 export function claudeLaunchArgs(
   pluginDir: string | false,
   allowedTools: readonly string[],
   extraArgs: readonly string[],
   resumeSessionId: string | undefined,
+  relay: ClaudeRelayToolsOptions & { env: Readonly<Record<string, string>> } = { relayTools: false, env: {} },
 ): string[] {
   const args: string[] = [];
   if (pluginDir !== false) args.push('--plugin-dir', pluginDir);
-  if (allowedTools.length > 0) args.push('--allowedTools', allowedTools.join(','));
+  if (relay.relayTools !== false) {
+    args.push('--mcp-config', claudeMcpConfig());
+    if (relay.strictMcpConfig) args.push('--strict-mcp-config');
+  }
+  const allowed = [...allowedTools];
+  // Allowing `send` allows it by whichever path: the PATH-free script the turn text names, too.
+  const scratch = relay.env.AGENT_RELAY_SCRATCH_DIR;
+  if (allowed.includes(SEND_RULE) && scratch) allowed.push(`Bash(${sendScriptCommand(scratch)}:*)`);
+  if (allowed.length > 0) args.push('--allowedTools', allowed.join(','));
   args.push(...extraArgs);
   if (resumeSessionId !== undefined) args.push('--resume', resumeSessionId);
   return args;
@@ -91,4 +127,15 @@ export function claudeVersionCheck(command: string, minVersion: string | undefin
     testedVersion: testedVersion ?? CLAUDE_CODE_TESTED_VERSION,
     timeoutMs,
   });
+}
+
+/**
+ * The `--mcp-config` value registering the relay tools. It holds no secret, so it can go on the
+ * command line: the control port and token are left out and reach the server from Claude Code's
+ * own environment, which its stdio MCP servers inherit.
+ */
+export function claudeMcpConfig(): string {
+  const spec = relayToolsServer({});
+  const env = Object.fromEntries(Object.entries(spec.env).filter(([name]) => !RELAY_TOOLS_ENV_NAMES.includes(name)));
+  return JSON.stringify({ mcpServers: { [RELAY_TOOLS_SERVER]: { type: 'stdio', command: spec.command, args: spec.args, env } } });
 }

@@ -13,7 +13,7 @@ import { describeError } from '../../shared/describe-error.js';
 import { resolveProcessOptions, type ProcessProviderOptions, STRUCTURED_PROVIDER_CAPABILITIES } from '../kit/options.js';
 import { JsonLinesProcess, spawnProviderProcess } from '../kit/process-session.js';
 import { COMPONENT, shorten } from '../kit/text.js';
-import { CLAUDE_PLUGIN_DIR, claudeLaunchArgs, claudeVersionCheck, DEFAULT_ALLOWED_TOOLS, requirePluginDir } from './common.js';
+import { CLAUDE_PLUGIN_DIR, claudeLaunchArgs, claudeVersionCheck, DEFAULT_ALLOWED_TOOLS, requirePluginDir, type ClaudeRelayToolsOptions } from './common.js';
 import type { Json } from '../kit/json.js';
 import { ClaudeStreamMapper, claudeUserMessage } from './stream.js';
 import { withClaudeHooks } from './hook-routes.js';
@@ -27,7 +27,7 @@ export { CLAUDE_CODE_MIN_VERSION, CLAUDE_CODE_TESTED_VERSION, CLAUDE_PLUGIN_DIR 
  * where `ANTHROPIC_BASE_URL` or `CLAUDE_CONFIG_DIR` go, `extraArgs` e.g. `['--model', 'sonnet']`.
  * @public
  */
-export interface ClaudeCodeProviderOptions extends ProcessProviderOptions {
+export interface ClaudeCodeProviderOptions extends ProcessProviderOptions, ClaudeRelayToolsOptions {
   /**
    * The `claude` executable: a name on `PATH` or an absolute path.
    * @defaultValue `'claude'`
@@ -41,8 +41,9 @@ export interface ClaudeCodeProviderOptions extends ProcessProviderOptions {
   pluginDir?: string | false;
   /**
    * Tools allowed without a permission prompt (`--allowedTools`). The default lets the agent answer
-   * relay messages without asking; pass `[]` to ask for everything.
-   * @defaultValue `['Bash(agent-relay-runner send:*)']`
+   * relay messages without asking (the relay tools, and `send` by name or by the runner's PATH-free
+   * script); pass `[]` to ask for everything.
+   * @defaultValue `['mcp__relay', 'Bash(agent-relay-runner send:*)']`
    */
   allowedTools?: readonly string[];
 }
@@ -183,6 +184,7 @@ export function createClaudeCodeProvider(options: ClaudeCodeProviderOptions = {}
   const command = options.command ?? 'claude';
   const pluginDir = options.pluginDir === undefined ? CLAUDE_PLUGIN_DIR : options.pluginDir;
   const allowedTools = [...(options.allowedTools ?? DEFAULT_ALLOWED_TOOLS)];
+  const relayTools = { relayTools: options.relayTools ?? true, strictMcpConfig: options.strictMcpConfig ?? false };
   const settings = resolveProcessOptions(options, { stopGraceMs: 3_000, killGraceMs: 3_000, versionTimeoutMs: 20_000 });
   const version = claudeVersionCheck(command, settings.minVersion, settings.testedVersion, settings.versionTimeoutMs);
   /** Session ids Claude Code said it cannot resume; later starts don't ask again. */
@@ -203,7 +205,7 @@ export function createClaudeCodeProvider(options: ClaudeCodeProviderOptions = {}
       }
       const args = [
         '-p', '--input-format', 'stream-json', '--output-format', 'stream-json', '--verbose',
-        ...claudeLaunchArgs(pluginDir, allowedTools, [...settings.extraArgs, ...(launch.extraArgs ?? [])], resumeSessionId),
+        ...claudeLaunchArgs(pluginDir, allowedTools, [...settings.extraArgs, ...(launch.extraArgs ?? [])], resumeSessionId, { ...relayTools, env: launch.env }),
       ];
       const env = { ...launch.env, ...settings.env };
       const child = await spawnProviderProcess(deps, { command, args, cwd: launch.cwd, env }, `Claude Code (${command})`);

@@ -52,7 +52,7 @@ export const PERMISSION_MAX_WAIT_MS = 280_000;
 
 /** What the Stop hook prints when the runner blocks without saying why. */
 const DEFAULT_STOP_REASON =
-  'You still owe a reply on the Agent Relay. Answer it with `agent-relay-runner send --to <sender> --reply-to <message id> <body>` before stopping.';
+  'You still owe a reply on the Agent Relay. Answer it with the `reply` tool of the `relay` MCP server (message id and answer), or `agent-relay-runner send --to <sender> --reply-to <message id> <body>`, before stopping.';
 
 /** What each hook endpoint does with its validated payload. One method per hook. */
 export interface ClaudeHookSink {

@@ -6,7 +6,7 @@ import type { ProviderAdapter, ProviderCapabilities, ProviderDeps, ProviderLaunc
 import { ProviderError } from '../../errors/index.js';
 import { describeError } from '../../shared/describe-error.js';
 import { COMPONENT } from '../kit/text.js';
-import { CLAUDE_PLUGIN_DIR, claudeLaunchArgs, claudeVersionCheck, DEFAULT_ALLOWED_TOOLS, requirePluginDir } from './common.js';
+import { CLAUDE_PLUGIN_DIR, claudeLaunchArgs, claudeVersionCheck, DEFAULT_ALLOWED_TOOLS, requirePluginDir, type ClaudeRelayToolsOptions } from './common.js';
 import { createInteractiveSession } from './interactive-session.js';
 import { ENV_NAME, runTmux, shellQuote, wrapperScript, type Settings, type TmuxResult } from './tmux.js';
 import { withClaudeHooks } from './hook-routes.js';
@@ -17,7 +17,7 @@ export { sanitizeTypedText } from './tmux.js';
  * Options of {@link createClaudeInteractiveProvider}.
  * @public
  */
-export interface ClaudeInteractiveProviderOptions {
+export interface ClaudeInteractiveProviderOptions extends ClaudeRelayToolsOptions {
   /**
    * The `claude` executable: a name on `PATH` or an absolute path.
    * @defaultValue `'claude'`
@@ -37,7 +37,7 @@ export interface ClaudeInteractiveProviderOptions {
   pluginDir?: string | false;
   /**
    * Tools allowed without a permission prompt (`--allowedTools`).
-   * @defaultValue `['Bash(agent-relay-runner send:*)']`
+   * @defaultValue `['mcp__relay', 'Bash(agent-relay-runner send:*)']`
    */
   allowedTools?: readonly string[];
   /**
@@ -156,6 +156,7 @@ export function createClaudeInteractiveProvider(options: ClaudeInteractiveProvid
   const command = options.command ?? 'claude';
   const pluginDir = options.pluginDir === undefined ? CLAUDE_PLUGIN_DIR : options.pluginDir;
   const allowedTools = [...(options.allowedTools ?? DEFAULT_ALLOWED_TOOLS)];
+  const relayTools = { relayTools: options.relayTools ?? true, strictMcpConfig: options.strictMcpConfig ?? false };
   const extraArgs = [...(options.extraArgs ?? [])];
   const extraEnv = { ...(options.env ?? {}) };
   const versionTimeoutMs = options.versionTimeoutMs ?? 20_000;
@@ -219,7 +220,7 @@ export function createClaudeInteractiveProvider(options: ClaudeInteractiveProvid
       }
       await writeFile(envFile, `${envLines.join('\n')}\n`, { mode: 0o600 });
 
-      const args = claudeLaunchArgs(pluginDir, allowedTools, [...extraArgs, ...(launch.extraArgs ?? [])], launch.resumeSessionId);
+      const args = claudeLaunchArgs(pluginDir, allowedTools, [...extraArgs, ...(launch.extraArgs ?? [])], launch.resumeSessionId, { ...relayTools, env: launch.env });
       const wrapper = wrapperScript(envFile, launch.cwd, [command, ...args], exitFile);
       await writeFile(script, wrapper, { mode: 0o700 });
       // Our own config (never the user's ~/.tmux.conf). A dead pane stays until the adapter has read
