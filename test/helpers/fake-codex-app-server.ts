@@ -29,7 +29,11 @@ export interface FakeAppServer {
   settle(): Promise<void>;
 }
 
-export function createFakeAppServer(): FakeAppServer {
+/**
+ * @param options.mcpStartup - what a registered `relay` MCP server does after `thread/start`:
+ * report `ready` (default) or `failed`, or never report (a server that hangs)
+ */
+export function createFakeAppServer(options: { mcpStartup?: 'ready' | 'failed' | 'never' } = {}): FakeAppServer {
   const stdout = new Set<Listener>();
   const written: Message[] = [];
   const spawns: SpawnRequest[] = [];
@@ -48,8 +52,18 @@ export function createFakeAppServer(): FakeAppServer {
       case 'initialize':
         return emit({ id: message.id, result: { userAgent: 'fake' } });
       case 'thread/start':
-      case 'thread/resume':
-        return emit({ id: message.id, result: { thread: { id: 'thread-1' } } });
+      case 'thread/resume': {
+        emit({ id: message.id, result: { thread: { id: 'thread-1' } } });
+        // As Codex does: the thread's MCP servers start after the thread, in the background.
+        const registered = spawns.some((s) => s.args.some((a) => a.startsWith('mcp_servers.relay.command=')));
+        const outcome = options.mcpStartup ?? 'ready';
+        if (!registered || outcome === 'never') return;
+        emit({ method: 'mcpServer/startupStatus/updated', params: { threadId: 'thread-1', name: 'relay', status: 'starting', error: null, failureReason: null } });
+        queueMicrotask(() =>
+          emit({ method: 'mcpServer/startupStatus/updated', params: { threadId: 'thread-1', name: 'relay', status: outcome, error: outcome === 'failed' ? 'handshake failed' : null, failureReason: null } }),
+        );
+        return;
+      }
       case 'turn/start': {
         const turnId = `turn-${turnIds.length + 1}`;
         turnIds.push(turnId);

@@ -62,3 +62,50 @@ describe('Codex: the relay tools MCP server registration', () => {
     }
   });
 });
+
+describe('Codex: the session opens once the relay tools are ready', () => {
+  async function open(mcpStartup: 'ready' | 'failed' | 'never') {
+    const server = createFakeAppServer({ mcpStartup });
+    const clock = createFakeClock();
+    const logger = createMemoryLogger({ level: 'debug' });
+    const adapter = createCodexProvider({ command: 'codex', codexHome: '/nonexistent' });
+    let opened = false;
+    const started = adapter.start({ cwd: '/tmp', env: {} }, { spawner: server.spawner, logger, clock }).then((s) => ((opened = true), s));
+    return { server, clock, logger, started, isOpen: () => opened };
+  }
+
+  it('waits for the relay server to be ready before the session counts as open', async () => {
+    const t = await open('ready');
+    const session = await t.started;
+    const events: string[] = [];
+    session.onEvent((e) => events.push(e.type));
+    await t.server.settle(); // the backlog is replayed on a microtask
+    expect(events).toContain('session');
+    expect(t.logger.lines().some((l) => /MCP server relay ready/.test(l))).toBe(true);
+    expect(events).not.toContain('warning');
+  });
+
+  it('a server that failed to start: the session opens with a warning naming the fallback', async () => {
+    const t = await open('failed');
+    const session = await t.started;
+    const warnings: string[] = [];
+    session.onEvent((e) => void (e.type === 'warning' && warnings.push(e.message)));
+    await t.server.settle();
+    expect(warnings).toEqual([expect.stringMatching(/the relay MCP server \(the agent's relay tools\) is failed: handshake failed; the agent can only answer with the send command/)]);
+  });
+
+  it('a server that never reports: the wait is bounded (35 s on the clock), then a warning', async () => {
+    const t = await open('never');
+    for (let i = 0; i < 5; i++) await new Promise<void>((r) => setImmediate(r));
+    expect(t.isOpen()).toBe(false);
+    t.clock.advance(34_999);
+    await new Promise<void>((r) => setImmediate(r));
+    expect(t.isOpen()).toBe(false);
+    t.clock.advance(1);
+    const session = await t.started;
+    const warnings: string[] = [];
+    session.onEvent((e) => void (e.type === 'warning' && warnings.push(e.message)));
+    await t.server.settle();
+    expect(warnings).toEqual([expect.stringMatching(/is not ready within 35000 ms/)]);
+  });
+});

@@ -126,6 +126,8 @@ export function createCodexProvider(options: CodexProviderOptions = {}): Provide
     approvalPolicy: options.approvalPolicy ?? 'on-request',
     sandbox: options.sandbox ?? 'workspace-write',
     howToAnswer: relayTools ? CODEX_HOW_TO_ANSWER : undefined,
+    // Codex's own startup bound for the server is 30 s (mcpServerArgs); a little more here.
+    awaitMcpServer: relayTools ? { name: RELAY_TOOLS_SERVER, timeoutMs: 35_000 } : undefined,
   } as const;
   const version = new VersionCheck({
     displayName: 'Codex CLI',

@@ -23,6 +23,7 @@ import type { AskForApproval } from './protocol/v2/AskForApproval.js';
 import type { SandboxMode } from './protocol/v2/SandboxMode.js';
 import { answerCarriesReason, approvalAnswer, readApprovalRequest, type OpenApproval } from './approvals.js';
 import { FollowUpChain } from './follow-ups.js';
+import { McpStartupWatch } from './mcp-startup.js';
 import { completedItemEvent, toolOf } from './mapping.js';
 import { asObject, str } from '../kit/json.js';
 import { CodexRpc } from './rpc.js';
@@ -34,7 +35,14 @@ export interface CodexSessionSettings {
   sandbox: SandboxMode;
   /** Appended to the reminder: how to answer from inside Codex (the relay MCP tools, when registered). */
   howToAnswer?: string | undefined;
+  /**
+   * An MCP server whose startup the session waits for before it counts as open, at most
+   * `timeoutMs`: Codex starts a thread's MCP servers in the background and runs turns meanwhile,
+   * so a first turn could call a tool that is not there yet ("unsupported call").
+   */
+  awaitMcpServer?: { name: string; timeoutMs: number } | undefined;
 }
+
 
 /**
  * One relay message's turn and the follow-up turns it took (reminder, notes): the runner sees one
@@ -84,6 +92,7 @@ export class CodexSession implements ProviderSession {
   #startingFollowUp = false;
   /** `interrupt()` was called for the running chain: it ends without follow-ups. */
   #interrupted = false;
+  readonly #mcp = new McpStartupWatch();
 
   constructor(proc: JsonLinesProcess, settings: CodexSessionSettings, cwd: string) {
     this.#proc = proc;
@@ -103,6 +112,7 @@ export class CodexSession implements ProviderSession {
         // Nothing can be answered any more: the requests die with the process (fail closed).
         this.#approvals.clear();
         this.#rpc.failAll();
+        this.#mcp.poke();
       },
     });
   }
@@ -126,6 +136,7 @@ export class CodexSession implements ProviderSession {
         const resumed = (await this.#rpc.request('thread/resume', params)) as ThreadStartResponse;
         this.#threadId = this.#threadIdOf(resumed);
         this.#logger.info(COMPONENT, `codex (pid ${this.pid}) resumed thread ${this.#threadId}`);
+        await this.#awaitMcpServer();
         this.#dispatch({ type: 'session', sessionId: this.#threadId, source: 'resume' });
         return;
       } catch (error) {
@@ -138,7 +149,18 @@ export class CodexSession implements ProviderSession {
     const started = (await this.#rpc.request('thread/start', params)) as ThreadStartResponse;
     this.#threadId = this.#threadIdOf(started);
     this.#logger.info(COMPONENT, `codex (pid ${this.pid}) started thread ${this.#threadId}`);
+    await this.#awaitMcpServer();
     this.#dispatch({ type: 'session', sessionId: this.#threadId, source: 'startup' });
+  }
+
+  /** Wait (bounded) until the awaited MCP server is ready or failed; a failure or timeout is a warning, not an error. */
+  async #awaitMcpServer(): Promise<void> {
+    const wanted = this.#settings.awaitMcpServer;
+    if (!wanted) return;
+    const state = await this.#mcp.settled(wanted.name, wanted.timeoutMs, this.#proc.deps.clock, () => this.#proc.running);
+    if (state?.status === 'ready' || !this.#proc.running) return;
+    const why = state ? `${state.status}${state.error ? `: ${state.error}` : ''}` : `not ready within ${wanted.timeoutMs} ms`;
+    this.#proc.warn(`codex: the ${wanted.name} MCP server (the agent's relay tools) is ${why}; the agent can only answer with the send command`);
   }
 
   #threadIdOf(response: ThreadStartResponse): string {
@@ -314,6 +336,11 @@ export class CodexSession implements ProviderSession {
         if (typeof used !== 'number' || !Number.isFinite(used)) return;
         const window = tokenUsage.modelContextWindow;
         this.#dispatch({ type: 'usage', usedTokens: used, ...(typeof window === 'number' ? { windowTokens: window } : {}) });
+        return;
+      }
+      case 'mcpServer/startupStatus/updated': {
+        const update = this.#mcp.update(p);
+        if (update) this.#logger.debug(COMPONENT, `codex (pid ${this.pid}): MCP server ${update.name} ${update.status}`);
         return;
       }
       case 'serverRequest/resolved': {
