@@ -63,6 +63,13 @@ const attachmentsArgs = argsObject({ message_id: idField('message_id') });
 
 const stringProp = (description: string, maxLength: number) => ({ type: 'string', description, minLength: 1, maxLength });
 
+/**
+ * Claude Code defers MCP tools behind its tool search (the model sees only their names and must
+ * search before calling). The relay tools are how the agent answers, on every turn, and small:
+ * always in the prompt.
+ */
+const ALWAYS_LOAD = { 'anthropic/alwaysLoad': true };
+
 /** The tool list, with descriptions that tell the model how to answer on the relay. */
 export const RELAY_TOOLS: readonly Tool[] = [
   {
@@ -81,6 +88,7 @@ export const RELAY_TOOLS: readonly Tool[] = [
       required: ['message_id', 'body'],
       additionalProperties: false,
     },
+    _meta: ALWAYS_LOAD,
     annotations: { title: 'Reply to a relay message', readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: true },
   },
   {
@@ -98,6 +106,7 @@ export const RELAY_TOOLS: readonly Tool[] = [
       required: ['to', 'body'],
       additionalProperties: false,
     },
+    _meta: ALWAYS_LOAD,
     annotations: { title: 'Send a relay message', readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: true },
   },
   {
@@ -107,6 +116,7 @@ export const RELAY_TOOLS: readonly Tool[] = [
       'List the relay messages you still owe a reply to: message id, sender and the start of the message. Answer each with `reply` before ending your turn. ' +
       '"not shown yet" marks messages still queued for you: they will arrive as their own turn, do not answer them from the excerpt.',
     inputSchema: { type: 'object', properties: {}, additionalProperties: false },
+    _meta: ALWAYS_LOAD,
     annotations: { title: 'Replies you still owe', readOnlyHint: true, openWorldHint: false },
   },
   {
@@ -120,6 +130,7 @@ export const RELAY_TOOLS: readonly Tool[] = [
       required: ['message_id'],
       additionalProperties: false,
     },
+    _meta: ALWAYS_LOAD,
     annotations: { title: 'A relay message\'s attachments', readOnlyHint: true, openWorldHint: false },
   },
 ];
