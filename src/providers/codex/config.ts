@@ -80,7 +80,8 @@ export interface CodexMcpServer {
  *   Only the other, non-secret variables go into the `env` table.
  * - `default_tools_approval_mode = "approve"`: the tools only reach this agent's own runner (as
  *   `agent-relay-runner send` does, which Claude's default `allowedTools` pre-approves). In Codex's
- *   default `auto` mode a tool without annotations asks first, through an MCP elicitation the
+ *   default `auto` mode a tool that may reach the outside world (no annotations, or
+ *   `openWorldHint: true`, as `reply` is annotated) asks first, through an MCP elicitation the
  *   runner would have to relay: the agent's way back would then wait on a human each time.
  * - The server runs outside Codex's command sandbox, so it reaches the loopback control port with
  *   the default `workspace-write` sandbox, which `send` cannot.
