@@ -7,6 +7,7 @@ import { Option } from 'commander';
 import { RunnerError } from '../errors/index.js';
 import { readRunnerConnection } from '../adapters/runner-registry.js';
 import { positiveInt, usageError } from './common.js';
+import { connectFailure } from './connect-failure.js';
 
 /** Where the runner's control port is and how to authenticate. */
 export interface ControlTarget {
@@ -114,13 +115,8 @@ export async function callControl(target: ControlTarget, method: 'GET' | 'POST',
     if (name === 'TimeoutError' || name === 'AbortError') {
       throw new RunnerError('TIMEOUT', `${where} did not answer within ${target.timeoutMs} ms`, { data: { port: target.port } });
     }
-    // undici puts the socket-level reason (ECONNREFUSED, "bad port", …) in `cause`.
-    const cause = (error as { cause?: { code?: string; message?: string } } | undefined)?.cause;
-    const detail = cause?.code ?? cause?.message;
-    throw new RunnerError('RELAY_UNAVAILABLE', `cannot reach ${where}${detail ? ` (${detail})` : ''}: is the runner still running?`, {
-      data: { port: target.port },
-      cause: error,
-    });
+    // undici puts the socket-level reason (ECONNREFUSED, EPERM from a sandbox, …) in `cause`.
+    throw connectFailure(where, target.port, error);
   }
   const parsed = parseJson(text);
   if (res.status === 401) {

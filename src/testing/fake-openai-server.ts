@@ -19,7 +19,16 @@ import { createScriptPicker, startScriptedHttpServer } from './scripted-http-ser
 export type FakeOpenAIOutput =
   | { type: 'text'; text: string }
   | { type: 'reasoning'; summary: string; text?: string }
-  | { type: 'function_call'; name: string; arguments: Record<string, unknown> | string; callId?: string }
+  | {
+      type: 'function_call';
+      name: string;
+      arguments: Record<string, unknown> | string;
+      callId?: string;
+      /** The tool's namespace, for a tool offered inside a `namespace` tool (Codex offers MCP tools as namespace `mcp__<server>`). */
+      namespace?: string;
+    }
+  /** A call of a freeform (`custom`) tool, e.g. Codex's `apply_patch` for models that offer it as one: `input` is the raw text. */
+  | { type: 'custom_tool_call'; name: string; input: string; callId?: string }
   | { type: 'shell'; command: string; callId?: string; workdir?: string; justification?: string; escalate?: boolean };
 
 /**
@@ -237,13 +246,27 @@ function responseEvents(response: Extract<FakeOpenAIResponse, { output: unknown 
         done.push(final);
         break;
       }
+      case 'custom_tool_call': {
+        const callId = item.callId ?? `call_${id}_${outputIndex}`;
+        const added = { type: 'custom_tool_call', id: itemId, call_id: callId, name: item.name, input: '', status: 'in_progress' };
+        events.push({ type: 'response.output_item.added', output_index: outputIndex, item: added });
+        for (const delta of chunks(item.input, 40)) {
+          events.push({ type: 'response.custom_tool_call_input.delta', item_id: itemId, output_index: outputIndex, delta });
+        }
+        events.push({ type: 'response.custom_tool_call_input.done', item_id: itemId, output_index: outputIndex, input: item.input });
+        const final = { ...added, input: item.input, status: 'completed' };
+        events.push({ type: 'response.output_item.done', output_index: outputIndex, item: final });
+        done.push(final);
+        break;
+      }
       case 'function_call':
       case 'shell': {
         const { name, args } =
           item.type === 'shell' ? shellCall(item, call.toolNames) : { name: item.name, args: item.arguments };
         const argumentsText = typeof args === 'string' ? args : JSON.stringify(args);
         const callId = item.callId ?? `call_${id}_${outputIndex}`;
-        const added = { type: 'function_call', id: itemId, call_id: callId, name, arguments: '', status: 'in_progress' };
+        const namespace = item.type === 'function_call' && item.namespace !== undefined ? { namespace: item.namespace } : {};
+        const added = { type: 'function_call', id: itemId, call_id: callId, name, ...namespace, arguments: '', status: 'in_progress' };
         events.push({ type: 'response.output_item.added', output_index: outputIndex, item: added });
         for (const delta of chunks(argumentsText, 40)) {
           events.push({ type: 'response.function_call_arguments.delta', item_id: itemId, output_index: outputIndex, delta });

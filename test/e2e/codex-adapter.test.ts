@@ -106,7 +106,8 @@ createInterface({ input: process.stdin }).on('line', (line) => {
     );
     await chmod(fake, 0o700);
     const d = deps();
-    const session = await createCodexProvider({ command: fake, codexHome: scratch }).start({ cwd: scratch, env: { PATH: process.env.PATH ?? '' } }, d);
+    // The stand-in starts no MCP servers: without relayTools: false the session would wait for the relay tools' startup.
+    const session = await createCodexProvider({ command: fake, codexHome: scratch, relayTools: false }).start({ cwd: scratch, env: { PATH: process.env.PATH ?? '' } }, d);
     const events: ProviderEvent[] = [];
     session.onEvent((e) => events.push(e));
     try {

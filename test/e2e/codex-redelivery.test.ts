@@ -21,17 +21,29 @@ beforeAll(() => {
 
 const RETRY_MARK = 'your previous attempt at this message was interrupted';
 
-/** The first attempt at the message hangs (the test kills Codex meanwhile); the retry is answered. */
+/**
+ * The first attempt at the message hangs (the test kills Codex meanwhile); the retry is answered
+ * with the relay's `reply` tool, as the turn text asks (a final text alone does not answer a message
+ * that expects a reply: the runner would remind the agent in a follow-up turn).
+ */
 function script(call: FakeOpenAICall): FakeOpenAIResponse {
   const text = call.lastUserText;
   const lastLine = text.trim().split('\n').at(-1) ?? '';
   const retry = text.includes(RETRY_MARK);
+  if (call.afterToolOutput) return { output: [{ type: 'text', text: 'answered' }] };
+  if (retry) {
+    const id = /\[relay message (\S+) /.exec(text)?.[1] ?? 'unknown';
+    return { output: [{ type: 'function_call', namespace: 'mcp__relay', name: 'reply', arguments: { message_id: id, body: `Retried: ${lastLine}` } }] };
+  }
   return {
-    holdMs: text.includes('take your time') && !retry ? 120_000 : 0,
-    output: [{ type: 'text', text: `${retry ? 'Retried: ' : 'Codex says: '}${lastLine}` }],
+    holdMs: text.includes('take your time') ? 120_000 : 0,
+    output: [{ type: 'text', text: `Codex says: ${lastLine}` }],
     usage: { inputTokens: 1500, outputTokens: 40 },
   };
 }
+
+/** The agent's answers to `messageId` at the relay. */
+const answers = (r: CodexRig, messageId: string) => r.relay.listMessages().filter((m) => m.kind === 'message' && m.replyTo === messageId);
 
 describe('Codex: a message survives the agent (issue 10, item 1)', () => {
   it('codex killed mid-turn gets the message again, marked as a retry, and answers it exactly once', async () => {
@@ -49,12 +61,14 @@ describe('Codex: a message survives the agent (issue 10, item 1)', () => {
 
     await waitFor(() => r.timeline.filter((t) => t.event === 'provider.started').length >= 2, 'codex restarted', 60_000);
     expect(r.relay.tasks().find((t) => t.taskId === 'task-7')?.status).toBe('in_progress');
-    const reply = await waitFor(() => r.sessionMessages().find((m) => m.entry === 'reply' && m.replyTo === sent.id), 'the answer to the retry', 90_000);
+    const reply = await waitFor(() => answers(r, sent.id)[0], 'the answer to the retry', 90_000);
     expect(reply.body).toBe('Retried: take your time');
     expect(r.model.responseRequests().some((q) => JSON.stringify(q.body).includes(RETRY_MARK))).toBe(true);
     await waitFor(() => r.relay.unread(agentId).length === 0, 'the message marked read', 30_000);
     await waitFor(() => r.relay.tasks().find((t) => t.taskId === 'task-7')?.status === 'completed', 'the task completed', 30_000);
     await waitFor(() => r.runner.status.state === 'idle', 'idle', 30_000);
-    expect(r.sessionMessages().filter((m) => m.entry === 'reply' && m.replyTo === sent.id)).toHaveLength(1);
+    expect(answers(r, sent.id)).toHaveLength(1);
+    // The agent answered itself: its final text is not mirrored as a second answer.
+    expect(r.sessionMessages().filter((m) => m.entry === 'reply' && m.replyTo === sent.id)).toHaveLength(0);
   }, 180_000);
 });

@@ -131,11 +131,17 @@ describe('Codex app-server end to end (real CLI, fake OpenAI server, reference r
     );
     r.relay.decidePermission(asked2.id, { behavior: 'deny', message: 'not today', decidedBy: 'alice' });
     await waitFor(() => r.mirrors.find((m) => m.replyTo === second.id && m.entry === 'tool' && /failed|declined/.test(m.body)), 'the declined tool step', 60_000);
+    // The command never ran and its turn was cancelled (0.169 offers only accept/cancel): the model
+    // was never called back with a command output. The relay's reason reaches it in one follow-up
+    // note of the same chain (the v2 answer has no field for it), which it answers.
+    const reply = await waitFor(() => r.sessionMessages().find((m) => m.replyTo === second.id && m.entry === 'reply'), 'the answer to the note', 60_000);
     await waitFor(() => r.runner.status.state === 'idle', 'idle after the denied turn', 60_000);
-    // The command never ran and the turn was cancelled: the model was called once (the call that
-    // asked for the command) and never called back with a command output.
-    expect(r.model.responseRequests().length).toBe(callsBefore + 1);
-    expect(r.sessionMessages().some((m) => m.replyTo === second.id && m.entry === 'reply')).toBe(false);
+    const after = r.model.responseRequests().slice(callsBefore).map((q) => JSON.stringify((q.body as { input?: unknown[] }).input?.at(-1)));
+    expect(after).toHaveLength(2);
+    expect(after.some((i) => /_output/.test(i))).toBe(false);
+    expect(after[1]).toContain('The relay denied shell: ');
+    expect(after[1]).toContain('Reason: not today');
+    expect(reply.body).toMatch(/^Codex says: .*Reason: not today/);
     expect(r.logger.lines().some((l) => /permission codex-\S+ denied: not today/.test(l))).toBe(true);
   }, 180_000);
 

@@ -164,7 +164,7 @@ describe('control-port command errors', () => {
   it('nothing listening on the port: exit 1 "cannot reach"', async () => {
     const result = await runCli(['status', '--port', String(await closedPort())], { env });
     expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/cannot reach the runner's control port 127\.0\.0\.1:\d+/);
+    expect(result.stderr).toMatch(/cannot reach the runner's control port 127\.0\.0\.1:\d+ \(ECONNREFUSED\): nothing listens there; is the runner still running\?/);
   });
 
   it('a runner that accepts but never answers: exit 1 after the --timeout bound', async () => {

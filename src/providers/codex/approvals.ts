@@ -16,6 +16,16 @@ export interface OpenApproval {
   turnId: string | undefined;
   /** Decisions the server offers (v2 command approvals list them); used to pick the deny value. */
   available: unknown[] | undefined;
+  /** What was asked, for the note that carries a denial's reason: e.g. `shell: rm -rf build`. */
+  label?: string;
+}
+
+/**
+ * Whether the answer to `method` can carry the relay's deny reason to the model. The v2 approvals
+ * answer only `accept` / `decline` / `cancel`; the legacy v1 ones have a rejection text.
+ */
+export function answerCarriesReason(method: string): boolean {
+  return method === 'execCommandApproval' || method === 'applyPatchApproval';
 }
 
 /** What the relay is asked: the tool and a one-line summary. */

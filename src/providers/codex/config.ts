@@ -60,6 +60,47 @@ export interface CodexConfigOptions {
   config?: Readonly<Record<string, string>> | undefined;
 }
 
+/** A stdio MCP server to register: what the provider kit's relay-tools helper gives. */
+export interface CodexMcpServer {
+  /** Absolute path of the executable. */
+  command: string;
+  /** Its arguments. */
+  args: readonly string[];
+  /** Variables it needs. */
+  env: Readonly<Record<string, string>>;
+}
+
+/**
+ * The `-c` overrides that register the relay tools' MCP server as `mcp_servers.<name>`.
+ *
+ * - Secrets never reach argv (`ps` shows Codex's command line): the variables named in `forward`
+ *   (the control port and token) are listed in `env_vars`, which makes Codex copy them from its own
+ *   environment into the server's (Codex starts MCP servers with a cleared environment plus a short
+ *   allow-list; `env_vars` exists since openai/codex PR #5246, October 2025, and 0.169.0 honours it).
+ *   Only the other, non-secret variables go into the `env` table.
+ * - `default_tools_approval_mode = "approve"`: the tools only reach this agent's own runner (as
+ *   `agent-relay-runner send` does, which Claude's default `allowedTools` pre-approves). In Codex's
+ *   default `auto` mode a tool that may reach the outside world (no annotations, or
+ *   `openWorldHint: true`, as `reply` is annotated) asks first, through an MCP elicitation the
+ *   runner would have to relay: the agent's way back would then wait on a human each time.
+ * - The server runs outside Codex's command sandbox, so it reaches the loopback control port with
+ *   the default `workspace-write` sandbox, which `send` cannot.
+ */
+export function mcpServerArgs(name: string, server: CodexMcpServer, forward: readonly string[]): string[] {
+  if (!/^[A-Za-z0-9_-]+$/.test(name)) throw new ProviderError(`invalid MCP server name "${name}"`);
+  const plain = Object.entries(server.env).filter(([key]) => !forward.includes(key));
+  const entries: Array<[string, string]> = [
+    ['command', tomlString(server.command)],
+    ['args', `[${server.args.map(tomlString).join(', ')}]`],
+    ['env_vars', `[${forward.map(tomlString).join(', ')}]`],
+    ['default_tools_approval_mode', tomlString('approve')],
+    // Started once per app-server; a loaded machine may need longer than Codex's 10 s default.
+    ['startup_timeout_sec', '30'],
+  ];
+  if (plain.length > 0) entries.push(['env', `{ ${plain.map(([key, value]) => `${tomlString(key)} = ${tomlString(value)}`).join(', ')} }`]);
+  return entries.flatMap(([key, value]) => ['-c', `mcp_servers.${name}.${key}=${value}`]);
+}
+
 /** TOML string literal (basic string with escapes). */
 function tomlString(value: string): string {
   return JSON.stringify(value);

@@ -8,7 +8,8 @@ import { resolveProcessOptions, type ProcessProviderOptions, STRUCTURED_PROVIDER
 import { JsonLinesProcess, spawnProviderProcess } from '../kit/process-session.js';
 import { COMPONENT } from '../kit/text.js';
 import { VersionCheck } from '../kit/version.js';
-import { configArgs, type CodexApprovalPolicy, type CodexModelProvider, type CodexSandboxMode } from './config.js';
+import { RELAY_TOOLS_ENV_NAMES, RELAY_TOOLS_SERVER, relayToolsServer } from '../kit/relay-tools.js';
+import { configArgs, mcpServerArgs, type CodexApprovalPolicy, type CodexModelProvider, type CodexSandboxMode } from './config.js';
 import { CodexSession } from './session.js';
 
 export type { CodexApprovalPolicy, CodexModelProvider, CodexSandboxMode } from './config.js';
@@ -64,7 +65,23 @@ export interface CodexProviderOptions extends ProcessProviderOptions {
   sandbox?: CodexSandboxMode;
   /** How long a JSON-RPC request to the app server may take. @defaultValue 30000 */
   requestTimeoutMs?: number;
+  /**
+   * Register the relay tools' MCP server (`mcp_servers.relay`, tools pre-approved, the control port
+   * and token forwarded by `env_vars`, never on argv): the agent's way back that works inside
+   * Codex's default sandbox. `false` leaves only the `send` fallback (blocked by the default
+   * `workspace-write` sandbox). See docs/providers.md, "Codex".
+   * @defaultValue `true`
+   */
+  relayTools?: boolean;
 }
+
+/**
+ * Added to the reminder turn when the relay tools are registered: how Codex names the tool, and why
+ * not `send` (the default sandbox refuses its loopback connection).
+ */
+const CODEX_HOW_TO_ANSWER =
+  'In Codex the reply tool is `reply` in the `mcp__relay` namespace (the `relay` MCP server): call it with the message id and your answer. ' +
+  "The send command runs inside Codex's sandbox, which may refuse its connection to the runner.";
 
 /**
  * Capabilities of the Codex provider. Mid-turn messages are queued, not steered: see docs/providers.md.
@@ -103,10 +120,14 @@ export function createCodexProvider(options: CodexProviderOptions = {}): Provide
     minVersion: MIN_CODEX_VERSION,
     testedVersion: CODEX_TESTED_VERSION,
   });
+  const relayTools = options.relayTools ?? true;
   const sessionSettings = {
     requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
     approvalPolicy: options.approvalPolicy ?? 'on-request',
     sandbox: options.sandbox ?? 'workspace-write',
+    howToAnswer: relayTools ? CODEX_HOW_TO_ANSWER : undefined,
+    // Codex's own startup bound for the server is 30 s (mcpServerArgs); a little more here.
+    awaitMcpServer: relayTools ? { name: RELAY_TOOLS_SERVER, timeoutMs: 35_000 } : undefined,
   } as const;
   const version = new VersionCheck({
     displayName: 'Codex CLI',
@@ -137,7 +158,9 @@ export function createCodexProvider(options: CodexProviderOptions = {}): Provide
     async start(launch: ProviderLaunch, deps: ProviderDeps): Promise<ProviderSession> {
       const home = await resolveHome();
       const env: Record<string, string> = { ...launch.env, ...settings.env, CODEX_HOME: home };
-      const child = await spawnProviderProcess(deps, { command, args: [...args, ...(launch.extraArgs ?? [])], cwd: launch.cwd, env }, 'codex app-server');
+      // The spec is built without the agent's env: the port and token reach the server by env_vars.
+      const mcp = relayTools ? mcpServerArgs(RELAY_TOOLS_SERVER, relayToolsServer({}), RELAY_TOOLS_ENV_NAMES) : [];
+      const child = await spawnProviderProcess(deps, { command, args: [...args, ...mcp, ...(launch.extraArgs ?? [])], cwd: launch.cwd, env }, 'codex app-server');
       const resumeNote = launch.resumeSessionId === undefined ? '' : `, resuming ${launch.resumeSessionId}`;
       deps.logger.info(COMPONENT, `codex app-server started (pid ${child.pid}, CODEX_HOME ${home}${resumeNote})`);
       const proc = new JsonLinesProcess(child, deps, { ...settings, who: 'codex', ...(version.warning ? { startupWarning: version.warning } : {}) });

@@ -21,7 +21,9 @@ import type { ErrorNotification } from './protocol/v2/ErrorNotification.js';
 import type { ServerRequestResolvedNotification } from './protocol/v2/ServerRequestResolvedNotification.js';
 import type { AskForApproval } from './protocol/v2/AskForApproval.js';
 import type { SandboxMode } from './protocol/v2/SandboxMode.js';
-import { approvalAnswer, readApprovalRequest, type OpenApproval } from './approvals.js';
+import { answerCarriesReason, approvalAnswer, readApprovalRequest, type OpenApproval } from './approvals.js';
+import { FollowUpChain } from './follow-ups.js';
+import { McpStartupWatch } from './mcp-startup.js';
 import { completedItemEvent, toolOf } from './mapping.js';
 import { asObject, str } from '../kit/json.js';
 import { CodexRpc } from './rpc.js';
@@ -31,6 +33,27 @@ export interface CodexSessionSettings {
   requestTimeoutMs: number;
   approvalPolicy: AskForApproval;
   sandbox: SandboxMode;
+  /** Appended to the reminder: how to answer from inside Codex (the relay MCP tools, when registered). */
+  howToAnswer?: string | undefined;
+  /**
+   * An MCP server whose startup the session waits for before it counts as open, at most
+   * `timeoutMs`: Codex starts a thread's MCP servers in the background and runs turns meanwhile,
+   * so a first turn could call a tool that is not there yet ("unsupported call").
+   */
+  awaitMcpServer?: { name: string; timeoutMs: number } | undefined;
+}
+
+
+/**
+ * One relay message's turn and the follow-up turns it took (reminder, notes): the runner sees one
+ * `turn.started` (the first turn's id) and one `turn.completed` for all of it.
+ */
+interface TurnChain {
+  deliveryId: string;
+  firstTurnId: string | undefined;
+  /** The newest agent message of any turn of the chain: the chain's final reply. */
+  lastText: string | undefined;
+  followUps: FollowUpChain;
 }
 
 /** A JSON-RPC connection to `codex app-server` plus the mapping to provider events. */
@@ -69,6 +92,15 @@ export class CodexSession implements ProviderSession {
    * caller of `deliver()` has seen it resolve (one timer tick), and keep their order.
    */
   #held: ProviderEvent[] | undefined;
+  /** The chain of the relay message being answered (see {@link TurnChain}). */
+  #chain: TurnChain | undefined;
+  /** Turn ids of follow-up turns: their `turn/started` is not a new relay turn. */
+  readonly #followUpTurns = new Set<string>();
+  /** A follow-up `turn/start` is in flight (its turn id is not known yet). */
+  #startingFollowUp = false;
+  /** `interrupt()` was called for the running chain: it ends without follow-ups. */
+  #interrupted = false;
+  readonly #mcp = new McpStartupWatch();
 
   constructor(proc: JsonLinesProcess, settings: CodexSessionSettings, cwd: string) {
     this.#proc = proc;
@@ -88,6 +120,7 @@ export class CodexSession implements ProviderSession {
         // Nothing can be answered any more: the requests die with the process (fail closed).
         this.#approvals.clear();
         this.#rpc.failAll();
+        this.#mcp.poke();
       },
     });
   }
@@ -111,6 +144,7 @@ export class CodexSession implements ProviderSession {
         const resumed = (await this.#rpc.request('thread/resume', params)) as ThreadStartResponse;
         this.#threadId = this.#threadIdOf(resumed);
         this.#logger.info(COMPONENT, `codex (pid ${this.pid}) resumed thread ${this.#threadId}`);
+        await this.#awaitMcpServer();
         this.#dispatch({ type: 'session', sessionId: this.#threadId, source: 'resume' });
         return;
       } catch (error) {
@@ -123,7 +157,18 @@ export class CodexSession implements ProviderSession {
     const started = (await this.#rpc.request('thread/start', params)) as ThreadStartResponse;
     this.#threadId = this.#threadIdOf(started);
     this.#logger.info(COMPONENT, `codex (pid ${this.pid}) started thread ${this.#threadId}`);
+    await this.#awaitMcpServer();
     this.#dispatch({ type: 'session', sessionId: this.#threadId, source: 'startup' });
+  }
+
+  /** Wait (bounded) until the awaited MCP server is ready or failed; a failure or timeout is a warning, not an error. */
+  async #awaitMcpServer(): Promise<void> {
+    const wanted = this.#settings.awaitMcpServer;
+    if (!wanted) return;
+    const state = await this.#mcp.settled(wanted.name, wanted.timeoutMs, this.#proc.deps.clock, () => this.#proc.running);
+    if (state?.status === 'ready' || !this.#proc.running) return;
+    const why = state ? `${state.status}${state.error ? `: ${state.error}` : ''}` : `not ready within ${wanted.timeoutMs} ms`;
+    this.#proc.warn(`codex: the ${wanted.name} MCP server (the agent's relay tools) is ${why}; the agent can only answer with the send command`);
   }
 
   #threadIdOf(response: ThreadStartResponse): string {
@@ -138,7 +183,7 @@ export class CodexSession implements ProviderSession {
     if (!this.#proc.running) {
       throw new ProviderError(`cannot deliver ${turn.deliveryId}: codex is ${this.#proc.stopping ? 'stopping' : 'not running'}`, { data: { pid: this.pid } });
     }
-    if (this.#activeTurnId !== undefined || this.#startingDelivery !== undefined || this.#queue.length > 0) {
+    if (this.#busy() || this.#queue.length > 0) {
       // Queued, not steered (docs/providers.md): each relay message keeps its own turn id and reply.
       this.#queue.push(turn);
       this.#logger.debug(COMPONENT, `codex (pid ${this.pid}): queued ${turn.deliveryId} behind the running turn`);
@@ -151,6 +196,8 @@ export class CodexSession implements ProviderSession {
     const turnId = this.#activeTurnId;
     if (!this.#proc.running || !this.#threadId || turnId === undefined) return;
     const params: TurnInterruptParams = { threadId: this.#threadId, turnId };
+    // An interrupted chain ends as it is: no reminder, no notes.
+    this.#interrupted = true;
     try {
       await this.#rpc.request('turn/interrupt', params);
     } catch (error) {
@@ -172,6 +219,10 @@ export class CodexSession implements ProviderSession {
     const allow = behavior === 'allow';
     const reason = str(asObject(decision)?.message);
     this.#logger.info(COMPONENT, `codex (pid ${this.pid}): permission ${requestId} ${allow ? 'allowed' : `denied${reason ? `: ${reason}` : ''}`}`);
+    if (!allow && reason && !answerCarriesReason(approval.method)) {
+      // The v2 answer has no field for it: the model learns the reason in a follow-up turn.
+      this.#chain?.followUps.note(`The relay denied ${approval.label ?? 'a permission request'}. Reason: ${reason}`);
+    }
     this.#rpc.respond(approval.rpcId, approvalAnswer(approval, allow, reason));
   }
 
@@ -194,6 +245,8 @@ export class CodexSession implements ProviderSession {
     const threadId = this.#threadId;
     if (!threadId) throw new ProviderError('codex has no thread yet', { data: { pid: this.pid } });
     this.#startingDelivery = turn.deliveryId;
+    this.#chain = { deliveryId: turn.deliveryId, firstTurnId: undefined, lastText: undefined, followUps: new FollowUpChain(this.#settings.howToAnswer) };
+    this.#interrupted = false;
     this.#held ??= [];
     const params: TurnStartParams = { threadId, input: [{ type: 'text', text: turn.text, text_elements: [] }] };
     try {
@@ -208,9 +261,11 @@ export class CodexSession implements ProviderSession {
       if (turnId && !alreadyEnded) {
         this.#turnDeliveries.set(turnId, turn.deliveryId);
         this.#activeTurnId ??= turnId;
+        if (this.#chain?.deliveryId === turn.deliveryId) this.#chain.firstTurnId ??= turnId;
       }
       this.#logger.debug(COMPONENT, `codex (pid ${this.pid}): delivered ${turn.deliveryId} as turn ${turnId ?? '?'}${alreadyEnded ? ' (already completed)' : ''}`);
     } catch (error) {
+      if (this.#chain?.deliveryId === turn.deliveryId) this.#chain = undefined;
       throw new ProviderError(`cannot deliver ${turn.deliveryId} to codex: ${describeError(error)}`, { data: { pid: this.pid }, cause: error });
     } finally {
       if (this.#startingDelivery === turn.deliveryId) this.#startingDelivery = undefined;
@@ -231,9 +286,14 @@ export class CodexSession implements ProviderSession {
     for (const event of held) this.#proc.dispatch(event);
   }
 
+  /** Whether a turn runs or is being started (a delivered one or a follow-up). */
+  #busy(): boolean {
+    return this.#activeTurnId !== undefined || this.#startingDelivery !== undefined || this.#startingFollowUp;
+  }
+
   /** Start the next queued turn once the thread is free. */
   #startNextQueued(): void {
-    if (this.#activeTurnId !== undefined || this.#startingDelivery !== undefined || !this.#proc.running) return;
+    if (this.#busy() || !this.#proc.running) return;
     const next = this.#queue.shift();
     if (!next) return;
     this.#startTurn(next).catch((error: unknown) => {
@@ -256,6 +316,12 @@ export class CodexSession implements ProviderSession {
         if (!turnId) return;
         this.#logger.debug(COMPONENT, `codex (pid ${this.pid}): turn/started ${turnId}`);
         this.#activeTurnId = turnId;
+        if (this.#startingFollowUp || this.#followUpTurns.has(turnId)) {
+          // A follow-up continues the chain's turn: not a new relay turn for the runner.
+          this.#followUpTurns.add(turnId);
+          return;
+        }
+        if (this.#chain && this.#chain.deliveryId === (this.#turnDeliveries.get(turnId) ?? this.#startingDelivery)) this.#chain.firstTurnId ??= turnId;
         const deliveryId = this.#turnDeliveries.get(turnId) ?? this.#startingDelivery;
         if (deliveryId !== undefined) this.#turnDeliveries.set(turnId, deliveryId);
         this.#dispatch({ type: 'turn.started', turnId, ...(deliveryId !== undefined ? { deliveryId } : {}) });
@@ -291,6 +357,11 @@ export class CodexSession implements ProviderSession {
         if (typeof used !== 'number' || !Number.isFinite(used)) return;
         const window = tokenUsage.modelContextWindow;
         this.#dispatch({ type: 'usage', usedTokens: used, ...(typeof window === 'number' ? { windowTokens: window } : {}) });
+        return;
+      }
+      case 'mcpServer/startupStatus/updated': {
+        const update = this.#mcp.update(p);
+        if (update) this.#logger.debug(COMPONENT, `codex (pid ${this.pid}): MCP server ${update.name} ${update.status}`);
         return;
       }
       case 'serverRequest/resolved': {
@@ -334,15 +405,60 @@ export class CodexSession implements ProviderSession {
     if (turnId !== undefined) {
       this.#lastAgentText.delete(turnId);
       this.#turnDeliveries.delete(turnId);
+      this.#followUpTurns.delete(turnId);
     }
+    const chain = this.#chain;
+    if (chain && finalText) chain.lastText = finalText;
     const interrupted = status === 'interrupted' || status === 'failed';
+    // Follow-ups only for a chain that ended on its own (a cancelled command counts: its note must
+    // reach the model), never after interrupt(), a failure, or with the process going away.
+    if (chain && !this.#interrupted && status !== 'failed' && this.#proc.running) {
+      const followUp = chain.followUps.next(this.#proc.deps.host?.stopDecision(false), true);
+      if (followUp) {
+        const what = [followUp.reminded.length > 0 ? `reminding it of ${followUp.reminded.join(', ')}` : '', followUp.notes.length > 0 ? `${followUp.notes.length} note(s)` : '']
+          .filter(Boolean)
+          .join(' and ');
+        this.#logger.info(COMPONENT, `codex (pid ${this.pid}): turn ${turnId ?? '?'} of ${chain.deliveryId} ended; follow-up turn ${chain.followUps.taken} (${what || 'a reminder'})`);
+        this.#startFollowUp(chain, followUp.text);
+        return;
+      }
+    }
+    this.#endChain(chain, turnId, chain ? chain.lastText : finalText, interrupted);
+  }
+
+  /** The runner's `turn.completed` for the chain (or a lone turn), then the next queued turn. */
+  #endChain(chain: TurnChain | undefined, turnId: string | undefined, finalText: string | undefined, interrupted: boolean): void {
+    if (chain && this.#chain === chain) this.#chain = undefined;
+    this.#interrupted = false;
+    const reportedTurnId = chain?.firstTurnId ?? turnId;
     this.#dispatch({
       type: 'turn.completed',
-      ...(turnId !== undefined ? { turnId } : {}),
+      ...(reportedTurnId !== undefined ? { turnId: reportedTurnId } : {}),
       ...(finalText ? { finalText } : {}),
       ...(interrupted ? { interrupted: true } : {}),
     });
     this.#startNextQueued();
+  }
+
+  /** One more turn of the chain (reminder or notes); the chain ends when it does. */
+  #startFollowUp(chain: TurnChain, text: string): void {
+    const threadId = this.#threadId;
+    if (!threadId) return this.#endChain(chain, undefined, chain.lastText, false);
+    this.#startingFollowUp = true;
+    const params: TurnStartParams = { threadId, input: [{ type: 'text', text, text_elements: [] }] };
+    this.#rpc
+      .request('turn/start', params)
+      .then((response) => {
+        const turnId = str(asObject(asObject(response)?.turn)?.id);
+        if (turnId && !this.#followUpTurns.has(turnId) && this.#activeTurnId === undefined) this.#activeTurnId = turnId;
+        if (turnId) this.#followUpTurns.add(turnId);
+        this.#startingFollowUp = false;
+      })
+      .catch((error: unknown) => {
+        this.#startingFollowUp = false;
+        this.#proc.warn(`codex: the follow-up turn of ${chain.deliveryId} could not be started: ${describeError(error)}`);
+        this.#endChain(chain, undefined, chain.lastText, false);
+      });
   }
 
   #onServerRequest(id: number | string, method: string, params: unknown): void {
@@ -354,7 +470,7 @@ export class CodexSession implements ProviderSession {
       this.#rpc.respondError(id, message);
       return;
     }
-    const approval: OpenApproval = { rpcId: id, method, turnId: ask.turnId, available: ask.available };
+    const approval: OpenApproval = { rpcId: id, method, turnId: ask.turnId, available: ask.available, label: `${ask.tool}: ${shorten(ask.summary)}` };
     const requestId = `codex-${String(id)}-${this.pid ?? 0}`;
     if (!this.#proc.running) {
       this.#rpc.respond(id, approvalAnswer(approval, false, 'the session is stopping'));
