@@ -14,6 +14,7 @@ import { resolveProcessOptions, type ProcessProviderOptions, STRUCTURED_PROVIDER
 import { JsonLinesProcess, spawnProviderProcess } from '../kit/process-session.js';
 import { COMPONENT, shorten } from '../kit/text.js';
 import { CLAUDE_PLUGIN_DIR, claudeLaunchArgs, claudeVersionCheck, DEFAULT_ALLOWED_TOOLS, requirePluginDir } from './common.js';
+import { CLAUDE_PROFILE_FIELDS, claudeProfileArgs, logClaudeProfile, unique } from './profile.js';
 import type { Json } from '../kit/json.js';
 import { ClaudeStreamMapper, claudeUserMessage } from './stream.js';
 import { withClaudeHooks } from './hook-routes.js';
@@ -191,6 +192,7 @@ export function createClaudeCodeProvider(options: ClaudeCodeProviderOptions = {}
   return {
     name: 'claude',
     capabilities: CAPABILITIES,
+    profileFields: CLAUDE_PROFILE_FIELDS,
 
     checkVersion: (deps: ProviderDeps): Promise<string> => version.run(deps),
 
@@ -201,9 +203,12 @@ export function createClaudeCodeProvider(options: ClaudeCodeProviderOptions = {}
         deps.logger.warn(COMPONENT, `not resuming Claude Code session ${resumeSessionId} (it could not be resumed before); starting a new session`);
         resumeSessionId = undefined;
       }
+      const hostArgs = [...settings.extraArgs, ...(launch.extraArgs ?? [])];
+      const fromProfile = claudeProfileArgs(launch.profile, hostArgs);
+      logClaudeProfile(deps.logger, 'claude', launch.profile, fromProfile);
       const args = [
         '-p', '--input-format', 'stream-json', '--output-format', 'stream-json', '--verbose',
-        ...claudeLaunchArgs(pluginDir, allowedTools, [...settings.extraArgs, ...(launch.extraArgs ?? [])], resumeSessionId),
+        ...claudeLaunchArgs(pluginDir, unique(allowedTools, fromProfile.allowedTools), [...hostArgs, ...fromProfile.args], resumeSessionId),
       ];
       const env = { ...launch.env, ...settings.env };
       const child = await spawnProviderProcess(deps, { command, args, cwd: launch.cwd, env }, `Claude Code (${command})`);

@@ -7,6 +7,7 @@ import { ProviderError } from '../../errors/index.js';
 import { describeError } from '../../shared/describe-error.js';
 import { COMPONENT } from '../kit/text.js';
 import { CLAUDE_PLUGIN_DIR, claudeLaunchArgs, claudeVersionCheck, DEFAULT_ALLOWED_TOOLS, requirePluginDir } from './common.js';
+import { CLAUDE_PROFILE_FIELDS, claudeProfileArgs, logClaudeProfile, unique } from './profile.js';
 import { createInteractiveSession } from './interactive-session.js';
 import { ENV_NAME, runTmux, shellQuote, wrapperScript, type Settings, type TmuxResult } from './tmux.js';
 import { withClaudeHooks } from './hook-routes.js';
@@ -177,6 +178,7 @@ export function createClaudeInteractiveProvider(options: ClaudeInteractiveProvid
   return {
     name: 'claude-interactive',
     capabilities: CAPABILITIES,
+    profileFields: CLAUDE_PROFILE_FIELDS,
 
     async checkVersion(deps: ProviderDeps): Promise<string> {
       const version = await versionCheck.run(deps);
@@ -219,7 +221,10 @@ export function createClaudeInteractiveProvider(options: ClaudeInteractiveProvid
       }
       await writeFile(envFile, `${envLines.join('\n')}\n`, { mode: 0o600 });
 
-      const args = claudeLaunchArgs(pluginDir, allowedTools, [...extraArgs, ...(launch.extraArgs ?? [])], launch.resumeSessionId);
+      const hostArgs = [...extraArgs, ...(launch.extraArgs ?? [])];
+      const fromProfile = claudeProfileArgs(launch.profile, hostArgs);
+      logClaudeProfile(logger, 'claude-interactive', launch.profile, fromProfile);
+      const args = claudeLaunchArgs(pluginDir, unique(allowedTools, fromProfile.allowedTools), [...hostArgs, ...fromProfile.args], launch.resumeSessionId);
       const wrapper = wrapperScript(envFile, launch.cwd, [command, ...args], exitFile);
       await writeFile(script, wrapper, { mode: 0o700 });
       // Our own config (never the user's ~/.tmux.conf). A dead pane stays until the adapter has read
