@@ -163,6 +163,9 @@ describe('withClaudeHooks', () => {
         'stop-failure',
         'session-end',
         'permission-request',
+        'pre-tool-use',
+        'post-tool-use',
+        'post-tool-use-failure',
       ]
         .map((p) => `POST /hooks/${p}`)
         .sort(),
@@ -206,7 +209,7 @@ describe('withClaudeHooks', () => {
     first.exit();
     await first.session.exited;
     await Promise.resolve();
-    expect(routes.size).toBe(11);
+    expect(routes.size).toBe(14);
   });
 
   it('without a host, the session is returned as is', () => {
