@@ -137,6 +137,12 @@ async function runAgent(flags: RunFlags, baseOutput: CliOutput): Promise<number>
       // The runner wrote runner.json (mode 0600) in its data dir: `status --name` finds it.
       reporter.emit('run.ready', { agentId: runner.agentId, controlUrl, monitorUrl }, 'run', `running as ${runner.agentId}; Ctrl-C stops`);
       reporter.note('run', `control ${controlUrl}   monitor ${monitorUrl}`);
+      // An interactive provider: how a human watches the agent (read-only unless the provider says otherwise).
+      const terminal = runner.terminal();
+      if (terminal.command) {
+        const readOnly = terminal.kind === 'tmux' && terminal.command.includes('-r');
+        reporter.emit('run.attach', { kind: terminal.kind, command: terminal.command, readOnly }, 'run', `attach${readOnly ? ' (read-only)' : ''}: ${shellLine(terminal.command)}`);
+      }
       // A one-time link (valid 60 s) that logs a browser into the monitor page; the URL it leaves
       // behind carries no secret. Humans only: it is a credential, so it never goes to --json.
       if (!reporter.json) reporter.note('run', `monitor page (one-time link): ${runner.monitorLink().url}`);
@@ -186,4 +192,9 @@ function createRunnerOrCloseLogger(create: () => Runner, logger: { close?: () =>
     void logger.close?.().catch(() => {});
     throw error;
   }
+}
+
+/** A command line to copy into a shell: words with anything but safe characters single-quoted. */
+function shellLine(words: readonly string[]): string {
+  return words.map((w) => (/^[\w@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, "'\\''")}'`)).join(' ');
 }

@@ -374,6 +374,7 @@ describe('Claude Code interactive (tmux), end to end', () => {
     expect(r.timeline.filter((t) => t.event === 'provider.started')).toHaveLength(2);
     // The same command still reaches the (new) TUI: same socket path, same session name.
     expect(await attachSpecOverControlPort(r)).toEqual(spec);
+    expect(r.runner.terminal()).toEqual(spec);
     await waitFor(() => /Claude Code/.test(tmuxScreen(command[2] ?? '', target)), 'the restarted TUI behind the same command', WAIT);
     // Read-only for real: tmux marks the client a human attaches with it as read-only.
     expect(await attachedClientReadOnly(command)).toBe('1');
