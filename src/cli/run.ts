@@ -11,7 +11,7 @@ import { createFileLogger } from '../adapters/tslog-logger.js';
 import { createSqlJsOutboxStore } from '../adapters/sqljs-outbox-store/index.js';
 import { isRunnerError } from '../errors/index.js';
 import type { OutboxStore } from '../ports/outbox-store.js';
-import { cliClock, errorLine, oneLine, positiveInt, processOutput, usageError, type CliOutput } from './common.js';
+import { cliClock, errorLine, oneLine, positiveInt, processOutput, shellLine, usageError, type CliOutput } from './common.js';
 import { createReporter } from './reporter.js';
 import { checkProviderFlags, providerFor, providerOptions, type ProviderFlags } from './run-providers.js';
 import { createStatusLine, watchedRelayPorts, type StatusLine } from './run-view.js';
@@ -192,9 +192,4 @@ function createRunnerOrCloseLogger(create: () => Runner, logger: { close?: () =>
     void logger.close?.().catch(() => {});
     throw error;
   }
-}
-
-/** A command line to copy into a shell: words with anything but safe characters single-quoted. */
-function shellLine(words: readonly string[]): string {
-  return words.map((w) => (/^[\w@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, "'\\''")}'`)).join(' ');
 }
