@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { appendFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -71,6 +71,29 @@ describe('TranscriptMirror: hook events in order with the transcript reasoning',
     await t.clock.advanceAsync(100);
     await t.mirror.idle();
     expect(t.shown()).toEqual(['reasoning:late thought', 'tool:started', 'tool:started']);
+  });
+
+  it('ends a turn at its last text block (a final message of several blocks) without waiting', async () => {
+    const t = setup(1_000);
+    await writeFile(path, '');
+    t.mirror.push({ type: 'turn.started', prompt: 'p' }, { transcriptPath: path });
+    await t.mirror.idle();
+    await appendFile(path, assistant(thinking('plan'), { type: 'text', text: 'Part one.' }) + assistant({ type: 'text', text: 'Part two.' }));
+    t.mirror.push({ type: 'turn.completed', finalText: 'Part one.\n\nPart two.' }, { transcriptPath: path, finalText: 'Part one.\n\nPart two.' });
+    await vi.waitFor(() => expect(t.shown()).toEqual(['turn.started', 'reasoning:plan', 'turn.completed']));
+  });
+
+  it('skips a long history in chunks at a new turn, and reads on from there', async () => {
+    const t = setup(0);
+    // Over two read chunks (1 MiB each) of old thinking, one line over a chunk included.
+    const old = assistant(thinking('x'.repeat(300_000))).repeat(7) + assistant(thinking('y'.repeat(1_200_000)));
+    await writeFile(path, old);
+    t.mirror.push({ type: 'turn.started', prompt: 'p' }, { transcriptPath: path });
+    await t.mirror.idle();
+    await appendFile(path, assistant(thinking('fresh')));
+    t.mirror.push({ type: 'turn.completed' }, { transcriptPath: path });
+    await t.mirror.idle();
+    expect(t.shown()).toEqual(['turn.started', 'reasoning:fresh', 'turn.completed']);
   });
 
   it("ignores subagents' (sidechain) thinking, unparseable lines and a missing file", async () => {

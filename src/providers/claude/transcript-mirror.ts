@@ -130,6 +130,17 @@ export class TranscriptMirror {
     try {
       const buffer = Buffer.alloc(READ_CHUNK);
       const { bytesRead } = await handle.read(buffer, 0, READ_CHUNK, this.#offset);
+      if (!emit) {
+        // Skipping (a resumed session's history can be megabytes): no need to parse, only to find
+        // the end of the last complete line.
+        const last = bytesRead === 0 ? -1 : buffer.lastIndexOf(10, bytesRead - 1);
+        if (last === -1 && bytesRead === READ_CHUNK) {
+          this.#offset += bytesRead; // one line over the chunk: its tail fails to parse later, harmlessly
+          return 'more';
+        }
+        this.#offset += last + 1;
+        return bytesRead === READ_CHUNK ? 'more' : 'end';
+      }
       let start = 0;
       for (let nl = buffer.indexOf(10, 0); nl !== -1 && nl < bytesRead; nl = buffer.indexOf(10, start)) {
         const line = buffer.subarray(start, nl).toString('utf8');
@@ -176,6 +187,7 @@ function markerOf(context: HookEventContext): ((block: Record<string, unknown>) 
     return (block) => block.type === 'tool_use' && block.id === id;
   }
   const text = context.finalText?.trim();
-  if (text) return (block) => block.type === 'text' && typeof block.text === 'string' && block.text.trim() === text;
+  // The turn's final message may be several text blocks: its last one ends the final text.
+  if (text) return (block) => block.type === 'text' && typeof block.text === 'string' && block.text.trim() !== '' && text.endsWith(block.text.trim());
   return undefined;
 }
