@@ -344,7 +344,7 @@ describe('Claude Code interactive (tmux), end to end', () => {
       // The echo runs without a permission prompt (the profile's allowed tools join these).
       { allowedTools: ['Bash(echo:*)'] },
       true,
-      { profiles: { 'claude-worker': { model: MODEL } } },
+      { profiles: { 'claude-worker': { model: MODEL, disallowedTools: ['Read'] } } },
     );
     await r.runner.start();
     const probe = r.relay.sendToAgent(r.runner.agentId!, { from: 'alice', body: 'look around' });
@@ -359,6 +359,10 @@ describe('Claude Code interactive (tmux), end to end', () => {
     ]);
     // The relay profile's model reached the TUI's model calls.
     expect(new Set(r.model.messageRequests().map((q) => (q.body as { model?: string }).model))).toContain(MODEL);
+    // …and its disallowed tool is not offered to the model (Bash, allowed, is).
+    const tools = ((r.model.messageRequests().find((q) => q.rawBody.includes('look around'))?.body as { tools?: Array<{ name?: string }> }).tools ?? []).map((t) => t.name);
+    expect(tools).toContain('Bash');
+    expect(tools).not.toContain('Read');
   }, E2E_TIMEOUT);
 
   it('gives a read-only attach command that stays the same across a restart', async () => {

@@ -56,4 +56,25 @@ describe('Codex: the agent profile', () => {
     const report = r.logger.lines().join('\n');
     expect(report).toContain(`codex: profile projected as model ${MODEL}, sandbox read-only, developerInstructions`);
   }, 90_000);
+
+  it("takes the profile's approval policy, and keeps the host's explicit model over the profile's", async () => {
+    rig = await startCodexRig(script, {
+      // The rig's explicit `model: 'gpt-fake'` stays: the host wins.
+      runner: { permissionTimeoutMs: 30_000 },
+      relay: { profiles: { 'codex-1': { model: MODEL, permissionMode: 'untrusted' } } },
+    });
+    const r = rig;
+    await r.runner.start();
+    const agentId = r.runner.agentId!;
+    const sent = r.relay.sendToAgent(agentId, { from: 'alice', body: 'please create forbidden.txt' });
+    // `untrusted` asks before running a command that is not known safe: the request reaches the relay.
+    const asked = await waitFor(() => r.relay.permissions(agentId).find((p) => p.status === 'pending'), 'a pending permission', 60_000);
+    expect(asked.summary).toContain('touch forbidden.txt');
+    r.relay.decidePermission(asked.id, { behavior: 'deny', message: 'not today', decidedBy: 'alice' });
+    // A declined command ends the turn (0.169 offers accept/cancel only): the step is mirrored as failed.
+    await waitFor(() => r.mirrors.find((m) => m.replyTo === sent.id && m.entry === 'tool' && /failed|declined/.test(m.body)), 'the declined tool step', 60_000);
+    expect(existsSync(join(r.work, 'forbidden.txt'))).toBe(false);
+    expect(new Set(r.model.responseRequests().map((q) => (q.body as { model?: string }).model))).toEqual(new Set(['gpt-fake']));
+    expect(r.logger.lines().join('\n')).toContain("codex: profile projected as approvalPolicy \"untrusted\"; host options kept over the profile's model");
+  }, 90_000);
 });
