@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLAUDE_BIN, REPO_ROOT } from './clis.js';
 import { createRunner, type Runner, type RunnerOptions } from '../../src/create-runner.js';
-import { createRelayDevServer, type RelayDevServer, type RelayDevServerOptions } from '../../src/testing/relay-dev-server/index.js';
+import { createRelayDevServer, type RelayDevServer } from '../../src/testing/relay-dev-server/index.js';
 import { createClaudeCodeProvider, type ClaudeCodeProviderOptions } from '../../src/providers/claude/headless.js';
 import { createFakeAnthropicServer, type FakeAnthropicScript, type FakeAnthropicServer } from '../../src/testing/fake-anthropic-server.js';
 import { createMemoryLogger, type MemoryLogger } from '../../src/testing/memory-logger.js';
@@ -96,7 +96,6 @@ export async function startClaudeRig(
   script: FakeAnthropicScript,
   overrides: Partial<RunnerOptions> = {},
   providerOptions: ClaudeCodeProviderOptions = {},
-  relayOptions: RelayDevServerOptions = {},
 ): Promise<ClaudeRig> {
   const dir = await mkdtemp(join(tmpdir(), 'arr-claude-'));
   const work = join(dir, 'work');
@@ -116,7 +115,7 @@ export async function startClaudeRig(
   await chmod(shim, 0o755);
 
   const model = await createFakeAnthropicServer(script);
-  const relay = await createRelayDevServer(relayOptions);
+  const relay = await createRelayDevServer();
   const logger = createMemoryLogger({ level: 'debug' });
   const hooks: RecordedHook[] = [];
   let runner: Runner | undefined;

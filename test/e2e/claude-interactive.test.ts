@@ -69,17 +69,11 @@ async function startInteractive(
   overrides: Parameters<typeof startClaudeRig>[1] = {},
   providerOptions: ClaudeInteractiveProviderOptions = {},
   firstRunConfig = true,
-  relayOptions: Parameters<typeof startClaudeRig>[3] = {},
 ): Promise<ClaudeRig> {
-  const r = await startClaudeRig(
-    script,
-    {
-      provider: createClaudeInteractiveProvider({ command: CLAUDE_BIN, ...providerOptions }),
-      ...overrides,
-    },
-    {},
-    relayOptions,
-  );
+  const r = await startClaudeRig(script, {
+    provider: createClaudeInteractiveProvider({ command: CLAUDE_BIN, ...providerOptions }),
+    ...overrides,
+  });
   rig = r;
   if (firstRunConfig) await writeFirstRunConfig(r);
   return r;
@@ -343,9 +337,8 @@ describe('Claude Code interactive (tmux), end to end', () => {
       {},
       // The echo runs without a permission prompt (the profile's allowed tools join these).
       { allowedTools: ['Bash(echo:*)'] },
-      true,
-      { profiles: { 'claude-worker': { model: MODEL, disallowedTools: ['Read'] } } },
     );
+    r.relay.setProfile('claude-worker', { model: MODEL, disallowedTools: ['Read'] });
     await r.runner.start();
     const probe = r.relay.sendToAgent(r.runner.agentId!, { from: 'alice', body: 'look around' });
     await waitFor(() => sessionEntries(r, probe.id).find((m) => m.entry === 'reply'), 'the reply mirrored', WAIT);

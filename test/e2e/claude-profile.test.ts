@@ -42,11 +42,9 @@ describe('Claude Code headless: the agent profile', () => {
         }
         return { blocks: [{ type: 'text', text: 'Could not use Bash.' }] };
       },
-      {},
-      {},
-      { profiles: { 'claude-worker': { model: MODEL, permissionMode: 'acceptEdits', disallowedTools: ['Bash'], extraInstructions: INSTRUCTIONS } } },
     );
     const r = rig;
+    r.relay.setProfile('claude-worker', { model: MODEL, permissionMode: 'acceptEdits', disallowedTools: ['Bash'], extraInstructions: INSTRUCTIONS });
     await r.runner.start();
     const sent = r.relay.sendToAgent(r.runner.agentId!, { from: 'alice', body: 'please create forbidden.txt' });
     await waitFor(() => r.relay.listMessages().find((m) => m.kind === 'session' && m.replyTo === sent.id && m.entry === 'reply'), 'the reply mirrored', WAIT);

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CODEX_BIN, ensureClis } from './clis.js';
 import { createRunner, type Runner, type RunnerOptions } from '../../src/create-runner.js';
-import { createRelayDevServer, type RelayDevServer, type RelayDevServerOptions } from '../../src/testing/relay-dev-server/index.js';
+import { createRelayDevServer, type RelayDevServer } from '../../src/testing/relay-dev-server/index.js';
 import { createCodexProvider, type CodexProviderOptions } from '../../src/providers/codex/provider.js';
 import { createFakeOpenAIServer, type FakeOpenAIScript, type FakeOpenAIServer } from '../../src/testing/fake-openai-server.js';
 import { createMemoryLogger, type MemoryLogger } from '../../src/testing/memory-logger.js';
@@ -54,7 +54,7 @@ export interface CodexRig {
 /** A relay, a fake model, and a runner driving the real `codex app-server`. */
 export async function startCodexRig(
   script: FakeOpenAIScript,
-  options: { codex?: CodexProviderOptions; runner?: Partial<RunnerOptions>; relay?: RelayDevServerOptions } = {},
+  options: { codex?: CodexProviderOptions; runner?: Partial<RunnerOptions> } = {},
 ): Promise<CodexRig> {
   const dir = await mkdtemp(join(tmpdir(), 'arr-codex-'));
   const work = join(dir, 'work');
@@ -62,7 +62,7 @@ export async function startCodexRig(
   await mkdir(work, { recursive: true });
   await mkdir(codexHome, { recursive: true, mode: 0o700 });
   const model = await createFakeOpenAIServer(script);
-  const relay = await createRelayDevServer(options.relay);
+  const relay = await createRelayDevServer();
   const logger = createMemoryLogger({ level: 'debug' });
   const runner = createRunner({
     name: 'codex-1',

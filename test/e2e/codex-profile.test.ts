@@ -35,9 +35,9 @@ describe('Codex: the agent profile', () => {
       // No host model: the profile's applies (an explicit host `model` would win).
       codex: { model: undefined },
       runner: { permissionTimeoutMs: 2_000 },
-      relay: { profiles: { 'codex-1': { model: MODEL, permissionMode: 'read-only', extraInstructions: INSTRUCTIONS } } },
     });
     const r = rig;
+    r.relay.setProfile('codex-1', { model: MODEL, permissionMode: 'read-only', extraInstructions: INSTRUCTIONS });
     await r.runner.start();
     const sent = r.relay.sendToAgent(r.runner.agentId!, { from: 'alice', body: 'please create forbidden.txt' });
     await waitFor(() => r.sessionMessages().find((m) => m.entry === 'reply' && m.replyTo === sent.id), 'the reply mirrored', 60_000);
@@ -61,9 +61,9 @@ describe('Codex: the agent profile', () => {
     rig = await startCodexRig(script, {
       // The rig's explicit `model: 'gpt-fake'` stays: the host wins.
       runner: { permissionTimeoutMs: 30_000 },
-      relay: { profiles: { 'codex-1': { model: MODEL, permissionMode: 'untrusted' } } },
     });
     const r = rig;
+    r.relay.setProfile('codex-1', { model: MODEL, permissionMode: 'untrusted' });
     await r.runner.start();
     const agentId = r.runner.agentId!;
     const sent = r.relay.sendToAgent(agentId, { from: 'alice', body: 'please create forbidden.txt' });

@@ -14,10 +14,10 @@ import { resolveProcessOptions, type ProcessProviderOptions, STRUCTURED_PROVIDER
 import { JsonLinesProcess, spawnProviderProcess } from '../kit/process-session.js';
 import { COMPONENT, shorten } from '../kit/text.js';
 import { CLAUDE_PLUGIN_DIR, claudeLaunchArgs, claudeVersionCheck, DEFAULT_ALLOWED_TOOLS, requirePluginDir } from './common.js';
-import { CLAUDE_PROFILE_FIELDS, claudeProfileArgs, logClaudeProfile, unique } from './profile.js';
 import type { Json } from '../kit/json.js';
 import { ClaudeStreamMapper, claudeUserMessage } from './stream.js';
 import { withClaudeHooks } from './hook-routes.js';
+import { CLAUDE_PROFILE_FIELDS, claudeProfileArgs, logClaudeProfile, unique } from './profile.js';
 
 export { CLAUDE_CODE_MIN_VERSION, CLAUDE_CODE_TESTED_VERSION, CLAUDE_PLUGIN_DIR } from './common.js';
 

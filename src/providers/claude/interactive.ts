@@ -8,10 +8,10 @@ import { ProviderError } from '../../errors/index.js';
 import { describeError } from '../../shared/describe-error.js';
 import { COMPONENT } from '../kit/text.js';
 import { CLAUDE_PLUGIN_DIR, claudeLaunchArgs, claudeVersionCheck, DEFAULT_ALLOWED_TOOLS, requirePluginDir } from './common.js';
-import { CLAUDE_PROFILE_FIELDS, claudeProfileArgs, logClaudeProfile, unique } from './profile.js';
 import { createInteractiveSession } from './interactive-session.js';
 import { ENV_NAME, runTmux, shellQuote, wrapperScript, type Settings, type TmuxResult } from './tmux.js';
 import { withClaudeHooks } from './hook-routes.js';
+import { CLAUDE_PROFILE_FIELDS, claudeProfileArgs, logClaudeProfile, unique } from './profile.js';
 
 export { sanitizeTypedText } from './tmux.js';
 
