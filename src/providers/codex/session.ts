@@ -28,13 +28,13 @@ import { CodexRpc } from './rpc.js';
 
 /** What a session needs beyond its process. */
 export interface CodexSessionSettings {
-  requestTimeoutMs: number;
-  approvalPolicy: AskForApproval;
-  sandbox: SandboxMode;
   /** Model for the thread (from the agent profile); absent: the `-c model` / Codex default. */
   model?: string;
   /** Developer instructions for the thread (the profile's extra instructions). */
   developerInstructions?: string;
+  requestTimeoutMs: number;
+  approvalPolicy: AskForApproval;
+  sandbox: SandboxMode;
 }
 
 /** A JSON-RPC connection to `codex app-server` plus the mapping to provider events. */
