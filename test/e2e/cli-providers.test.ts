@@ -12,7 +12,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createRelayDevServer, type RelayDevServer } from '../../src/testing/relay-dev-server/index.js';
 import { createFakeAnthropicServer, type FakeAnthropicServer } from '../../src/testing/fake-anthropic-server.js';
 import { createFakeOpenAIServer, type FakeOpenAIServer } from '../../src/testing/fake-openai-server.js';
-import { cleanEnv, ensureBuilt, jsonLines, runCli, startCli, waitFor, type CliProcess } from '../integration/cli-helpers.js';
+import { cleanEnv, ensureBuilt, jsonLines, startCli, waitFor, type CliProcess } from '../integration/cli-helpers.js';
 import { CLAUDE_BIN, CLAUDE_VERSION, CODEX_BIN, CODEX_VERSION, ensureClis } from './clis.js';
 
 const E2E_TIMEOUT = 120_000;
@@ -143,7 +143,7 @@ describe('agent-relay-runner run, real provider CLIs', () => {
     // The printed command names a live session on the printed socket.
     execFileSync('tmux', ['-S', command[2] ?? '', 'has-session', '-t', command[command.indexOf('-t') + 1] ?? ''], { timeout: 10_000 });
     // `status` shows the same command (docs/walkthrough-providers.md promises it).
-    const status = await runCli(['status', '--name', 'cli-claude-tui', '--data-dir', join(d, 'data')], { env });
+    const status = await startCli(['status', '--name', 'cli-claude-tui', '--data-dir', join(d, 'data')], { env, stdin: '' }).done;
     expect(status.code, status.stderr).toBe(0);
     expect(status.stdout).toContain(`attach (ro)   ${command.join(' ')}`);
     const { reply } = await oneExchange(p, relay, 'hello from the cli');
