@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { profileReport, providerProfile } from '../../src/core/profile.js';
 import { ProviderSupervisor } from '../../src/core/supervisor.js';
 import { StatusTracker } from '../../src/core/status.js';
-import { claudeProfileArgs, CLAUDE_PROFILE_FIELDS, unique } from '../../src/providers/claude/profile.js';
+import { claudeProfileArgs, CLAUDE_PROFILE_FIELDS, withClaudeProfile } from '../../src/providers/claude/profile.js';
 import { claudeLaunchArgs } from '../../src/providers/claude/common.js';
 import { codexProfileSettings, CODEX_PROFILE_FIELDS, threadSettings } from '../../src/providers/codex/profile.js';
 import { createFakeClock } from '../../src/testing/fake-clock.js';
@@ -51,12 +51,17 @@ describe('Claude profile projection', () => {
       allowedTools: ['Read'],
       overridden: [],
     });
-    const argv = claudeLaunchArgs('/plugin', unique(['Bash(agent-relay-runner send:*)'], p.allowedTools), p.args, 'sess-1');
+    // On a launch: after the host's own extra args; the profile's allowed tools as a second
+    // --allowedTools flag (Claude Code adds repeated flags up).
+    const logger = createMemoryLogger();
+    const launch = withClaudeProfile({ cwd: '/w', env: {}, extraArgs: ['--verbose'], profile: providerProfile(full)! }, ['--effort', 'low'], logger, 'claude');
+    const argv = claudeLaunchArgs('/plugin', ['Bash(agent-relay-runner send:*)'], ['--effort', 'low', ...(launch.extraArgs ?? [])], 'sess-1');
     expect(argv).toEqual([
-      '--plugin-dir', '/plugin', '--allowedTools', 'Bash(agent-relay-runner send:*),Read',
-      '--model', 'opus-x', '--permission-mode', 'plan', '--disallowedTools', 'Bash,WebFetch', '--append-system-prompt', 'Be terse.',
+      '--plugin-dir', '/plugin', '--allowedTools', 'Bash(agent-relay-runner send:*)', '--effort', 'low', '--verbose',
+      '--model', 'opus-x', '--permission-mode', 'plan', '--disallowedTools', 'Bash,WebFetch', '--append-system-prompt', 'Be terse.', '--allowedTools', 'Read',
       '--resume', 'sess-1',
     ]);
+    expect(logger.lines().join('\n')).toContain('claude: profile projected as --model --permission-mode --disallowedTools --append-system-prompt --allowedTools (+profile)');
   });
 
   it('keeps a flag the host already passes (either spelling) over the profile', () => {
@@ -64,11 +69,15 @@ describe('Claude profile projection', () => {
     expect(p.args).toEqual([]);
     expect(p.overridden).toEqual(['model', 'permissionMode', 'disallowedTools', 'extraInstructions']);
     expect(p.allowedTools).toEqual(['Read']);
+    // The adapter's own extra args count as the host's too.
+    const launch = withClaudeProfile({ cwd: '/w', env: {}, profile: { model: 'opus-x' } }, ['--model', 'sonnet'], createMemoryLogger(), 'claude');
+    expect(launch.extraArgs).toBeUndefined();
   });
 
-  it('adds nothing without a profile, and no duplicate allowed tools', () => {
+  it('adds nothing without a profile', () => {
     expect(claudeProfileArgs(undefined, [])).toEqual({ args: [], allowedTools: [], overridden: [] });
-    expect(unique(['A', 'B'], ['B', 'C'])).toEqual(['A', 'B', 'C']);
+    const launch = { cwd: '/w', env: {} };
+    expect(withClaudeProfile(launch, [], createMemoryLogger(), 'claude')).toBe(launch);
   });
 });
 

@@ -17,7 +17,7 @@ import { CLAUDE_PLUGIN_DIR, claudeLaunchArgs, claudeVersionCheck, DEFAULT_ALLOWE
 import type { Json } from '../kit/json.js';
 import { ClaudeStreamMapper, claudeUserMessage } from './stream.js';
 import { withClaudeHooks } from './hook-routes.js';
-import { CLAUDE_PROFILE_FIELDS, claudeProfileArgs, logClaudeProfile, unique } from './profile.js';
+import { CLAUDE_PROFILE_FIELDS, withClaudeProfile } from './profile.js';
 
 export { CLAUDE_CODE_MIN_VERSION, CLAUDE_CODE_TESTED_VERSION, CLAUDE_PLUGIN_DIR } from './common.js';
 
@@ -197,18 +197,17 @@ export function createClaudeCodeProvider(options: ClaudeCodeProviderOptions = {}
     checkVersion: (deps: ProviderDeps): Promise<string> => version.run(deps),
 
     async start(launch: ProviderLaunch, deps: ProviderDeps): Promise<ProviderSession> {
+      // The relay profile's flags join the launch's extra args (docs/providers.md, "Profile projection").
+      launch = withClaudeProfile(launch, settings.extraArgs, deps.logger, 'claude');
       await requirePluginDir(pluginDir, 'createClaudeCodeProvider');
       let resumeSessionId = launch.resumeSessionId;
       if (resumeSessionId !== undefined && unresumable.has(resumeSessionId)) {
         deps.logger.warn(COMPONENT, `not resuming Claude Code session ${resumeSessionId} (it could not be resumed before); starting a new session`);
         resumeSessionId = undefined;
       }
-      const hostArgs = [...settings.extraArgs, ...(launch.extraArgs ?? [])];
-      const fromProfile = claudeProfileArgs(launch.profile, hostArgs);
-      logClaudeProfile(deps.logger, 'claude', launch.profile, fromProfile);
       const args = [
         '-p', '--input-format', 'stream-json', '--output-format', 'stream-json', '--verbose',
-        ...claudeLaunchArgs(pluginDir, unique(allowedTools, fromProfile.allowedTools), [...hostArgs, ...fromProfile.args], resumeSessionId),
+        ...claudeLaunchArgs(pluginDir, allowedTools, [...settings.extraArgs, ...(launch.extraArgs ?? [])], resumeSessionId),
       ];
       const env = { ...launch.env, ...settings.env };
       const child = await spawnProviderProcess(deps, { command, args, cwd: launch.cwd, env }, `Claude Code (${command})`);

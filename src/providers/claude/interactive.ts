@@ -11,7 +11,7 @@ import { CLAUDE_PLUGIN_DIR, claudeLaunchArgs, claudeVersionCheck, DEFAULT_ALLOWE
 import { createInteractiveSession } from './interactive-session.js';
 import { ENV_NAME, runTmux, shellQuote, wrapperScript, type Settings, type TmuxResult } from './tmux.js';
 import { withClaudeHooks } from './hook-routes.js';
-import { CLAUDE_PROFILE_FIELDS, claudeProfileArgs, logClaudeProfile, unique } from './profile.js';
+import { CLAUDE_PROFILE_FIELDS, withClaudeProfile } from './profile.js';
 
 export { sanitizeTypedText } from './tmux.js';
 
@@ -187,11 +187,12 @@ export function createClaudeInteractiveProvider(options: ClaudeInteractiveProvid
   // Transcript of each session id (from SessionStart). Claude Code writes it with the first turn:
   // a session restarted before any turn has none, and `--resume` of it exits at once, every time.
   const transcripts = new Map<string, string>();
-  const resumable = async (sessionId: string | undefined, logger: Logger): Promise<string | undefined> => {
+  const resumable = async (launch: ProviderLaunch, logger: Logger): Promise<ProviderLaunch> => {
+    const { resumeSessionId: sessionId, ...fresh } = launch;
     const path = sessionId === undefined ? undefined : transcripts.get(sessionId);
-    if (path === undefined || (await access(path).then(() => true, () => false))) return sessionId;
+    if (path === undefined || (await access(path).then(() => true, () => false))) return launch;
     logger.warn(COMPONENT, `claude-interactive: not resuming session ${sessionId} (it has no transcript: no turn ran); starting a new session`);
-    return undefined;
+    return fresh;
   };
   const privatePlace = async (logger: Logger): Promise<{ dir: string; name: string }> => {
     if (place) {
@@ -238,6 +239,8 @@ export function createClaudeInteractiveProvider(options: ClaudeInteractiveProvid
     async start(launch: ProviderLaunch, deps: ProviderDeps): Promise<ProviderSession> {
       await requirePluginDir(pluginDir, 'createClaudeInteractiveProvider');
       const { logger, clock } = deps;
+      // The relay profile's flags join the launch's extra args; a session with no transcript is not resumed.
+      launch = await resumable(withClaudeProfile(launch, extraArgs, logger, 'claude-interactive'), logger);
       const { dir, name } = await privatePlace(logger);
       const socket = join(dir, 'tmux.sock');
       const envFile = join(dir, 'env');
@@ -257,11 +260,7 @@ export function createClaudeInteractiveProvider(options: ClaudeInteractiveProvid
       }
       await writeFile(envFile, `${envLines.join('\n')}\n`, { mode: 0o600 });
 
-      const hostArgs = [...extraArgs, ...(launch.extraArgs ?? [])];
-      const fromProfile = claudeProfileArgs(launch.profile, hostArgs);
-      logClaudeProfile(logger, 'claude-interactive', launch.profile, fromProfile);
-      const resumeSessionId = await resumable(launch.resumeSessionId, logger);
-      const args = claudeLaunchArgs(pluginDir, unique(allowedTools, fromProfile.allowedTools), [...hostArgs, ...fromProfile.args], resumeSessionId);
+      const args = claudeLaunchArgs(pluginDir, allowedTools, [...extraArgs, ...(launch.extraArgs ?? [])], launch.resumeSessionId);
       const wrapper = wrapperScript(envFile, launch.cwd, [command, ...args], exitFile);
       await writeFile(script, wrapper, { mode: 0o700 });
       // Our own config (never the user's ~/.tmux.conf). A dead pane stays until the adapter has read
@@ -290,7 +289,7 @@ export function createClaudeInteractiveProvider(options: ClaudeInteractiveProvid
       }
       const pidOut = await tmux(['display-message', '-p', '-t', name, '#{pane_pid}']).catch(() => undefined);
       const pid = pidOut && pidOut.code === 0 ? Number.parseInt(pidOut.stdout.trim(), 10) || undefined : undefined;
-      const resumeNote = resumeSessionId === undefined ? '' : ` resuming ${resumeSessionId}`;
+      const resumeNote = launch.resumeSessionId === undefined ? '' : ` resuming ${launch.resumeSessionId}`;
       logger.info(COMPONENT, `claude started interactive in tmux session ${name} (wrapper pid ${pid ?? '?'})${resumeNote}`);
       const session = createInteractiveSession({
         deps, settings, tmux, dir, socket, name, exitFile, pid, startedAt: clock.now(),

@@ -1,5 +1,5 @@
 import type { Logger } from '../../ports/logger.js';
-import type { ProviderProfile, ProviderProfileField } from '../../ports/provider.js';
+import type { ProviderLaunch, ProviderProfile, ProviderProfileField } from '../../ports/provider.js';
 import { COMPONENT } from '../kit/text.js';
 
 /**
@@ -59,7 +59,18 @@ export function logClaudeProfile(logger: Logger, who: string, profile: ProviderP
   logger.info(COMPONENT, `${who}: profile projected as ${taken.join(' ') || 'nothing'}${kept}`);
 }
 
-/** `base` then the tools of `added` it does not hold yet (order kept: the host's list first). */
-export function unique(base: readonly string[], added: readonly string[]): string[] {
-  return [...new Set([...base, ...added])];
+/**
+ * The launch with the profile's flags appended to its `extraArgs` (after `optionArgs`, the
+ * adapter's own `extraArgs`, which with the launch's decide what the host set explicitly). The
+ * profile's allowed tools go in a second `--allowedTools` flag: Claude Code adds up repeated
+ * `--allowedTools` flags (checked with 2.1.330: tools of both flags ran without a prompt).
+ * Logs what it took.
+ */
+export function withClaudeProfile(launch: ProviderLaunch, optionArgs: readonly string[], logger: Logger, who: string): ProviderLaunch {
+  if (!launch.profile) return launch;
+  const projection = claudeProfileArgs(launch.profile, [...optionArgs, ...(launch.extraArgs ?? [])]);
+  logClaudeProfile(logger, who, launch.profile, projection);
+  const allowed = projection.allowedTools.length > 0 ? ['--allowedTools', projection.allowedTools.join(',')] : [];
+  const extra = [...projection.args, ...allowed];
+  return extra.length > 0 ? { ...launch, extraArgs: [...(launch.extraArgs ?? []), ...extra] } : launch;
 }
