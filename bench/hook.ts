@@ -73,6 +73,7 @@ const handlers: RunnerControl & ClaudeHookSink = {
   subagent: noop,
   compact: noop,
   stopFailure: noop,
+  toolUse: noop,
   sessionEnd: noop,
   message: () => undefined,
   hookFatal: noop,

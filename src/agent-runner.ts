@@ -4,6 +4,7 @@ import type * as TypedEmitterModule from 'typed-emitter';
 import type { Clock } from './ports/clock.js';
 import { LOG_LEVELS, type Logger, type LogLevel } from './ports/logger.js';
 import type { OutboxStore } from './ports/outbox-store.js';
+import type { TerminalAttachSpec } from './ports/provider.js';
 import type { OutboxStats } from './core/outbox.js';
 import type { AgentStatus } from './core/status.js';
 import type { RunnerCore, RunnerEvents } from './core/runner.js';
@@ -73,6 +74,13 @@ export interface Runner extends TypedEmitter<RunnerEvents> {
   interrupt(): Promise<void>;
   /** Restart the provider, resuming its session (as the relay's `restart` command does). Rejects before `start()`. */
   restart(): Promise<void>;
+  /**
+   * How a human attaches to the agent's terminal now (what `GET /terminal` answers): for the
+   * interactive Claude provider a read-only `tmux … attach-session -r …` command (unless its
+   * `attachReadOnly` is false) that stays valid across restarts; `{ kind: 'none' }` before start,
+   * while the provider is down, or for a provider without a terminal.
+   */
+  terminal(): TerminalAttachSpec;
   /** Change the runner's log level at once (as `POST /log-level` does); an unknown level is an `InvalidArgumentError`. */
   setLogLevel(level: LogLevel): void;
   /** `await using runner = createRunner(…)`: stops the runner when the scope ends. */
@@ -268,6 +276,11 @@ export class AgentRunner extends (EventEmitter as unknown as new () => TypedEmit
   async restart(): Promise<void> {
     this.#requireStarted();
     await this.#p.core.restartProvider();
+  }
+
+  /** How a human attaches to the agent's terminal now. */
+  terminal(): TerminalAttachSpec {
+    return this.#p.core.attachSpec();
   }
 
   /** Change the log level now. */

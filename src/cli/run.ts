@@ -11,7 +11,7 @@ import { createFileLogger } from '../adapters/tslog-logger.js';
 import { createSqlJsOutboxStore } from '../adapters/sqljs-outbox-store/index.js';
 import { isRunnerError } from '../errors/index.js';
 import type { OutboxStore } from '../ports/outbox-store.js';
-import { cliClock, errorLine, oneLine, positiveInt, processOutput, usageError, type CliOutput } from './common.js';
+import { cliClock, errorLine, oneLine, positiveInt, processOutput, shellLine, usageError, type CliOutput } from './common.js';
 import { createReporter } from './reporter.js';
 import { checkProviderFlags, providerFor, providerOptions, type ProviderFlags } from './run-providers.js';
 import { createStatusLine, watchedRelayPorts, type StatusLine } from './run-view.js';
@@ -137,6 +137,12 @@ async function runAgent(flags: RunFlags, baseOutput: CliOutput): Promise<number>
       // The runner wrote runner.json (mode 0600) in its data dir: `status --name` finds it.
       reporter.emit('run.ready', { agentId: runner.agentId, controlUrl, monitorUrl }, 'run', `running as ${runner.agentId}; Ctrl-C stops`);
       reporter.note('run', `control ${controlUrl}   monitor ${monitorUrl}`);
+      // An interactive provider: how a human watches the agent (read-only unless the provider says otherwise).
+      const terminal = runner.terminal();
+      if (terminal.command) {
+        const readOnly = terminal.kind === 'tmux' && terminal.command.includes('-r');
+        reporter.emit('run.attach', { kind: terminal.kind, command: terminal.command, readOnly }, 'run', `attach${readOnly ? ' (read-only)' : ''}: ${shellLine(terminal.command)}`);
+      }
       // A one-time link (valid 60 s) that logs a browser into the monitor page; the URL it leaves
       // behind carries no secret. Humans only: it is a credential, so it never goes to --json.
       if (!reporter.json) reporter.note('run', `monitor page (one-time link): ${runner.monitorLink().url}`);

@@ -3,7 +3,7 @@
  */
 import { Command } from 'commander';
 import { addControlOptions, callControl, resolveControlTarget, unexpectedAnswer, type ControlFlags } from './control-client.js';
-import { cliClock, processOutput, type CliOutput } from './common.js';
+import { cliClock, processOutput, shellLine, type CliOutput } from './common.js';
 
 interface StatusFlags extends ControlFlags {
   json?: boolean;
@@ -34,12 +34,23 @@ export function statusCommand(output: CliOutput = processOutput): Command {
       output.json(body);
       return;
     }
-    for (const [label, value] of statusRows(body)) output.line(`${label.padEnd(14)}${value}`);
+    // How a human watches the agent (interactive providers); a runner without the route just has none.
+    const terminal = await callControl(resolveControlTarget(flags), 'GET', '/terminal').then(
+      (t) => t.body as TerminalBody | undefined,
+      () => undefined,
+    );
+    for (const [label, value] of statusRows(body, terminal)) output.line(`${label.padEnd(14)}${value}`);
   });
 }
 
-/** Label/value rows of a status, for humans. */
-export function statusRows(status: StatusBody): Array<[string, string]> {
+/** What `GET /terminal` answers. */
+interface TerminalBody {
+  kind?: string;
+  command?: unknown;
+}
+
+/** Label/value rows of a status (and the terminal to attach to, when there is one), for humans. */
+export function statusRows(status: StatusBody, terminal?: TerminalBody): Array<[string, string]> {
   const rows: Array<[string, string]> = [['state', status.state ?? 'unknown']];
   if (status.connected !== undefined) rows.push(['relay', status.connected ? 'connected' : 'disconnected']);
   if (typeof status.lastActivityAt === 'number') rows.push(['last activity', `${ago(cliClock.now() - status.lastActivityAt)} ago`]);
@@ -52,6 +63,10 @@ export function statusRows(status: StatusBody): Array<[string, string]> {
     rows.push(['context', `${ctx.usedTokens} tokens${typeof ctx.windowTokens === 'number' ? ` of ${ctx.windowTokens}` : ''}`]);
   }
   if (status.detail) rows.push(['detail', status.detail]);
+  const command = terminal?.command;
+  if (Array.isArray(command) && command.length > 0 && command.every((w) => typeof w === 'string')) {
+    rows.push([command.includes('-r') ? 'attach (ro)' : 'attach', shellLine(command)]);
+  }
   return rows;
 }
 

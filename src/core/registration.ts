@@ -3,6 +3,8 @@ import type { Logger } from '../ports/logger.js';
 import type { AgentProfile, RegisterAgentInput, RegisterAgentResult, RelayHttp, TokenGrant } from '../ports/relay-http.js';
 import { isRunnerError } from '../errors/index.js';
 import { describeError } from '../shared/describe-error.js';
+import type { ProviderProfileField } from '../ports/provider.js';
+import { profileReport } from './profile.js';
 
 /** What {@link Registration} needs. */
 export interface RegistrationDeps {
@@ -12,6 +14,8 @@ export interface RegistrationDeps {
   logger: Logger;
   /** Who registers: name, provider, runner version. */
   identity: RegisterAgentInput;
+  /** The profile fields the provider projects (for the one-line profile report). */
+  profileFields?: readonly ProviderProfileField[] | undefined;
   /** HTTP heartbeat period while the bus is down. */
   heartbeatMs: number;
   /** Whether the bus is up; heartbeats are only sent while it is not. */
@@ -184,11 +188,6 @@ export class Registration implements RelayAuth {
   }
 
   #logProfile(profile: AgentProfile): void {
-    const projected: string[] = [];
-    const skipped: string[] = [];
-    if (profile.model) skipped.push(`model ${profile.model} (the ${this.#d.identity.provider ?? 'configured'} provider takes no model flag)`);
-    if (profile.permissionMode) skipped.push(`permission mode ${profile.permissionMode}`);
-    for (const [feature, on] of Object.entries(profile.features)) (on ? projected : skipped).push(`${feature}${on ? '' : ' (off)'}`);
-    this.#d.logger.info('profile', `projected: ${projected.join(', ') || 'nothing'}; not projected: ${skipped.join(', ') || 'nothing'}`);
+    this.#d.logger.info('profile', profileReport(profile, this.#d.identity.provider ?? 'configured', this.#d.profileFields));
   }
 }

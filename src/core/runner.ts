@@ -39,7 +39,7 @@ export class RunnerCore extends Emitter<RunnerEvents> {
     this.#d = deps;
     this.#registration = new Registration({
       http, clock, logger, heartbeatMs: deps.heartbeatMs,
-      identity: { name: deps.name, provider: provider.name, runnerVersion: deps.runnerVersion },
+      identity: { name: deps.name, provider: provider.name, runnerVersion: deps.runnerVersion }, profileFields: provider.profileFields,
       busConnected: () => this.connected,
       onRenewed: (token) => this.#link.tokenRenewed(token),
       onReregistered: (registered) => void this.#link.reattach(registered.agent.id, registered.token),
@@ -56,7 +56,7 @@ export class RunnerCore extends Emitter<RunnerEvents> {
       this.emit('status', status);
     });
     this.#supervisor = new ProviderSupervisor({
-      provider, providerDeps: deps.providerDeps, clock, logger, status: this.status, cwd: deps.cwd, env: deps.providerEnv, exitPolicy: deps.exitPolicy,
+      provider, providerDeps: deps.providerDeps, clock, logger, status: this.status, cwd: deps.cwd, env: deps.providerEnv, exitPolicy: deps.exitPolicy, profile: () => this.#registration.profile,
       timeline: (event, data) => this.#link.timeline(event, data),
       onEvent: (event) => this.providerEvent(event),
       onUp: () => void this.#inbox.queue.pump(),

@@ -5,6 +5,8 @@ import type { ProviderAdapter, ProviderDeps, ProviderEvent, ProviderLaunch, Prov
 import { ExitPolicy, type ExitPolicyOptions } from './exit-policy.js';
 import type { StatusTracker } from './status.js';
 import { describeError } from '../shared/describe-error.js';
+import type { AgentProfile } from '../ports/relay-http.js';
+import { providerProfile } from './profile.js';
 
 /** What {@link ProviderSupervisor} needs. */
 export interface ProviderSupervisorDeps {
@@ -19,6 +21,8 @@ export interface ProviderSupervisorDeps {
   cwd: string;
   /** Environment for each provider start (read at start: it carries the control port). */
   env: () => Record<string, string>;
+  /** The relay's agent profile, read at each start (a re-registration may bring a new one). */
+  profile?: () => AgentProfile | undefined;
   /** A timeline event for the dashboard. */
   timeline: (event: string, data: Record<string, unknown>) => void;
   /** An event of the running session. */
@@ -93,6 +97,8 @@ export class ProviderSupervisor {
       logger.info('provider', `${provider.name} version ${version}`);
       const launch: ProviderLaunch = { cwd: this.#d.cwd, env: this.#d.env() };
       if (resumeSessionId && provider.capabilities.resume) launch.resumeSessionId = resumeSessionId;
+      const profile = providerProfile(this.#d.profile?.());
+      if (profile) launch.profile = profile;
       const session = await provider.start(launch, deps);
       this.#session = session;
       this.#expectedExit = false;

@@ -133,6 +133,35 @@ export interface TerminalAttachSpec {
 }
 
 /**
+ * The part of the relay's agent profile (SPEC §7) a provider projects into its launch: the
+ * registration's `profile` minus the relay feature switches, which the runner applies itself.
+ * @remarks Precedence (docs/providers.md "Profile projection"): an explicit option of the host
+ * (a provider option or a flag in its `extraArgs`) wins over the profile; the profile wins over
+ * the provider's defaults; tool lists are added to the host's.
+ * @public
+ */
+export interface ProviderProfile {
+  /** Model the provider should use. */
+  model?: string;
+  /** Provider permission mode (Claude `--permission-mode`; Codex an approval policy or sandbox mode). */
+  permissionMode?: string;
+  /** Tools the provider may use without asking. */
+  allowedTools?: readonly string[];
+  /** Tools the provider must not use. */
+  disallowedTools?: readonly string[];
+  /** Extra instructions for the provider's system prompt. */
+  extraInstructions?: string;
+  /** Use the host's own provider configuration instead of an isolated config home. */
+  useHostConfig?: boolean;
+}
+
+/**
+ * A field of {@link ProviderProfile}.
+ * @public
+ */
+export type ProviderProfileField = keyof ProviderProfile;
+
+/**
  * Everything a provider needs to launch.
  * @public
  */
@@ -143,8 +172,10 @@ export interface ProviderLaunch {
   env: Record<string, string>;
   /** Session id to resume, when the runner has one. */
   resumeSessionId?: string;
-  /** Extra launch flags projected from the agent profile. */
+  /** Extra launch flags, appended after the provider's own. */
   extraArgs?: string[];
+  /** The relay's agent profile, for the provider to project into its launch (absent: none). */
+  profile?: ProviderProfile;
 }
 
 /**
@@ -197,6 +228,11 @@ export interface ProviderAdapter {
   readonly name: string;
   /** What this provider can do. */
   readonly capabilities: ProviderCapabilities;
+  /**
+   * The {@link ProviderProfile} fields this provider projects into its launch; the runner logs the
+   * others as not projected. @defaultValue none
+   */
+  readonly profileFields?: readonly ProviderProfileField[];
   /** Read and check the provider's version; rejects with `ProviderError` when missing or too old. */
   checkVersion(deps: ProviderDeps): Promise<string>;
   /** Start a session. */

@@ -66,6 +66,8 @@ export const AgentProfileSchema = v.object({
   permissionMode: opt(str(L.label)),
   /** Tools the provider may use without asking. */
   allowedTools: opt(v.pipe(v.array(str(L.id)), v.maxLength(L.items))),
+  /** Tools the provider must not use (refused without asking). */
+  disallowedTools: opt(v.pipe(v.array(str(L.id)), v.maxLength(L.items))),
   /** Extra instructions appended to the provider's system prompt. */
   extraInstructions: opt(str(L.text)),
   /** Use the host's own provider configuration instead of an isolated config home. */

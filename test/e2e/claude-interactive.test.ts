@@ -4,7 +4,7 @@
  * comes from the plugin's hooks; the test also reads the screen through the attach spec's socket.
  */
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -77,6 +77,22 @@ async function startInteractive(
   rig = r;
   if (firstRunConfig) await writeFirstRunConfig(r);
   return r;
+}
+
+/**
+ * Attach with `command` in a pseudo-terminal (`script`), as a human would, and return tmux's own
+ * `client_readonly` flag of that client ('1': its keys are ignored).
+ */
+async function attachedClientReadOnly(command: string[]): Promise<string> {
+  const socket = command[2] ?? '';
+  const quoted = command.map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
+  const child = spawn('script', ['-qfc', quoted, '/dev/null'], { stdio: ['pipe', 'ignore', 'ignore'], env: { ...process.env, TERM: 'xterm-256color' } });
+  try {
+    const list = () => execFileSync('tmux', ['-S', socket, 'list-clients', '-F', '#{client_readonly}'], { encoding: 'utf8', timeout: 10_000 }).trim();
+    return await waitFor(() => list() || undefined, 'the client attached', WAIT);
+  } finally {
+    child.kill('SIGTERM');
+  }
 }
 
 async function attachSpecOverControlPort(r: ClaudeRig): Promise<TerminalAttachSpec> {
@@ -300,6 +316,65 @@ describe('Claude Code interactive (tmux), end to end', () => {
     // The interrupted prompt did not ride along with the next one.
     const latest = r.model.messageRequests().map((q) => JSON.stringify((q.body as { messages: unknown[] }).messages.at(-1)));
     expect(latest.filter((t) => t.includes('after the interrupt') && t.includes('think forever'))).toEqual([]);
+  }, E2E_TIMEOUT);
+
+  it('mirrors reasoning and tool steps in the real order (tool hooks + transcript), with the profile model', async () => {
+    const MODEL = 'claude-profile-model-7f3';
+    const r = await startInteractive(
+      (call) => {
+        const last = call.lastUserText;
+        if (last.includes('look around')) {
+          return {
+            blocks: [
+              { type: 'thinking', thinking: 'I should list the directory first.' },
+              { type: 'tool_use', name: 'Bash', input: { command: 'echo tool-ran', description: 'probe' } },
+            ],
+          };
+        }
+        if (last.includes('tool-ran')) return { blocks: [{ type: 'thinking', thinking: 'The probe worked; now I answer.' }, { type: 'text', text: 'Looked around.' }] };
+        return text('(unexpected)');
+      },
+      {},
+      // The echo runs without a permission prompt (the profile's allowed tools join these).
+      { allowedTools: ['Bash(echo:*)'] },
+    );
+    r.relay.setProfile('claude-worker', { model: MODEL, disallowedTools: ['Read'] });
+    await r.runner.start();
+    const probe = r.relay.sendToAgent(r.runner.agentId!, { from: 'alice', body: 'look around' });
+    await waitFor(() => sessionEntries(r, probe.id).find((m) => m.entry === 'reply'), 'the reply mirrored', WAIT);
+    expect(sessionEntries(r, probe.id).map((m) => `${m.entry}:${m.body}`)).toEqual([
+      expect.stringMatching(/^prompt:/),
+      'reasoning:I should list the directory first.',
+      'tool:Bash started: echo tool-ran',
+      'tool:Bash completed: tool-ran',
+      'reasoning:The probe worked; now I answer.',
+      'reply:Looked around.',
+    ]);
+    // The relay profile's model reached the TUI's model calls.
+    expect(new Set(r.model.messageRequests().map((q) => (q.body as { model?: string }).model))).toContain(MODEL);
+    // …and its disallowed tool is not offered to the model (Bash, allowed, is).
+    const tools = ((r.model.messageRequests().find((q) => q.rawBody.includes('look around'))?.body as { tools?: Array<{ name?: string }> }).tools ?? []).map((t) => t.name);
+    expect(tools).toContain('Bash');
+    expect(tools).not.toContain('Read');
+  }, E2E_TIMEOUT);
+
+  it('gives a read-only attach command that stays the same across a restart', async () => {
+    const r = await startInteractive(() => text('(never asked)'));
+    await r.runner.start();
+    const spec = await attachSpecOverControlPort(r);
+    const command = spec.command ?? [];
+    expect(command).toContain('-r');
+    lastSocket = command[2];
+    const target = command[command.indexOf('-t') + 1];
+    await waitFor(() => /Claude Code/.test(tmuxScreen(command[2] ?? '', target)), 'the TUI behind the attach command', WAIT);
+    await r.runner.restart();
+    expect(r.timeline.filter((t) => t.event === 'provider.started')).toHaveLength(2);
+    // The same command still reaches the (new) TUI: same socket path, same session name.
+    expect(await attachSpecOverControlPort(r)).toEqual(spec);
+    expect(r.runner.terminal()).toEqual(spec);
+    await waitFor(() => /Claude Code/.test(tmuxScreen(command[2] ?? '', target)), 'the restarted TUI behind the same command', WAIT);
+    // Read-only for real: tmux marks the client a human attaches with it as read-only.
+    expect(await attachedClientReadOnly(command)).toBe('1');
   }, E2E_TIMEOUT);
 
   it('reports the screen when a first-run dialog keeps the TUI from taking input', async () => {

@@ -4,7 +4,8 @@
  * against the reference relay and a fake model server. One message from the relay gets an answer
  * mirrored back to the relay as the reply, and SIGTERM stops the runner cleanly.
  */
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -106,6 +107,47 @@ describe('agent-relay-runner run, real provider CLIs', () => {
     expect(status?.providerVersion).toBe(CLAUDE_VERSION);
     // The flags reached Claude Code: the model name is what the fake server was asked for.
     expect(fake.messageRequests().some((q) => (q.body as { model?: string }).model === 'claude-fake-model')).toBe(true);
+  }, E2E_TIMEOUT);
+
+  it('--provider claude-interactive prints a read-only attach command that reaches the TUI, and answers', async () => {
+    const { dir: d, work, home } = await tempDirs();
+    const fake: FakeAnthropicServer = await createFakeAnthropicServer((call) =>
+      call.lastUserText.includes('hello from the cli') ? { blocks: [{ type: 'text', text: 'Hi alice, from the TUI.' }] } : { blocks: [{ type: 'text', text: '(unexpected)' }] },
+    );
+    model = fake;
+    relay = await createRelayDevServer();
+    const configDir = join(home, '.claude');
+    await mkdir(configDir, { recursive: true });
+    // The TUI's first-run state (docs/providers.md, "First-run state"): onboarding done, key approved, cwd trusted.
+    const key = 'sk-ant-e2e-dummy';
+    await writeFile(
+      join(configDir, '.claude.json'),
+      JSON.stringify({ hasCompletedOnboarding: true, customApiKeyResponses: { approved: [key.slice(-20)], rejected: [] }, projects: { [work]: { hasTrustDialogAccepted: true, hasCompletedProjectOnboarding: true, allowedTools: [] } } }),
+      { mode: 0o600 },
+    );
+    const env = cleanEnv({
+      AGENT_RELAY_API_KEY: relay.apiKey, HOME: home, CLAUDE_CONFIG_DIR: configDir, ANTHROPIC_BASE_URL: fake.url, ANTHROPIC_API_KEY: key,
+      DISABLE_TELEMETRY: '1', DISABLE_ERROR_REPORTING: '1', DISABLE_AUTOUPDATER: '1', CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
+    });
+    proc = startCli(
+      ['run', '--json', '--provider', 'claude-interactive', '--claude-path', CLAUDE_BIN,
+        '--relay', relay.url, '--name', 'cli-claude-tui', '--cwd', work, '--data-dir', join(d, 'data'), '--log-dir', d],
+      { env, killAfterMs: E2E_TIMEOUT },
+    );
+    const p = proc;
+    const attach = await waitFor(() => events(p).find((e) => e.type === 'run.attach'), `run.attach (stderr: ${p.stderr()})`, WAIT);
+    const command = attach.command as string[];
+    expect(attach).toMatchObject({ kind: 'tmux', readOnly: true });
+    expect(command.slice(0, 2)).toEqual(['tmux', '-S']);
+    expect(command).toEqual(expect.arrayContaining(['attach-session', '-r', '-t']));
+    // The printed command names a live session on the printed socket.
+    execFileSync('tmux', ['-S', command[2] ?? '', 'has-session', '-t', command[command.indexOf('-t') + 1] ?? ''], { timeout: 10_000 });
+    // `status` shows the same command (docs/walkthrough-providers.md promises it).
+    const status = await startCli(['status', '--name', 'cli-claude-tui', '--data-dir', join(d, 'data')], { env, stdin: '' }).done;
+    expect(status.code, status.stderr).toBe(0);
+    expect(status.stdout).toContain(`attach (ro)   ${command.join(' ')}`);
+    const { reply } = await oneExchange(p, relay, 'hello from the cli');
+    expect(reply).toBe('Hi alice, from the TUI.');
   }, E2E_TIMEOUT);
 
   it('--provider codex answers a relay message (codex app-server, fake OpenAI server, default sandbox)', async () => {

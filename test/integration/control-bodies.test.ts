@@ -68,6 +68,19 @@ const CASES: BodyCase[] = [
     missing: ['tool_name', 'field "tool_name" is required'],
     wrongType: ['tool_input', 'rm -rf /', 'field "tool_input" must be a JSON object'],
   },
+  {
+    path: '/hooks/pre-tool-use',
+    valid: payload('pre-tool-use'),
+    missing: ['tool_name', 'field "tool_name" is required'],
+    wrongType: ['tool_use_id', 5, 'field "tool_use_id" must be a string'],
+  },
+  { path: '/hooks/post-tool-use', valid: payload('post-tool-use'), missing: ['tool_name', 'field "tool_name" is required'], wrongType: ['tool_name', 1, 'field "tool_name" must be a string'] },
+  {
+    path: '/hooks/post-tool-use-failure',
+    valid: payload('post-tool-use-failure'),
+    missing: ['tool_name', 'field "tool_name" is required'],
+    wrongType: ['is_interrupt', 'no', 'field "is_interrupt" must be a boolean'],
+  },
 ];
 
 /** An identifier-like field of each body, whose length is bounded (hook payloads: `session_id`). */

@@ -139,6 +139,19 @@ describe('hook scripts against a live control port', () => {
     expect(handlers.of('sessionTurn')).toEqual([expect.objectContaining({ via: 'stop-exit', sessionId: '4f0c2a7e-5d1b-4c1e-9a53-0d7f3b2e9c11' })]);
   });
 
+  it('PreToolUse, PostToolUse, PostToolUseFailure: inert unless AGENT_RELAY_TOOL_HOOKS=1, then recorded and silent', async () => {
+    await start();
+    const names = ['pre-tool-use', 'post-tool-use', 'post-tool-use-failure'] as const;
+    for (const name of names) expect(await runHook(name, fixture(name), env()), name).toMatchObject({ code: 0, stdout: '' });
+    expect(handlers.of('toolUse')).toEqual([]);
+    for (const name of names) expect(await runHook(name, fixture(name), env({ AGENT_RELAY_TOOL_HOOKS: '1' })), name).toMatchObject({ code: 0, stdout: '' });
+    expect(handlers.of('toolUse')).toEqual([
+      expect.objectContaining({ phase: 'pre', toolName: 'Bash', toolUseId: 'toolu_01ABC', toolInput: { command: 'npm test', description: 'run the tests' } }),
+      expect.objectContaining({ phase: 'post', toolResponse: '{"stdout":"12 passed","stderr":"","interrupted":false,"isImage":false}' }),
+      expect.objectContaining({ phase: 'failure', error: 'Exit code 1\n3 failed', isInterrupt: false }),
+    ]);
+  });
+
   it('StopFailure, SubagentStart/Stop, PreCompact/PostCompact, SessionEnd: recorded with their fields', async () => {
     await start();
     for (const name of ['stop-failure', 'subagent-start', 'subagent-stop', 'pre-compact', 'post-compact', 'session-end'] as const) {

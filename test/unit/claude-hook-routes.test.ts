@@ -4,7 +4,7 @@
  * route registration's lifetime (registered with the session, removed when it exits, replaced by
  * the next session).
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { ControlRoute } from '../../src/ports/control.js';
 import type { HostPermissionOutcome, ProviderDeps, ProviderEvent, ProviderHost, ProviderSession } from '../../src/ports/provider.js';
 import type { ProcessExit } from '../../src/ports/process-spawner.js';
@@ -163,6 +163,9 @@ describe('withClaudeHooks', () => {
         'stop-failure',
         'session-end',
         'permission-request',
+        'pre-tool-use',
+        'post-tool-use',
+        'post-tool-use-failure',
       ]
         .map((p) => `POST /hooks/${p}`)
         .sort(),
@@ -206,7 +209,33 @@ describe('withClaudeHooks', () => {
     first.exit();
     await first.session.exited;
     await Promise.resolve();
-    expect(routes.size).toBe(11);
+    expect(routes.size).toBe(14);
+  });
+
+  it('with the transcript mirror, a tool hook is answered at once while its event waits for the transcript', async () => {
+    const { host, routes } = fakeHost();
+    const fake = fakeSession();
+    const d = deps(host);
+    const transcripts: Array<[string, string]> = [];
+    const session = withClaudeHooks(fake.session, d, { hookDriven: true, transcriptMirror: true, onSessionTranscript: (id, path) => transcripts.push([id, path]) });
+    const seen: ProviderEvent[] = [];
+    session.onEvent((e) => seen.push(e));
+    const path = '/nonexistent/transcript.jsonl';
+    await call(routes.get('POST /hooks/session-start'), { hook_event_name: 'SessionStart', session_id: 's1', source: 'startup', transcript_path: path });
+    const answer = await call(routes.get('POST /hooks/pre-tool-use'), { hook_event_name: 'PreToolUse', tool_name: 'Bash', tool_input: { command: 'ls' }, tool_use_id: 'tu_1', transcript_path: path });
+    expect(answer).toEqual({ status: 204 });
+    const clock = d.clock as ReturnType<typeof createFakeClock>;
+    const t0 = clock.now();
+    // The transcript is read with real file I/O: poll for the session event (no clock time passes).
+    await vi.waitFor(() => expect(seen).toEqual([{ type: 'session', sessionId: 's1', source: 'startup' }]));
+    await clock.advanceAsync(1_000);
+    expect(seen).toHaveLength(1); // the tool step still waits for its transcript line (bounded: 2 s)
+    await vi.waitFor(async () => {
+      await clock.advanceAsync(100);
+      expect(seen.at(-1)).toEqual({ type: 'tool', name: 'Bash', summary: 'ls', status: 'started' });
+    });
+    expect(clock.now() - t0).toBeGreaterThanOrEqual(2_000);
+    expect(transcripts).toEqual([['s1', path]]);
   });
 
   it('without a host, the session is returned as is', () => {

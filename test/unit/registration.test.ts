@@ -61,7 +61,7 @@ describe('registration and token lifecycle', () => {
     t.logger.info('test', 'token is tok-1');
     const lines = t.logger.lines().join('\n');
     expect(lines).toContain('registered as worker-1 (agent-1)');
-    expect(lines).toContain('not projected: model opus (the demo provider takes no model flag), sessionMirror (off)');
+    expect(lines).toContain('not projected: model opus (the demo provider does not take it), sessionMirror (off)');
     expect(lines).not.toContain('tok-1');
   });
 

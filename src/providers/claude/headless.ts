@@ -17,6 +17,7 @@ import { CLAUDE_PLUGIN_DIR, claudeLaunchArgs, claudeVersionCheck, DEFAULT_ALLOWE
 import type { Json } from '../kit/json.js';
 import { ClaudeStreamMapper, claudeUserMessage } from './stream.js';
 import { withClaudeHooks } from './hook-routes.js';
+import { CLAUDE_PROFILE_FIELDS, withClaudeProfile } from './profile.js';
 
 export { CLAUDE_CODE_MIN_VERSION, CLAUDE_CODE_TESTED_VERSION, CLAUDE_PLUGIN_DIR } from './common.js';
 
@@ -193,10 +194,13 @@ export function createClaudeCodeProvider(options: ClaudeCodeProviderOptions = {}
   return {
     name: 'claude',
     capabilities: CAPABILITIES,
+    profileFields: CLAUDE_PROFILE_FIELDS,
 
     checkVersion: (deps: ProviderDeps): Promise<string> => version.run(deps),
 
     async start(launch: ProviderLaunch, deps: ProviderDeps): Promise<ProviderSession> {
+      // The relay profile's flags join the launch's extra args (docs/providers.md, "Profile projection").
+      launch = withClaudeProfile(launch, settings.extraArgs, deps.logger, 'claude');
       await requirePluginDir(pluginDir, 'createClaudeCodeProvider');
       let resumeSessionId = launch.resumeSessionId;
       if (resumeSessionId !== undefined && unresumable.has(resumeSessionId)) {

@@ -15,7 +15,9 @@ import type { Logger } from '../../ports/logger.js';
 import type { ProviderDeps, ProviderEvent, ProviderHost, ProviderSession } from '../../ports/provider.js';
 import { defineRoute as route } from '../../control/body-schema.js';
 import { EventFanout } from '../kit/events.js';
-import { COMPONENT, summarizeToolInput } from '../kit/text.js';
+import { isJsonObject } from '../kit/json.js';
+import { COMPONENT, shorten, summarizeToolInput } from '../kit/text.js';
+import { TranscriptMirror, type HookEventContext } from './transcript-mirror.js';
 import {
   additionalContextOutput,
   compactSchema,
@@ -28,6 +30,7 @@ import {
   stopFailureSchema,
   stopSchema,
   subagentSchema,
+  toolHookSchema,
   userPromptSchema,
   type CompactInput,
   type HookAdditionalContext,
@@ -39,6 +42,7 @@ import {
   type StopFailureInput,
   type StopInput,
   type SubagentInput,
+  type ToolHookInput,
   type UserPromptInput,
 } from './hook-schemas.js';
 
@@ -79,6 +83,11 @@ export interface ClaudeHookSink {
   stopFailure(input: StopFailureInput): void | Promise<void>;
   /** `POST /hooks/session-end`: the session is ending. */
   sessionEnd(input: SessionEndInput): void | Promise<void>;
+  /**
+   * `POST /hooks/pre-tool-use`, `/hooks/post-tool-use`, `/hooks/post-tool-use-failure`: a tool step
+   * to mirror. Observation only: the route answers 204 (no decision, Claude goes on as usual).
+   */
+  toolUse(input: ToolHookInput): void;
   /**
    * `POST /hooks/permission-request`: relay and wait (bounded, below {@link PERMISSION_MAX_WAIT_MS}).
    * When `context.signal` aborts the hook is gone: settle quietly and apply nothing late.
@@ -139,6 +148,14 @@ export function claudeHookRoutes(sink: ClaudeHookSink): ControlRoute<unknown>[] 
     ),
     route({ method: post, path: '/hooks/stop-failure', body: stopFailureSchema, handle: async (input) => (await sink.stopFailure(input), NO_CONTENT) }),
     route({ method: post, path: '/hooks/session-end', body: sessionEndSchema, handle: async (input) => (await sink.sessionEnd(input), NO_CONTENT) }),
+    ...(['pre', 'post', 'failure'] as const).map((phase) =>
+      route({
+        method: post,
+        path: phase === 'pre' ? '/hooks/pre-tool-use' : phase === 'post' ? '/hooks/post-tool-use' : '/hooks/post-tool-use-failure',
+        body: toolHookSchema(phase),
+        handle: (input) => (sink.toolUse(input), NO_CONTENT),
+      }),
+    ),
     route({
       method: post,
       path: '/hooks/permission-request',
@@ -161,8 +178,11 @@ export interface ClaudeHookSinkOptions {
    * reports turns and session: hearing them twice would double every turn).
    */
   hookDriven: boolean;
-  /** Where hook-reported events go (the session's event channel). */
-  dispatch: (event: ProviderEvent) => void;
+  /**
+   * Where hook-reported events go (the session's event channel), with where in the transcript
+   * each stands (see {@link TranscriptMirror}).
+   */
+  dispatch: (event: ProviderEvent, context?: HookEventContext) => void;
 }
 
 const SESSION_SOURCES: ReadonlySet<string> = new Set(['startup', 'resume', 'clear', 'compact']);
@@ -181,15 +201,27 @@ export function claudeHookSink({ host, hookDriven, dispatch }: ClaudeHookSinkOpt
       const key = `${turn.sessionId ?? ''}|${turn.transcriptPath ?? ''}|${turn.lastAssistantMessage ?? ''}`;
       if (key === lastTurnKey && turn.via === 'stop-exit') return;
       lastTurnKey = key;
-      dispatch({ type: 'turn.completed', ...(turn.lastAssistantMessage ? { finalText: turn.lastAssistantMessage } : {}) });
+      dispatch(
+        { type: 'turn.completed', ...(turn.lastAssistantMessage ? { finalText: turn.lastAssistantMessage } : {}) },
+        defined({ transcriptPath: turn.transcriptPath, finalText: turn.lastAssistantMessage }),
+      );
     },
     userPrompt: (input) => {
-      if (hookDriven) dispatch({ type: 'turn.started', prompt: input.prompt });
+      if (hookDriven) dispatch({ type: 'turn.started', prompt: input.prompt }, defined({ transcriptPath: input.transcriptPath }));
     },
     sessionStart: (input) => {
       if (!hookDriven || !input.sessionId) return;
       const source = (SESSION_SOURCES.has(input.source) ? input.source : 'startup') as 'startup' | 'resume' | 'clear' | 'compact';
-      dispatch({ type: 'session', sessionId: input.sessionId, source });
+      dispatch({ type: 'session', sessionId: input.sessionId, source }, defined({ transcriptPath: input.transcriptPath }));
+    },
+    // Headless stdout reports tool steps itself; only a hook-driven session mirrors them from here.
+    toolUse: (input) => {
+      if (!hookDriven) return;
+      const where = defined({ transcriptPath: input.transcriptPath, toolUseId: input.toolUseId });
+      if (input.phase === 'pre') return dispatch({ type: 'tool', name: input.toolName, summary: summarizeToolInput(input.toolInput), status: 'started' }, where);
+      const failed = input.phase === 'failure';
+      const summary = failed ? shorten(oneLine(input.error ?? 'failed'), SUMMARY_CHARS) : toolResponseSummary(input.toolResponse);
+      dispatch({ type: 'tool', name: input.toolName, summary, status: failed ? 'failed' : 'completed' }, where);
     },
     // Subagents are counted from the hooks in every mode: headless stdout does not report their lifecycle.
     subagent: (input) => dispatch({ type: 'subagent', phase: input.phase, ...(input.agentId ? { id: input.agentId } : {}) }),
@@ -216,9 +248,15 @@ const live = new WeakMap<ProviderHost, () => void>();
  * Serve the Claude hook routes for `session` on the runner's control port, for as long as the
  * session lives; hook-reported events join the session's own event channel.
  * @returns the session to hand to the runner (same behaviour; `onEvent` also carries hook events)
- * @remarks Without a host (a provider used outside a runner) the session is returned as is.
+ * @remarks Without a host (a provider used outside a runner) the session is returned as is. With
+ * `transcriptMirror` (interactive), hook events pass through a {@link TranscriptMirror}: tool
+ * steps from the tool hooks, each after the reasoning the transcript holds before it.
  */
-export function withClaudeHooks(session: ProviderSession, deps: ProviderDeps, options: { hookDriven: boolean }): ProviderSession {
+export function withClaudeHooks(
+  session: ProviderSession,
+  deps: ProviderDeps,
+  options: { hookDriven: boolean; transcriptMirror?: boolean; onSessionTranscript?: (sessionId: string, transcriptPath: string) => void },
+): ProviderSession {
   const host = deps.host;
   if (!host) {
     deps.logger.debug(COMPONENT, 'claude: no provider host; hook routes not registered');
@@ -227,7 +265,15 @@ export function withClaudeHooks(session: ProviderSession, deps: ProviderDeps, op
   // Kept until the runner subscribes: a SessionStart hook may arrive before it does.
   const hookEvents = new EventFanout(deps.logger, 'claude hooks', session.pid, 1_000);
   const logged = logDispatch(deps.logger, (event) => hookEvents.dispatch(event));
-  const sink = claudeHookSink({ host, hookDriven: options.hookDriven, dispatch: logged });
+  // Interactive: hook events are ordered with the reasoning of the transcript (never holding a hook).
+  const mirror = options.transcriptMirror ? new TranscriptMirror({ clock: deps.clock, logger: deps.logger, dispatch: logged }) : undefined;
+  const onTranscript = options.onSessionTranscript;
+  const dispatch = (event: ProviderEvent, context?: HookEventContext): void => {
+    if (onTranscript && event.type === 'session' && context?.transcriptPath) onTranscript(event.sessionId, context.transcriptPath);
+    if (mirror) mirror.push(event, context);
+    else logged(event);
+  };
+  const sink = claudeHookSink({ host, hookDriven: options.hookDriven, dispatch });
   live.get(host)?.();
   const removers = claudeHookRoutes(sink).map((r) => host.addControlRoute(r));
   const dispose = () => {
@@ -263,4 +309,35 @@ function logDispatch(logger: Logger, next: (event: ProviderEvent) => void): (eve
     logger.debug(COMPONENT, `claude hook event ${event.type}`);
     next(event);
   };
+}
+
+const SUMMARY_CHARS = 200;
+const oneLine = (text: string): string => text.replace(/\s+/g, ' ').trim();
+
+/** `value` without its undefined members (exact optional properties). */
+function defined<T extends Record<string, string | undefined>>(value: T): { [K in keyof T]?: string } {
+  const out: Record<string, string> = {};
+  for (const [key, item] of Object.entries(value)) if (item !== undefined) out[key] = item;
+  return out as { [K in keyof T]?: string };
+}
+
+/**
+ * The one-line summary of a PostToolUse `tool_response` (JSON text): what headless mode shows for a
+ * tool result — Bash's stdout (else stderr), a text field of the response, else the JSON itself.
+ */
+export function toolResponseSummary(response: string | undefined): string {
+  if (response === undefined) return '';
+  let parsed: unknown = response;
+  try {
+    parsed = JSON.parse(response);
+  } catch {
+    // plain text
+  }
+  let text: string;
+  if (typeof parsed === 'string') text = parsed;
+  else if (isJsonObject(parsed)) {
+    const pick = [parsed.stdout, parsed.stderr, parsed.content, parsed.output, parsed.result, parsed.text].find((f) => typeof f === 'string' && f.trim());
+    text = typeof pick === 'string' ? pick : response;
+  } else text = response;
+  return shorten(oneLine(text), SUMMARY_CHARS);
 }

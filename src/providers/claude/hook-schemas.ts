@@ -156,6 +156,36 @@ export const permissionRequestSchema = v.pipe(
 /** PermissionRequest: Claude is about to show its permission dialog. */
 export type PermissionRequestInput = v.InferOutput<typeof permissionRequestSchema>;
 
+/** The three tool hooks, by the phase each reports. */
+const TOOL_HOOK_EVENTS = { pre: 'PreToolUse', post: 'PostToolUse', failure: 'PostToolUseFailure' } as const;
+
+/**
+ * PreToolUse / PostToolUse / PostToolUseFailure, for the given phase. `tool_response` (PostToolUse)
+ * and `error` (PostToolUseFailure) are accepted in any JSON shape and kept as text: a tool's output
+ * varies by tool and version.
+ */
+export function toolHookSchema(phase: keyof typeof TOOL_HOOK_EVENTS) {
+  return v.pipe(
+    hookPayload([TOOL_HOOK_EVENTS[phase]], {
+      tool_name: nonEmptyString(MAX_NAME_CHARS),
+      tool_input: v.nullish(v.unknown()),
+      tool_use_id: optionalString(MAX_NAME_CHARS),
+      tool_response: v.optional(optionalText()),
+      error: v.optional(optionalText()),
+      is_interrupt: optionalBoolean(),
+    }),
+    v.transform((raw) => ({
+      ...context(raw),
+      phase,
+      toolName: raw.tool_name,
+      toolInput: raw.tool_input ?? {},
+      ...defined({ toolUseId: raw.tool_use_id, toolResponse: raw.tool_response, error: raw.error, isInterrupt: raw.is_interrupt }),
+    })),
+  );
+}
+/** A tool call about to run (`pre`), done (`post`) or failed (`failure`). */
+export type ToolHookInput = v.InferOutput<ReturnType<typeof toolHookSchema>>;
+
 /**
  * The answer to a permission request. `ask` means "no decision": Claude falls back to its own
  * dialog (the interactive timeout path).

@@ -277,7 +277,7 @@ export function createInteractiveSession(p: SessionParts): ClaudeInteractiveSess
     },
     attachSpec(): TerminalAttachSpec {
       if (exitRecord) return { kind: 'none' };
-      return { kind: 'tmux', command: [settings.tmux, '-S', p.socket, 'attach-session', '-t', name] };
+      return { kind: 'tmux', command: [settings.tmux, '-S', p.socket, 'attach-session', ...(settings.attachReadOnly ? ['-r'] : []), '-t', name] };
     },
     stop(): Promise<ProcessExit> {
       stopping ??= (async () => {

@@ -1,8 +1,9 @@
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { access, chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { ProviderAdapter, ProviderCapabilities, ProviderDeps, ProviderLaunch, ProviderSession } from '../../ports/provider.js';
+import type { Logger } from '../../ports/logger.js';
 import { ProviderError } from '../../errors/index.js';
 import { describeError } from '../../shared/describe-error.js';
 import { COMPONENT } from '../kit/text.js';
@@ -10,6 +11,7 @@ import { CLAUDE_PLUGIN_DIR, claudeLaunchArgs, claudeVersionCheck, DEFAULT_ALLOWE
 import { createInteractiveSession } from './interactive-session.js';
 import { ENV_NAME, runTmux, shellQuote, wrapperScript, type Settings, type TmuxResult } from './tmux.js';
 import { withClaudeHooks } from './hook-routes.js';
+import { CLAUDE_PROFILE_FIELDS, withClaudeProfile } from './profile.js';
 
 export { sanitizeTypedText } from './tmux.js';
 
@@ -116,6 +118,13 @@ export interface ClaudeInteractiveProviderOptions extends ClaudeRelayToolsOption
    * @defaultValue 20000
    */
   versionTimeoutMs?: number;
+  /**
+   * Whether the attach command ({@link ProviderSession.attachSpec}, `GET /terminal`) attaches
+   * read-only (`tmux attach-session -r`): a human watches, and cannot type into the agent's input
+   * box by accident. `false` gives a command that can type too.
+   * @defaultValue true
+   */
+  attachReadOnly?: boolean;
 }
 
 /** Interactive: turns come from the hooks; input is typed (bracketed paste) into the TUI. */
@@ -171,6 +180,36 @@ export function createClaudeInteractiveProvider(options: ClaudeInteractiveProvid
     submitSettleMs: options.submitSettleMs ?? 1_500,
     stopGraceMs: options.stopGraceMs ?? 5_000,
     tmuxTimeoutMs: options.tmuxTimeoutMs ?? 10_000,
+    attachReadOnly: options.attachReadOnly ?? true,
+  };
+  // One socket path and session name for the adapter's lifetime: the attach command a human copied
+  // stays valid across restarts (the directory itself goes with each session and is made again).
+  let place: { dir: string; name: string } | undefined;
+  // Transcript of each session id (from SessionStart). Claude Code writes it with the first turn:
+  // a session restarted before any turn has none, and `--resume` of it exits at once, every time.
+  const transcripts = new Map<string, string>();
+  const resumable = async (launch: ProviderLaunch, logger: Logger): Promise<ProviderLaunch> => {
+    const { resumeSessionId: sessionId, ...fresh } = launch;
+    const path = sessionId === undefined ? undefined : transcripts.get(sessionId);
+    if (path === undefined || (await access(path).then(() => true, () => false))) return launch;
+    logger.warn(COMPONENT, `claude-interactive: not resuming session ${sessionId} (it has no transcript: no turn ran); starting a new session`);
+    return fresh;
+  };
+  const privatePlace = async (logger: Logger): Promise<{ dir: string; name: string }> => {
+    if (place) {
+      try {
+        // Not recursive, and fails on anything already there (a squatter's dir or symlink included).
+        await mkdir(place.dir, { mode: 0o700 });
+        await chmod(place.dir, 0o700);
+        return place;
+      } catch (error) {
+        logger.warn(COMPONENT, `claude-interactive: cannot reuse ${place.dir} (${describeError(error)}); the attach command changes`);
+      }
+    }
+    const dir = await mkdtemp(join(options.socketParentDir ?? tmpdir(), 'arr-tmux-'));
+    await chmod(dir, 0o700);
+    place = { dir, name: `arr-${randomBytes(4).toString('hex')}` };
+    return place;
   };
   // The version check is the headless adapter's (same binary, same rule).
   const versionCheck = claudeVersionCheck(command, options.minVersion, options.testedVersion, versionTimeoutMs);
@@ -178,6 +217,7 @@ export function createClaudeInteractiveProvider(options: ClaudeInteractiveProvid
   return {
     name: 'claude-interactive',
     capabilities: CAPABILITIES,
+    profileFields: CLAUDE_PROFILE_FIELDS,
 
     async checkVersion(deps: ProviderDeps): Promise<string> {
       const version = await versionCheck.run(deps);
@@ -200,15 +240,16 @@ export function createClaudeInteractiveProvider(options: ClaudeInteractiveProvid
     async start(launch: ProviderLaunch, deps: ProviderDeps): Promise<ProviderSession> {
       await requirePluginDir(pluginDir, 'createClaudeInteractiveProvider');
       const { logger, clock } = deps;
-      const dir = await mkdtemp(join(options.socketParentDir ?? tmpdir(), 'arr-tmux-'));
-      await chmod(dir, 0o700);
+      // The relay profile's flags join the launch's extra args; a session with no transcript is not resumed.
+      launch = await resumable(withClaudeProfile(launch, extraArgs, logger, 'claude-interactive'), logger);
+      const { dir, name } = await privatePlace(logger);
       const socket = join(dir, 'tmux.sock');
       const envFile = join(dir, 'env');
       const script = join(dir, 'run.sh');
       const exitFile = join(dir, 'exit');
       const tmuxConf = join(dir, 'tmux.conf');
-      const name = `arr-${randomBytes(4).toString('hex')}`;
-      const env = { ...launch.env, ...extraEnv };
+      // The tool hooks are inert unless asked: headless mode has its tool steps from stdout.
+      const env: Record<string, string> = { ...launch.env, ...extraEnv, AGENT_RELAY_TOOL_HOOKS: '1' };
 
       const envLines: string[] = [];
       for (const [key, value] of Object.entries(env)) {
@@ -255,7 +296,7 @@ export function createClaudeInteractiveProvider(options: ClaudeInteractiveProvid
         deps, settings, tmux, dir, socket, name, exitFile, pid, startedAt: clock.now(),
         ...(versionCheck.warning ? { startupWarning: versionCheck.warning } : {}),
       });
-      return withClaudeHooks(session, deps, CAPABILITIES);
+      return withClaudeHooks(session, deps, { hookDriven: true, transcriptMirror: true, onSessionTranscript: (id, path) => transcripts.set(id, path) });
     },
   };
 }

@@ -59,6 +59,8 @@ export interface Settings {
   submitSettleMs: number;
   stopGraceMs: number;
   tmuxTimeoutMs: number;
+  /** The attach command is read-only (`attach-session -r`). */
+  attachReadOnly: boolean;
 }
 
 /** Runs one tmux command through the runner's spawner, bounded by the clock. */

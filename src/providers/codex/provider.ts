@@ -11,6 +11,7 @@ import { VersionCheck } from '../kit/version.js';
 import { RELAY_TOOLS_ENV_NAMES, RELAY_TOOLS_SERVER, relayToolsServer } from '../kit/relay-tools.js';
 import { configArgs, mcpServerArgs, type CodexApprovalPolicy, type CodexModelProvider, type CodexSandboxMode } from './config.js';
 import { CodexSession } from './session.js';
+import { CODEX_PROFILE_FIELDS, codexProfileSettings, logCodexProfile, threadSettings, type CodexHostChoices } from './profile.js';
 
 export type { CodexApprovalPolicy, CodexModelProvider, CodexSandboxMode } from './config.js';
 
@@ -137,6 +138,10 @@ export function createCodexProvider(options: CodexProviderOptions = {}): Provide
     timeoutMs: settings.versionTimeoutMs,
   });
   const args = ['app-server', ...configArgs(options), ...settings.extraArgs];
+  const hostChoices: CodexHostChoices = {
+    model: options.model, approvalPolicy: options.approvalPolicy, sandbox: options.sandbox, codexHome: options.codexHome,
+    configModel: options.config?.['model'] !== undefined, configInstructions: options.config?.['developer_instructions'] !== undefined,
+  };
   let codexHome: Promise<string> | undefined = options.codexHome === undefined ? undefined : Promise.resolve(options.codexHome);
 
   const resolveHome = (): Promise<string> => {
@@ -152,11 +157,14 @@ export function createCodexProvider(options: CodexProviderOptions = {}): Provide
   return {
     name: 'codex',
     capabilities: CAPABILITIES,
+    profileFields: CODEX_PROFILE_FIELDS,
 
     checkVersion: (deps: ProviderDeps): Promise<string> => version.run(deps),
 
     async start(launch: ProviderLaunch, deps: ProviderDeps): Promise<ProviderSession> {
-      const home = await resolveHome();
+      const fromProfile = codexProfileSettings(launch.profile, hostChoices, { ...launch.env, ...settings.env });
+      logCodexProfile(deps.logger, launch.profile, fromProfile);
+      const home = fromProfile.codexHome ?? (await resolveHome());
       const env: Record<string, string> = { ...launch.env, ...settings.env, CODEX_HOME: home };
       // The spec is built without the agent's env: the port and token reach the server by env_vars.
       const mcp = relayTools ? mcpServerArgs(RELAY_TOOLS_SERVER, relayToolsServer({}), RELAY_TOOLS_ENV_NAMES) : [];
@@ -164,7 +172,7 @@ export function createCodexProvider(options: CodexProviderOptions = {}): Provide
       const resumeNote = launch.resumeSessionId === undefined ? '' : `, resuming ${launch.resumeSessionId}`;
       deps.logger.info(COMPONENT, `codex app-server started (pid ${child.pid}, CODEX_HOME ${home}${resumeNote})`);
       const proc = new JsonLinesProcess(child, deps, { ...settings, who: 'codex', ...(version.warning ? { startupWarning: version.warning } : {}) });
-      const session = new CodexSession(proc, sessionSettings, launch.cwd);
+      const session = new CodexSession(proc, { ...sessionSettings, ...threadSettings(fromProfile) }, launch.cwd);
       try {
         await session.open(launch.resumeSessionId, CLIENT_VERSION);
       } catch (error) {

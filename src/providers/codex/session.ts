@@ -30,6 +30,10 @@ import { CodexRpc } from './rpc.js';
 
 /** What a session needs beyond its process. */
 export interface CodexSessionSettings {
+  /** Model for the thread (from the agent profile); absent: the `-c model` / Codex default. */
+  model?: string;
+  /** Developer instructions for the thread (the profile's extra instructions). */
+  developerInstructions?: string;
   requestTimeoutMs: number;
   approvalPolicy: AskForApproval;
   sandbox: SandboxMode;
@@ -137,7 +141,11 @@ export class CodexSession implements ProviderSession {
     };
     await this.#rpc.request('initialize', init);
     await this.#rpc.notify('initialized');
-    const common = { cwd: this.#cwd, approvalPolicy: this.#settings.approvalPolicy, sandbox: this.#settings.sandbox };
+    const { model, developerInstructions } = this.#settings;
+    const common = {
+      cwd: this.#cwd, approvalPolicy: this.#settings.approvalPolicy, sandbox: this.#settings.sandbox,
+      ...(model === undefined ? {} : { model }), ...(developerInstructions === undefined ? {} : { developerInstructions }),
+    };
     if (resumeThreadId !== undefined) {
       try {
         const params: ThreadResumeParams = { threadId: resumeThreadId, ...common, excludeTurns: true };

@@ -18,6 +18,7 @@ import { HttpFailure, decodeParam, readBody, respond, toFailure } from './http.j
 import { createRoutes, type RequestContext, type Route } from './routes.js';
 import type { RelayDevServer, RelayDevServerFaults, RelayDevServerOptions } from './types.js';
 import type { PermissionDecisionFrame } from '../../ports/relay-bus.js';
+import type { AgentProfile } from '../../ports/relay-http.js';
 
 export type {
   DevServerEvent,
@@ -64,10 +65,11 @@ export async function createRelayDevServer(options: RelayDevServerOptions = {}):
   let initial: Uint8Array | undefined;
   if (path && existsSync(path)) initial = new Uint8Array(readFileSync(path));
   const db = new SQL.Database(initial);
+  const profiles: Record<string, Partial<AgentProfile>> = { ...(options.profiles ?? {}) };
   const state = new DevState(db, () => clock.now(), {
     tokenTtlMs: options.tokenTtlMs ?? 3600_000,
     insightsEnabled: options.insightsEnabled ?? true,
-    profiles: options.profiles ?? {},
+    profiles,
   });
 
   // ---- persistence -------------------------------------------------------------------------
@@ -344,6 +346,10 @@ export async function createRelayDevServer(options: RelayDevServerOptions = {}):
     listAgents: () => state.listAgents(),
     listMessages: (filter) => state.listMessages(filter),
     listEvents: (filter) => state.listEvents(filter),
+    setProfile(name, profile) {
+      if (profile === undefined) delete profiles[name];
+      else profiles[name] = { ...profile };
+    },
     sendToAgent(agentIdOrName, input) {
       const agent = state.findAgent(agentIdOrName);
       if (!agent) throw new InvalidArgumentError(`no agent ${agentIdOrName}`);

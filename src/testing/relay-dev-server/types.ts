@@ -131,6 +131,11 @@ export interface RelayDevServer {
     agentIdOrName: string,
     input: { from: string; body: string; expectsReply?: boolean; taskId?: string; replyTo?: string; attachments?: NewAttachment[] },
   ): RelayMessage;
+  /**
+   * Set (or with `undefined`, clear) the profile overrides an agent name gets at its next
+   * registration, as `profiles` does at creation.
+   */
+  setProfile(name: string, profile: Partial<AgentProfile> | undefined): void;
   /** Open obligations of an agent. */
   obligations(agentId: string): Obligation[];
   /** Messages to an agent (by id or name) not yet marked read, oldest first. */
