@@ -24,7 +24,7 @@ import type { SandboxMode } from './protocol/v2/SandboxMode.js';
 import { approvalAnswer, readApprovalRequest, type OpenApproval } from './approvals.js';
 import { completedItemEvent, toolOf } from './mapping.js';
 import { asObject, str } from '../kit/json.js';
-import { CodexRpc } from './rpc.js';
+import { JsonRpcClient } from '../kit/json-rpc.js';
 
 /** What a session needs beyond its process. */
 export interface CodexSessionSettings {
@@ -38,7 +38,7 @@ export class CodexSession implements ProviderSession {
   readonly pid: number | undefined;
   readonly exited: Promise<ProcessExit>;
   readonly #proc: JsonLinesProcess;
-  readonly #rpc: CodexRpc;
+  readonly #rpc: JsonRpcClient;
   readonly #settings: CodexSessionSettings;
   readonly #cwd: string;
   #threadId: string | undefined;
@@ -67,7 +67,7 @@ export class CodexSession implements ProviderSession {
     this.pid = proc.pid;
     this.#settings = settings;
     this.#cwd = cwd;
-    this.#rpc = new CodexRpc(proc, settings.requestTimeoutMs);
+    this.#rpc = new JsonRpcClient(proc, settings.requestTimeoutMs);
     this.exited = proc.exited;
     const handlers = {
       onServerRequest: (id: number | string, method: string, params: unknown) => this.#onServerRequest(id, method, params),
