@@ -74,6 +74,7 @@ const handlers: RunnerControl & ClaudeHookSink = {
   compact: noop,
   stopFailure: noop,
   sessionEnd: noop,
+  message: () => undefined,
   hookFatal: noop,
   getLogLevel: () => 'info',
   setLogLevel: noop,

@@ -4,6 +4,7 @@
  * ask the runner (Stop decision, permission relay).
  */
 import type { RunnerCore } from '../core/runner.js';
+import { isInitialPromptId } from '../core/turns.js';
 import { ClosedError } from '../errors/index.js';
 import type { ControlRoutes } from '../ports/control.js';
 import type { Logger } from '../ports/logger.js';
@@ -28,6 +29,14 @@ export function runnerControlFor(core: RunnerCore, logger: Logger): RunnerContro
     send: async (request) => {
       const result = await core.send({ to: request.to, body: request.body, ...(request.replyTo ? { replyTo: request.replyTo } : {}) });
       return { seq: result.seq };
+    },
+    message: (messageId) => {
+      const accepted = core.message(messageId);
+      // The runner's own initial prompt is not a relay message: nobody to answer.
+      if (accepted && !isInitialPromptId(messageId)) return { from: accepted.from, attachments: accepted.attachments ?? [] };
+      // Owed from before this run (the relay's obligation list): the sender is known, the files are not.
+      const owed = core.obligations().items.find((o) => o.messageId === messageId);
+      return owed ? { from: owed.from, attachments: [] } : undefined;
     },
     hookFatal: (report) =>
       core.hookFatal({ hook: report.hook, message: report.command, exitCode: report.exitCode, line: report.line, command: report.command }),

@@ -78,6 +78,28 @@ export const sendRequestSchema = v.pipe(
 /** An agent's own relay message (`agent-relay-runner send`). */
 export type SendRequest = v.InferOutput<typeof sendRequestSchema>;
 
+/**
+ * `POST /reply`: the agent's answer to a relay message it was given. The runner resolves the
+ * recipient (the message's sender), so the agent names only the message.
+ */
+export const replyRequestSchema = bodyObject({
+  messageId: nonEmptyString(FIELD_LIMITS.id),
+  body: requiredString(FIELD_LIMITS.messageBody),
+});
+/** An agent's reply (`reply` relay tool). */
+export type ReplyRequest = v.InferOutput<typeof replyRequestSchema>;
+
+/** `POST /attachments`: which message's downloaded attachments to list. */
+export const attachmentsRequestSchema = bodyObject({ messageId: nonEmptyString(FIELD_LIMITS.id) });
+
+/** What the runner knows of a message the agent refers to by id (`POST /reply`, `POST /attachments`). */
+export interface KnownMessage {
+  /** Who sent it: the reply goes there. */
+  from: string;
+  /** Local paths of its downloaded attachments (none when it had none, or when they were skipped). */
+  attachments: string[];
+}
+
 /** `POST /log-level`: the new level. */
 export const logLevelSchema = bodyObject({
   level: v.pipe(
@@ -113,6 +135,12 @@ export interface RunnerControl {
   setLogLevel(level: LogLevel): void;
   /** `POST /send`: queue the agent's own relay message through the outbox; resolve with its seq. */
   send(request: SendRequest): { seq: number } | Promise<{ seq: number }>;
+  /**
+   * `POST /reply`, `POST /attachments`: a message the agent names by id — one this run accepted,
+   * or one the relay still lists as owed (its attachments then unknown: an empty list). Undefined
+   * when the runner does not know it.
+   */
+  message(messageId: string): KnownMessage | undefined;
   /** `POST /hooks/fatal`: a hook script crashed: log FATAL and queue a `hook_fatal` insight. */
   hookFatal(report: HookFatalReport): void | Promise<void>;
 }
@@ -137,14 +165,26 @@ export function runnerControlRoutes(runner: RunnerControl): ControlRoute<unknown
       method: 'POST',
       path: '/send',
       body: sendRequestSchema,
-      handle: async (request) => {
-        try {
-          return { status: 200, body: { seq: (await runner.send(request)).seq } };
-        } catch (error) {
-          // The outbox is full of undelivered events (a long outage): not queued, and the agent must know.
-          if (isRunnerError(error) && error.code === 'OUTBOX_FULL') return { status: 507, body: { error: error.message, code: error.code } };
-          throw error;
-        }
+      handle: (request) => queued(() => runner.send(request), (seq) => ({ seq })),
+    }),
+    route({
+      method: 'POST',
+      path: '/reply',
+      body: replyRequestSchema,
+      handle: async ({ messageId, body }) => {
+        const known = runner.message(messageId);
+        if (!known) return unknownMessage(messageId);
+        return queued(() => runner.send({ to: known.from, body, replyTo: messageId }), (seq) => ({ seq, to: known.from, replyTo: messageId }));
+      },
+    }),
+    route({
+      method: 'POST',
+      path: '/attachments',
+      body: attachmentsRequestSchema,
+      handle: ({ messageId }) => {
+        const known = runner.message(messageId);
+        if (!known) return unknownMessage(messageId);
+        return { status: 200, body: { messageId, paths: known.attachments } };
       },
     }),
     route({
@@ -158,4 +198,23 @@ export function runnerControlRoutes(runner: RunnerControl): ControlRoute<unknown
     }),
   ];
   return routes as ControlRoute<unknown>[];
+}
+
+/** 404 for a message id the runner does not know, with what the agent can do instead. */
+function unknownMessage(messageId: string): { status: number; body: { error: string } } {
+  return {
+    status: 404,
+    body: { error: `unknown message id "${clip(messageId, 80)}": this runner was not given that message and owes no reply to it; check the id in the message header, or send to the sender by name` },
+  };
+}
+
+/** Queue through the outbox and answer 200 with `answer(seq)`; a full outbox is a 507 the agent sees. */
+async function queued(send: () => { seq: number } | Promise<{ seq: number }>, answer: (seq: number) => object): Promise<{ status: number; body: object }> {
+  try {
+    return { status: 200, body: answer((await send()).seq) };
+  } catch (error) {
+    // The outbox is full of undelivered events (a long outage): not queued, and the agent must know.
+    if (isRunnerError(error) && error.code === 'OUTBOX_FULL') return { status: 507, body: { error: error.message, code: error.code } };
+    throw error;
+  }
 }

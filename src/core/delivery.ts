@@ -120,6 +120,11 @@ export class DeliveryQueue {
     return this.#seen.get(messageId)?.state;
   }
 
+  /** A remembered message (queued, in flight or finished), for the agent's reply and attachment tools. */
+  message(messageId: string): InboundMessage | undefined {
+    return this.#seen.get(messageId)?.message;
+  }
+
   /** Messages consumed and not yet finished (their turn is running). */
   inFlight(): InboundMessage[] {
     return [...this.#inFlight.values()].map((d) => d.message);

@@ -212,9 +212,10 @@ export class RunnerCore extends Emitter<RunnerEvents> {
   }
 
   /** Interrupt the current turn. */
-  async interrupt(): Promise<void> {
-    await this.#supervisor.session?.interrupt();
-  }
+  async interrupt(): Promise<void> { await this.#supervisor.session?.interrupt(); }
+
+  /** A message this run accepted (sender, attachments), for the agent's relay tools; undefined when unknown. */
+  message(messageId: string): ReturnType<Inbox['queue']['message']> { return this.#inbox.queue.message(messageId); }
 
   /** Restart the provider on request, resuming its session. */
   restartProvider(): Promise<void> {
@@ -222,9 +223,7 @@ export class RunnerCore extends Emitter<RunnerEvents> {
   }
 
   /** Terminal attach spec of the provider. */
-  attachSpec(): TerminalAttachSpec {
-    return this.#supervisor.session?.attachSpec() ?? { kind: 'none' };
-  }
+  attachSpec(): TerminalAttachSpec { return this.#supervisor.session?.attachSpec() ?? { kind: 'none' }; }
 
   /** Shared token recovery: one renewal at a time, then the bus reconnects with the fresh token. */
   recoverAuth(): Promise<void> {

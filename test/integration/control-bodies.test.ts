@@ -38,6 +38,8 @@ const payload = (name: string) => JSON.parse(fixture(name)) as Record<string, un
 
 const CASES: BodyCase[] = [
   { path: '/send', valid: { to: 'alice', body: 'hi' }, missing: ['body', 'field "body" is required'], wrongType: ['to', 5, 'field "to" must be a string'] },
+  { path: '/reply', valid: { messageId: 'm1', body: 'hi' }, missing: ['messageId', 'field "messageId" is required'], wrongType: ['body', 5, 'field "body" must be a string'] },
+  { path: '/attachments', valid: { messageId: 'm1' }, missing: ['messageId', 'field "messageId" is required'], wrongType: ['messageId', [], 'field "messageId" must be a string'] },
   { path: '/log-level', valid: { level: 'info' }, missing: ['level', 'field "level" is required'], wrongType: ['level', true, 'field "level" must be a string'] },
   {
     path: '/hooks/fatal',
@@ -69,7 +71,7 @@ const CASES: BodyCase[] = [
 ];
 
 /** An identifier-like field of each body, whose length is bounded (hook payloads: `session_id`). */
-const BOUNDED: Record<string, string | null> = { '/send': 'to', '/hooks/fatal': 'hook', '/log-level': null };
+const BOUNDED: Record<string, string | null> = { '/send': 'to', '/reply': 'messageId', '/attachments': 'messageId', '/hooks/fatal': 'hook', '/log-level': null };
 
 /** A 400 whose reason is one non-empty line (and, when given, exactly `reason`). */
 async function expectRejected(path: string, body: unknown, reason?: string | RegExp): Promise<void> {
