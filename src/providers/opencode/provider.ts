@@ -8,6 +8,7 @@ import { resolveProcessOptions, STRUCTURED_PROVIDER_CAPABILITIES, type ProcessPr
 import { JsonLinesProcess, spawnProviderProcess } from '../kit/process-session.js';
 import { COMPONENT } from '../kit/text.js';
 import { VersionCheck } from '../kit/version.js';
+import { RELAY_TOOLS_ENV_NAMES, RELAY_TOOLS_SERVER, relayToolsServer } from '../kit/relay-tools.js';
 import {
   OPENCODE_DEFAULT_PERMISSION,
   openCodeConfig,
@@ -66,8 +67,15 @@ export interface OpenCodeProviderOptions extends ProcessProviderOptions {
    * @defaultValue {@link OPENCODE_DEFAULT_PERMISSION} (ask for `bash`, `edit`, `webfetch`)
    */
   permission?: Readonly<Record<string, OpenCodePermissionRule>>;
-  /** Local MCP servers to configure (`mcp.<name>`). @defaultValue `{}` */
+  /** Further local MCP servers to configure (`mcp.<name>`). @defaultValue `{}` */
   mcpServers?: Readonly<Record<string, OpenCodeMcpServer>>;
+  /**
+   * Register the relay tools (`reply`, `send`, `owed`, `attachments`; docs/providers.md "Relay
+   * tools") as the MCP server `relay`, so the agent answers with a tool call (OpenCode names them
+   * `relay_reply`, …). Registered only when the launch environment has the runner's control port.
+   * @defaultValue true
+   */
+  relayTools?: boolean;
   /** Further config keys, set on top of the ones above (OpenCode's config schema). @defaultValue `{}` */
   config?: Readonly<Record<string, unknown>>;
   /** How long an ACP request other than a prompt may take (startup, session load). @defaultValue 60000 */
@@ -115,16 +123,20 @@ export function createOpenCodeProvider(options: OpenCodeProviderOptions = {}): P
     testedVersion: settings.testedVersion,
     timeoutMs: settings.versionTimeoutMs,
   });
-  const configText = JSON.stringify(
-    openCodeConfig({
-      model: options.model,
-      smallModel: options.smallModel,
-      modelProvider: options.modelProvider,
-      permission: options.permission ?? OPENCODE_DEFAULT_PERMISSION,
-      mcp: options.mcpServers ?? {},
-      config: options.config,
-    }),
-  );
+  const configFor = (launchEnv: Readonly<Record<string, string>>): string => {
+    const mcp: Record<string, OpenCodeMcpServer> = { ...(options.mcpServers ?? {}) };
+    if (options.relayTools !== false && launchEnv.AGENT_RELAY_RUNNER_PORT) mcp[RELAY_TOOLS_SERVER] = relayToolsMcpServer(launchEnv);
+    return JSON.stringify(
+      openCodeConfig({
+        model: options.model,
+        smallModel: options.smallModel,
+        modelProvider: options.modelProvider,
+        permission: options.permission ?? OPENCODE_DEFAULT_PERMISSION,
+        mcp,
+        config: options.config,
+      }),
+    );
+  };
   let stateDir: Promise<string | undefined> | undefined =
     options.stateDir === false ? Promise.resolve(undefined) : options.stateDir === undefined ? undefined : Promise.resolve(options.stateDir);
 
@@ -149,7 +161,7 @@ export function createOpenCodeProvider(options: OpenCodeProviderOptions = {}): P
       if (state !== undefined) for (const sub of ['data', 'config', 'cache', 'state']) await mkdir(join(state, sub), { recursive: true, mode: 0o700 });
       const runTmp = await mkdtemp(join(state ?? tmpdir(), state ? 'tmp-' : 'agent-relay-opencode-tmp-'));
       const removeRunTmp = () => rm(runTmp, { recursive: true, force: true }).catch(() => undefined);
-      const env: Record<string, string> = { ...launch.env, ...settings.env, ...openCodeEnv(state, runTmp, configText) };
+      const env: Record<string, string> = { ...launch.env, ...settings.env, ...openCodeEnv(state, runTmp, configFor({ ...launch.env, ...settings.env })) };
       let child;
       try {
         child = await spawnProviderProcess(deps, { command, args: ['acp', ...settings.extraArgs, ...(launch.extraArgs ?? [])], cwd: launch.cwd, env }, 'opencode acp');
@@ -172,4 +184,15 @@ export function createOpenCodeProvider(options: OpenCodeProviderOptions = {}): P
       return session;
     },
   };
+}
+
+/**
+ * The relay tools' MCP server as OpenCode config. The port and token are written as `{env:NAME}`
+ * references that OpenCode fills from its own environment: the config text holds no secret.
+ */
+function relayToolsMcpServer(launchEnv: Readonly<Record<string, string>>): OpenCodeMcpServer {
+  const spec = relayToolsServer(launchEnv);
+  const environment: Record<string, string> = { ...spec.env };
+  for (const name of RELAY_TOOLS_ENV_NAMES) if (environment[name] !== undefined) environment[name] = `{env:${name}}`;
+  return { command: [spec.command, ...spec.args], environment };
 }
