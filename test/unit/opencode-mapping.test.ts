@@ -65,8 +65,9 @@ describe('OpenCode ACP updates → provider events', () => {
     expect(events).toEqual([
       { type: 'tool', name: 'bash', summary: 'rm -rf x', status: 'started' },
       { type: 'tool', name: 'bash', summary: 'rm -rf x', status: 'failed' },
-      { type: 'tool', name: 'read', summary: '{"filePath":"/w/a"}', status: 'started' },
-      { type: 'tool', name: 'read', summary: '{"filePath":"/w/a"}', status: 'failed' },
+      // OpenCode's file tools name the path `filePath` (the kit's summary knows it too).
+      { type: 'tool', name: 'read', summary: '/w/a', status: 'started' },
+      { type: 'tool', name: 'read', summary: '/w/a', status: 'failed' },
     ]);
   });
 });
