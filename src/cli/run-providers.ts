@@ -63,7 +63,7 @@ export function providerOptions(): Option[] {
     new Option('--sandbox <mode>', "sandbox of Codex's commands (codex)").choices(CODEX_SANDBOX_MODES).default('workspace-write'),
     new Option('--codex-home <dir>', 'CODEX_HOME: login, config.toml, sessions (codex; default: $CODEX_HOME or ~/.codex, your own login)'),
     new Option('--codex-config <key=value>', 'a Codex -c override, value in TOML; repeatable (codex)').argParser(collect),
-    new Option('--opencode-permission <tool=action>', 'an OpenCode permission rule, action ask|allow|deny (ask is relayed); repeatable (opencode; default: bash, edit, webfetch ask)').argParser(collect),
+    new Option('--opencode-permission <tool=action>', 'an OpenCode permission rule, action ask|allow|deny (ask is relayed); repeatable (opencode; default: bash ask but agent-relay-runner send, edit and webfetch ask)').argParser(collect),
     new Option('--opencode-state-dir <dir>', "OpenCode's data, config, cache and state dirs (opencode; default: your own XDG dirs, your own login)"),
     new Option('--opencode-config <json>', 'further OpenCode config keys, a JSON object (opencode), e.g. a "provider" entry'),
     new Option('--cli-arg <arg>', 'an extra argument for the provider CLI; repeatable, write --cli-arg=--flag (claude, claude-interactive, codex, opencode)').argParser(collect),

@@ -188,4 +188,19 @@ describe('OpenCode (opencode acp) end to end (real CLI, fake OpenAI chat complet
     await waitFor(() => r.runner.status.state === 'idle', 'idle after all turns', WAIT);
     expect(r.sessionMessages().filter((m) => m.entry === 'reply')).toHaveLength(3);
   }, 240_000);
+
+  it('the default rules: answering with `agent-relay-runner send` runs without asking, any other shell command is asked', async () => {
+    rig = await startOpenCodeRig(script);
+    const r = rig;
+    await r.runner.start();
+    const agentId = r.runner.agentId!;
+    // Not on PATH here: the command fails, but it ran without a permission request.
+    const send = r.relay.sendToAgent(agentId, { from: 'alice', body: 'answer [shell:agent-relay-runner send --to alice hi]' });
+    await waitFor(() => r.mirrors.find((m) => m.replyTo === send.id && m.entry === 'tool' && /bash (completed|failed): agent-relay-runner send/.test(m.body)), 'the send step', WAIT);
+    expect(r.relay.permissions(agentId)).toEqual([]);
+    await waitFor(() => r.runner.status.state === 'idle', 'idle', WAIT);
+    r.relay.sendToAgent(agentId, { from: 'alice', body: 'other [shell:echo other]' });
+    const asked = await waitFor(() => r.relay.permissions(agentId).find((p) => p.status === 'pending'), 'a pending permission', WAIT);
+    expect(asked).toMatchObject({ tool: 'bash', summary: 'echo other' });
+  }, 180_000);
 });

@@ -68,8 +68,8 @@ describe('run --provider opencode', () => {
       expect(env['XDG_DATA_HOME']).toBe(join(dir, 'data'));
       expect(env['XDG_CONFIG_HOME']).toBe(join(dir, 'config'));
       expect(env['TMPDIR']?.startsWith(join(dir, 'tmp-'))).toBe(true);
-      // The default rules: shell, edits and web fetches asked for (relayed).
-      expect(JSON.parse(env['OPENCODE_CONFIG_CONTENT'] ?? '{}')).toMatchObject({ permission: { bash: 'ask', edit: 'ask', webfetch: 'ask' } });
+      // The default rules: shell (but the relay's send), edits and web fetches asked for (relayed).
+      expect(JSON.parse(env['OPENCODE_CONFIG_CONTENT'] ?? '{}')).toMatchObject({ permission: { bash: { '*': 'ask', 'agent-relay-runner send *': 'allow' }, edit: 'ask', webfetch: 'ask' } });
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

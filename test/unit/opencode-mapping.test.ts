@@ -89,7 +89,7 @@ describe('OpenCode config and environment', () => {
       enabled_providers: ['fake'],
       model: 'fake/m1',
       small_model: 'fake/m1',
-      permission: { bash: 'ask', edit: 'ask', webfetch: 'ask' },
+      permission: { bash: { '*': 'ask', 'agent-relay-runner send *': 'allow' }, edit: 'ask', webfetch: 'ask' },
       mcp: { relay: { type: 'local', command: ['/usr/bin/node', '/pkg/main.js'], environment: { AGENT_RELAY_RUNNER_TOKEN: '{env:AGENT_RELAY_RUNNER_TOKEN}' }, enabled: true } },
     });
   });

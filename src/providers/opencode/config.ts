@@ -43,12 +43,13 @@ export interface OpenCodeMcpServer {
 
 /**
  * The permission rules used when none are given: shell commands, file edits and web fetches are
- * asked for (and so relayed); reading and searching are not. OpenCode's own default runs
- * everything without asking.
+ * asked for (and so relayed) — except `agent-relay-runner send …`, the agent's way to answer on the
+ * relay (as Claude Code's default `allowedTools`); reading and searching are not asked for, nor are
+ * the relay tools (MCP). OpenCode's own default runs everything without asking.
  * @public
  */
 export const OPENCODE_DEFAULT_PERMISSION: Readonly<Record<string, OpenCodePermissionRule>> = Object.freeze({
-  bash: 'ask',
+  bash: Object.freeze({ '*': 'ask', 'agent-relay-runner send *': 'allow' }),
   edit: 'ask',
   webfetch: 'ask',
 });
