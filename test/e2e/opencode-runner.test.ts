@@ -114,6 +114,10 @@ describe('OpenCode (opencode acp) end to end (real CLI, fake OpenAI chat complet
     ]);
     // Each run's TMPDIR (where OpenCode leaves a native library) is its own, under the state dir.
     expect((await readdir(r.stateDir)).filter((e) => e.startsWith('tmp-'))).toHaveLength(1);
+    // …and it goes when the process does.
+    await r.runner.stop();
+    await waitFor(async () => (await readdir(r.stateDir)).every((e) => !e.startsWith('tmp-')), 'the run TMPDIR removed');
+    expect((await readdir(r.stateDir)).sort()).toEqual(['cache', 'config', 'data', 'state']);
   }, 180_000);
 
   it('a permission denied on the relay, and one nobody answers denied after the timeout: the command never runs', async () => {
