@@ -58,6 +58,16 @@ export { createMemoryOutboxStore } from './adapters/memory-outbox-store.js';
 export type { ProcessProviderOptions } from './providers/kit/options.js';
 export { createCodexProvider, MIN_CODEX_VERSION, CODEX_TESTED_VERSION, type CodexProviderOptions, type CodexModelProvider } from './providers/codex/provider.js';
 export type { CodexApprovalPolicy, CodexSandboxMode } from './providers/codex/provider.js';
+export {
+  createOpenCodeProvider,
+  MIN_OPENCODE_VERSION,
+  OPENCODE_TESTED_VERSION,
+  OPENCODE_DEFAULT_PERMISSION,
+  type OpenCodeProviderOptions,
+  type OpenCodeModelProvider,
+  type OpenCodePermissionRule,
+  type OpenCodeMcpServer,
+} from './providers/opencode/provider.js';
 export { createClaudeCodeProvider, CLAUDE_PLUGIN_DIR, CLAUDE_CODE_MIN_VERSION, CLAUDE_CODE_TESTED_VERSION, type ClaudeCodeProviderOptions } from './providers/claude/headless.js';
 export { createClaudeInteractiveProvider, type ClaudeInteractiveProviderOptions } from './providers/claude/interactive.js';
 export type { ClaudeRelayToolsOptions } from './providers/claude/common.js';

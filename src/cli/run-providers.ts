@@ -10,7 +10,7 @@ import type { ProviderAdapter, ProviderDeps, ProviderLaunch, ProviderSession } f
 import { usageError } from './common.js';
 
 /** Providers the `--provider` flag knows. */
-export const PROVIDER_NAMES = ['demo', 'claude', 'claude-interactive', 'codex'] as const;
+export const PROVIDER_NAMES = ['demo', 'claude', 'claude-interactive', 'codex', 'opencode'] as const;
 
 /** One of {@link PROVIDER_NAMES}. */
 export type ProviderName = (typeof PROVIDER_NAMES)[number];
@@ -24,6 +24,9 @@ export const CODEX_APPROVAL_POLICIES = ['untrusted', 'on-request', 'never'] as c
 /** Codex sandbox modes. */
 export const CODEX_SANDBOX_MODES = ['read-only', 'workspace-write', 'danger-full-access'] as const;
 
+/** OpenCode permission actions `--opencode-permission tool=action` takes. */
+export const OPENCODE_PERMISSION_ACTIONS = ['ask', 'allow', 'deny'] as const;
+
 /** The provider flags of `run`, as commander parses them. */
 export interface ProviderFlags {
   provider: ProviderName;
@@ -36,6 +39,10 @@ export interface ProviderFlags {
   sandbox?: (typeof CODEX_SANDBOX_MODES)[number];
   codexHome?: string;
   codexConfig?: string[];
+  opencodePath?: string;
+  opencodePermission?: string[];
+  opencodeStateDir?: string;
+  opencodeConfig?: string;
   cliArg?: string[];
   resume?: string;
 }
@@ -48,15 +55,19 @@ export function providerOptions(): Option[] {
     new Option('--provider <provider>', 'the agent to run').choices(PROVIDER_NAMES).default('demo'),
     new Option('--claude-path <path>', 'the claude executable (claude, claude-interactive)').env('AGENT_RELAY_CLAUDE_PATH').default('claude'),
     new Option('--codex-path <path>', 'the codex executable (codex)').env('AGENT_RELAY_CODEX_PATH').default('codex'),
-    new Option('--model <name>', "model name (claude, claude-interactive, codex; default: the CLI's own)"),
+    new Option('--opencode-path <path>', 'the opencode executable (opencode)').env('AGENT_RELAY_OPENCODE_PATH').default('opencode'),
+    new Option('--model <name>', "model name (claude, claude-interactive, codex; opencode: <provider>/<model>; default: the CLI's own)"),
     new Option('--permission-mode <mode>', "Claude Code's --permission-mode (claude, claude-interactive; default: Claude's own)").choices(CLAUDE_PERMISSION_MODES),
     new Option('--allowed-tools <tools>', 'comma-separated tools allowed without asking (claude, claude-interactive; default: "Bash(agent-relay-runner send:*)")'),
     new Option('--approval-policy <policy>', 'when Codex asks for approval, relayed as a permission request (codex)').choices(CODEX_APPROVAL_POLICIES).default('on-request'),
     new Option('--sandbox <mode>', "sandbox of Codex's commands (codex)").choices(CODEX_SANDBOX_MODES).default('workspace-write'),
     new Option('--codex-home <dir>', 'CODEX_HOME: login, config.toml, sessions (codex; default: $CODEX_HOME or ~/.codex, your own login)'),
     new Option('--codex-config <key=value>', 'a Codex -c override, value in TOML; repeatable (codex)').argParser(collect),
-    new Option('--cli-arg <arg>', 'an extra argument for the provider CLI; repeatable, write --cli-arg=--flag (claude, claude-interactive, codex)').argParser(collect),
-    new Option('--resume <session-id>', 'resume this provider session on the first start (claude, claude-interactive, codex)'),
+    new Option('--opencode-permission <tool=action>', 'an OpenCode permission rule, action ask|allow|deny (ask is relayed); repeatable (opencode; default: bash ask but agent-relay-runner send, edit and webfetch ask)').argParser(collect),
+    new Option('--opencode-state-dir <dir>', "OpenCode's data, config, cache and state dirs (opencode; default: your own XDG dirs, your own login)"),
+    new Option('--opencode-config <json>', 'further OpenCode config keys, a JSON object (opencode), e.g. a "provider" entry'),
+    new Option('--cli-arg <arg>', 'an extra argument for the provider CLI; repeatable, write --cli-arg=--flag (claude, claude-interactive, codex, opencode)').argParser(collect),
+    new Option('--resume <session-id>', 'resume this provider session on the first start (claude, claude-interactive, codex, opencode)'),
   ];
 }
 
@@ -70,9 +81,13 @@ const APPLIES: Record<string, readonly ProviderName[]> = {
   sandbox: ['codex'],
   codexHome: ['codex'],
   codexConfig: ['codex'],
-  model: ['claude', 'claude-interactive', 'codex'],
-  cliArg: ['claude', 'claude-interactive', 'codex'],
-  resume: ['claude', 'claude-interactive', 'codex'],
+  opencodePath: ['opencode'],
+  opencodePermission: ['opencode'],
+  opencodeStateDir: ['opencode'],
+  opencodeConfig: ['opencode'],
+  model: ['claude', 'claude-interactive', 'codex', 'opencode'],
+  cliArg: ['claude', 'claude-interactive', 'codex', 'opencode'],
+  resume: ['claude', 'claude-interactive', 'codex', 'opencode'],
 };
 
 /** The flag's spelling on the command line, for messages. */
@@ -100,6 +115,35 @@ function codexConfig(entries: readonly string[]): Record<string, string> {
     config[entry.slice(0, at).trim()] = entry.slice(at + 1);
   }
   return config;
+}
+
+/** `--opencode-permission tool=action` rules, later ones winning. */
+function openCodePermission(entries: readonly string[]): Record<string, 'ask' | 'allow' | 'deny'> | undefined {
+  if (entries.length === 0) return undefined;
+  const rules: Record<string, 'ask' | 'allow' | 'deny'> = {};
+  for (const entry of entries) {
+    const at = entry.indexOf('=');
+    const tool = entry.slice(0, at).trim();
+    const action = entry.slice(at + 1).trim();
+    if (at <= 0 || tool === '' || !(OPENCODE_PERMISSION_ACTIONS as readonly string[]).includes(action)) {
+      throw usageError(`--opencode-permission wants tool=ask|allow|deny, got "${entry}"`);
+    }
+    rules[tool] = action as 'ask' | 'allow' | 'deny';
+  }
+  return rules;
+}
+
+/** `--opencode-config` as a JSON object. */
+function openCodeConfig(text: string | undefined): Record<string, unknown> | undefined {
+  if (text === undefined) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw usageError(`--opencode-config wants a JSON object, got "${text}" (not JSON)`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw usageError(`--opencode-config wants a JSON object, got "${text}"`);
+  return value as Record<string, unknown>;
 }
 
 /** `--allowed-tools a,b` as a list (empty string: ask for every tool). */
@@ -148,6 +192,22 @@ export async function providerFor(flags: ProviderFlags, env: NodeJS.ProcessEnv =
         approvalPolicy: flags.approvalPolicy ?? 'on-request',
         sandbox: flags.sandbox ?? 'workspace-write',
         config: codexConfig(flags.codexConfig ?? []),
+        extraArgs,
+      });
+      break;
+    }
+    case 'opencode': {
+      const permission = openCodePermission(flags.opencodePermission ?? []);
+      const config = openCodeConfig(flags.opencodeConfig);
+      const { createOpenCodeProvider } = await import('../providers/opencode/provider.js');
+      provider = createOpenCodeProvider({
+        command: flags.opencodePath ?? 'opencode',
+        // The host's own XDG dirs by default: that is where the user's login and providers live.
+        // The provider's own default (a private temp dir) has none, so the agent could not answer.
+        stateDir: flags.opencodeStateDir ?? false,
+        ...(flags.model !== undefined ? { model: flags.model } : {}),
+        ...(permission ? { permission } : {}),
+        ...(config ? { config } : {}),
         extraArgs,
       });
       break;

@@ -1,13 +1,15 @@
 /**
- * A fake OpenAI Responses API on loopback: real `node:http`, the real server-sent-event wire
- * format, scripted per request. Codex runs against it through a `model_providers` entry whose
- * `base_url` is this server's `url` + `/v1`.
+ * A fake OpenAI API on loopback: real `node:http`, the real server-sent-event wire format,
+ * scripted per request. It answers the Responses API (Codex, through a `model_providers` entry
+ * whose `base_url` is this server's `url` + `/v1`) and Chat Completions (OpenCode and other
+ * OpenAI-compatible clients, `fake-openai-chat.ts`), from the same script.
  */
 import type { ServerResponse } from 'node:http';
 import type { Clock } from '../ports/clock.js';
 import { createSystemClock } from '../adapters/system-clock.js';
 import { InvalidArgumentError } from '../errors/index.js';
 import { createScriptPicker, startScriptedHttpServer } from './scripted-http-server.js';
+import { CHAT_COMPLETIONS_PATH, chatChunks, chatCompletion, describeChatCall } from './fake-openai-chat.js';
 
 /**
  * One output item of a scripted model answer.
@@ -32,7 +34,8 @@ export type FakeOpenAIOutput =
   | { type: 'shell'; command: string; callId?: string; workdir?: string; justification?: string; escalate?: boolean };
 
 /**
- * A scripted answer to one `POST …/responses`: a streamed response, or an API error status.
+ * A scripted answer to one model call (`POST …/responses` or `POST …/chat/completions`): a
+ * streamed response, or an API error status.
  * @public
  */
 export type FakeOpenAIResponse =
@@ -81,13 +84,15 @@ export interface FakeOpenAIRequest {
 }
 
 /**
- * What a script function is given for each `POST …/responses`.
+ * What a script function is given for each model call. For a chat-completions call `body.input`
+ * holds the `messages`, `body.instructions` the system messages' text, and `afterToolOutput` says
+ * the last message is a `tool` result.
  * @public
  */
 export interface FakeOpenAICall {
   /** The request. */
   request: FakeOpenAIRequest;
-  /** 0-based index among the responses calls answered so far. */
+  /** 0-based index among the model calls (both APIs) answered so far. */
   index: number;
   /** The parsed body, typed loosely for convenience. */
   body: { model?: string; input?: unknown[]; tools?: unknown[]; instructions?: string; stream?: boolean };
@@ -138,8 +143,10 @@ export interface FakeOpenAIServer {
   readonly port: number;
   /** Every request received, in arrival order (all paths). */
   readonly requests: readonly FakeOpenAIRequest[];
-  /** Only the `POST …/responses` requests (the model calls), in order. */
+  /** Only the `POST …/responses` requests (the Responses API model calls), in order. */
   responseRequests(): FakeOpenAIRequest[];
+  /** Only the `POST …/chat/completions` requests (the Chat Completions model calls), in order. */
+  chatRequests(): FakeOpenAIRequest[];
   /** Append answers to a queue script (ignored by function scripts: they decide themselves). */
   push(...responses: FakeOpenAIResponse[]): void;
   /** Stop listening and cut open streams (a held turn ends with a dropped connection). */
@@ -308,7 +315,7 @@ function chunks(text: string, size: number): string[] {
 }
 
 /**
- * Start a fake OpenAI Responses API on `127.0.0.1`.
+ * Start a fake OpenAI API (Responses and Chat Completions) on `127.0.0.1`.
  *
  * @remarks
  * - `POST …/responses` is answered from `script`: a queue of {@link FakeOpenAIResponse}s (then
@@ -317,6 +324,11 @@ function chunks(text: string, size: number): string[] {
  *   (`response.output_text.delta`, `response.reasoning_summary_text.delta`,
  *   `response.function_call_arguments.delta`) and `response.output_item.done`, and finally
  *   `response.completed` with usage.
+ * - `POST …/chat/completions` is answered from the same script: with `stream: true` as
+ *   `chat.completion.chunk` events (`data: …` lines; the role, `reasoning_content`, `content` and
+ *   `tool_calls` deltas, a chunk with the finish reason — `tool_calls` or `stop` — a usage chunk,
+ *   then `data: [DONE]`), else one `chat.completion` body. A `shell` item calls the request's
+ *   `bash` tool (OpenCode's) with `{ command, description }`.
  * - An error response is the API's JSON error body with its status (Codex retries 429/5xx with
  *   backoff; use 400 for an immediate failure).
  * - `GET …/models` answers an empty model list; any other path answers `200 {}` (harmless for
@@ -330,22 +342,28 @@ export async function createFakeOpenAIServer(script: FakeOpenAIScript = [], opti
   const clock = options.clock ?? createSystemClock();
   const fallback = options.fallback ?? DEFAULT_FALLBACK;
   const { pick, queue } = createScriptPicker<FakeOpenAICall, FakeOpenAIResponse>(script, fallback);
-  let responseCalls = 0;
+  let modelCalls = 0;
   // Answers run only once the server below listens, so `server` is set by then.
   const sleep = (ms: number): Promise<void> => server.sleep(ms);
 
-  const answerResponses = async (request: FakeOpenAIRequest, res: ServerResponse): Promise<void> => {
-    const call = describeCall(request, responseCalls++);
+  /** The scripted answer, or true when an error answer was written already. */
+  const scripted = async (call: FakeOpenAICall, request: FakeOpenAIRequest, res: ServerResponse): Promise<Extract<FakeOpenAIResponse, { output: unknown }> | true> => {
     const response = await pick(call);
-    const id = `resp_fake_${request.seq}`;
     if (response.kind === 'error') {
       const body = { error: { message: response.message ?? 'scripted error', type: response.code ?? 'invalid_request_error', code: response.code ?? null, param: null } };
       res.writeHead(response.status, { 'content-type': 'application/json', 'x-request-id': `req_fake_${request.seq}` });
       res.end(JSON.stringify(body));
-      return;
+      return true;
     }
     await sleep(response.holdMs ?? 0);
-    if (res.destroyed) return;
+    return res.destroyed ? true : response;
+  };
+
+  const answerResponses = async (request: FakeOpenAIRequest, res: ServerResponse): Promise<void> => {
+    const call = describeCall(request, modelCalls++);
+    const response = await scripted(call, request, res);
+    if (response === true) return;
+    const id = `resp_fake_${request.seq}`;
     const events = responseEvents(response, call, id);
     if (call.body.stream === false) {
       const completed = asObject(events.at(-1)?.response);
@@ -368,6 +386,30 @@ export async function createFakeOpenAIServer(script: FakeOpenAIScript = [], opti
     res.end();
   };
 
+  const answerChat = async (request: FakeOpenAIRequest, res: ServerResponse): Promise<void> => {
+    const call = describeChatCall(request, modelCalls++);
+    const response = await scripted(call, request, res);
+    if (response === true) return;
+    const id = `chatcmpl_fake_${request.seq}`;
+    if (call.body.stream !== true) {
+      res.writeHead(200, { 'content-type': 'application/json', 'x-request-id': `req_fake_${request.seq}` });
+      res.end(JSON.stringify(chatCompletion(response, call, id)));
+      return;
+    }
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+      'x-request-id': `req_fake_${request.seq}`,
+    });
+    for (const chunk of chatChunks(response, call, id)) {
+      if (res.destroyed) return;
+      res.write(`data: ${JSON.stringify(chunk)}\n\n`);
+      await sleep(response.eventDelayMs ?? 0);
+    }
+    if (!res.destroyed) res.end('data: [DONE]\n\n');
+  };
+
   const server = await startScriptedHttpServer<FakeOpenAIRequest>({
     clock,
     port: options.port,
@@ -378,6 +420,10 @@ export async function createFakeOpenAIServer(script: FakeOpenAIScript = [], opti
       const path = request.path;
       if (request.method === 'POST' && RESPONSES_PATH.test(path)) {
         await answerResponses(request, res);
+        return;
+      }
+      if (request.method === 'POST' && CHAT_COMPLETIONS_PATH.test(path)) {
+        await answerChat(request, res);
         return;
       }
       if (request.method === 'GET' && /\/models$/.test(path)) {
@@ -397,6 +443,7 @@ export async function createFakeOpenAIServer(script: FakeOpenAIScript = [], opti
     port,
     requests,
     responseRequests: () => requests.filter((r) => r.method === 'POST' && RESPONSES_PATH.test(r.path)),
+    chatRequests: () => requests.filter((r) => r.method === 'POST' && CHAT_COMPLETIONS_PATH.test(r.path)),
     push(...responses) {
       server.assertOpen();
       queue.push(...responses);

@@ -1,6 +1,6 @@
 /**
  * End to end through the command line, as a user runs it: `agent-relay-runner run --provider
- * claude|codex` (the built CLI, a real child process) with the real CLIs under test (clis.ts),
+ * claude|codex|opencode` (the built CLI, a real child process) with the real CLIs under test (clis.ts),
  * against the reference relay and a fake model server. One message from the relay gets an answer
  * mirrored back to the relay as the reply, and SIGTERM stops the runner cleanly.
  */
@@ -13,7 +13,7 @@ import { createRelayDevServer, type RelayDevServer } from '../../src/testing/rel
 import { createFakeAnthropicServer, type FakeAnthropicServer } from '../../src/testing/fake-anthropic-server.js';
 import { createFakeOpenAIServer, type FakeOpenAIServer } from '../../src/testing/fake-openai-server.js';
 import { cleanEnv, ensureBuilt, jsonLines, startCli, waitFor, type CliProcess } from '../integration/cli-helpers.js';
-import { CLAUDE_BIN, CLAUDE_VERSION, CODEX_BIN, CODEX_VERSION, ensureClis } from './clis.js';
+import { CLAUDE_BIN, CLAUDE_VERSION, CODEX_BIN, CODEX_VERSION, OPENCODE_BIN, OPENCODE_VERSION, ensureClis } from './clis.js';
 
 const E2E_TIMEOUT = 120_000;
 const WAIT = 60_000;
@@ -171,5 +171,29 @@ describe('agent-relay-runner run, real provider CLIs', () => {
     expect(reply).toBe('Hi alice, Codex here.');
     expect(status?.providerVersion).toBe(CODEX_VERSION);
     expect(fake.responseRequests().some((q) => (q.body as { model?: string }).model === 'gpt-fake')).toBe(true);
+  }, E2E_TIMEOUT);
+
+  it('--provider opencode answers a relay message (opencode acp, fake OpenAI chat completions, provider and rules from flags)', async () => {
+    const { dir: d, work, home } = await tempDirs();
+    const fake: FakeOpenAIServer = await createFakeOpenAIServer((call) => ({
+      output: [{ type: 'text', text: call.toolNames.length === 0 ? 'A title' : call.lastUserText.includes('hello from the cli') ? 'Hi alice, OpenCode here.' : '(unexpected)' }],
+    }));
+    model = fake;
+    relay = await createRelayDevServer();
+    const env = cleanEnv({ AGENT_RELAY_API_KEY: relay.apiKey, HOME: home, FAKE_OPENAI_API_KEY: 'sk-fake-not-a-secret', OPENCODE_DISABLE_MODELS_FETCH: '1' });
+    const config = {
+      provider: { fake: { npm: '@ai-sdk/openai-compatible', options: { baseURL: fake.baseUrl, apiKey: '{env:FAKE_OPENAI_API_KEY}' }, models: { 'fake-model': {} } } },
+      enabled_providers: ['fake'],
+    };
+    proc = startCli(
+      ['run', '--json', '--provider', 'opencode', '--opencode-path', OPENCODE_BIN, '--opencode-state-dir', join(d, 'opencode-state'), '--model', 'fake/fake-model',
+        '--opencode-config', JSON.stringify(config), '--opencode-permission', 'bash=deny',
+        '--relay', relay.url, '--name', 'cli-opencode', '--cwd', work, '--data-dir', join(d, 'data'), '--log-dir', d],
+      { env, killAfterMs: E2E_TIMEOUT },
+    );
+    const { reply, status } = await oneExchange(proc, relay, 'hello from the cli');
+    expect(reply).toBe('Hi alice, OpenCode here.');
+    expect(status?.providerVersion).toBe(OPENCODE_VERSION);
+    expect(fake.chatRequests().some((q) => (q.body as { model?: string }).model === 'fake-model')).toBe(true);
   }, E2E_TIMEOUT);
 });

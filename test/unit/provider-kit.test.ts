@@ -137,6 +137,7 @@ describe('provider kit: summarizeToolInput', () => {
   it('picks command, path, url or pattern, else JSON; collapses whitespace; caps the length', () => {
     expect(summarizeToolInput({ command: 'ls  -la\n/tmp', description: 'list' })).toBe('ls -la /tmp');
     expect(summarizeToolInput({ file_path: '/a/b.ts', content: 'x' })).toBe('/a/b.ts');
+    expect(summarizeToolInput({ filePath: '/a/c.ts', oldString: 'x' })).toBe('/a/c.ts'); // OpenCode's file tools
     expect(summarizeToolInput({ url: 'https://example.com' })).toBe('https://example.com');
     expect(summarizeToolInput({ pattern: 'TODO', path: undefined })).toBe('TODO');
     expect(summarizeToolInput({ a: 1 })).toBe('{"a":1}');

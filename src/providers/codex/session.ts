@@ -26,7 +26,7 @@ import { FollowUpChain } from './follow-ups.js';
 import { McpStartupWatch } from './mcp-startup.js';
 import { completedItemEvent, toolOf } from './mapping.js';
 import { asObject, str } from '../kit/json.js';
-import { CodexRpc } from './rpc.js';
+import { JsonRpcClient } from '../kit/json-rpc.js';
 
 /** What a session needs beyond its process. */
 export interface CodexSessionSettings {
@@ -65,7 +65,7 @@ export class CodexSession implements ProviderSession {
   readonly pid: number | undefined;
   readonly exited: Promise<ProcessExit>;
   readonly #proc: JsonLinesProcess;
-  readonly #rpc: CodexRpc;
+  readonly #rpc: JsonRpcClient;
   readonly #settings: CodexSessionSettings;
   readonly #cwd: string;
   #threadId: string | undefined;
@@ -111,7 +111,7 @@ export class CodexSession implements ProviderSession {
     this.pid = proc.pid;
     this.#settings = settings;
     this.#cwd = cwd;
-    this.#rpc = new CodexRpc(proc, settings.requestTimeoutMs);
+    this.#rpc = new JsonRpcClient(proc, settings.requestTimeoutMs);
     this.exited = proc.exited;
     const handlers = {
       onServerRequest: (id: number | string, method: string, params: unknown) => this.#onServerRequest(id, method, params),

@@ -46,7 +46,7 @@ export function summarizeToolInput(input: unknown, max = SUMMARY_CHARS): string 
   if (typeof input === 'string') text = input;
   else if (!isJsonObject(input)) text = JSON.stringify(input) ?? '';
   else {
-    const pick = input.command ?? input.file_path ?? input.path ?? input.url ?? input.pattern ?? input.description ?? input.prompt;
+    const pick = input.command ?? input.file_path ?? input.filePath ?? input.path ?? input.url ?? input.pattern ?? input.description ?? input.prompt;
     text = typeof pick === 'string' ? pick : Array.isArray(pick) && pick.every((p) => typeof p === 'string') ? pick.join(' ') : JSON.stringify(input);
   }
   return shorten(text.replace(/\s+/g, ' ').trim(), max);
