@@ -2,7 +2,7 @@
  * The round trip, per provider: relay send → the agent's answer at the sender, with the fake model
  * answering at once, warm, median of N; and the runner's own share of it broken out.
  *
- * Run with `node --import tsx bench/roundtrip.ts [demo] [claude] [claude-interactive] [codex]` (default: all; the
+ * Run with `node --import tsx bench/roundtrip.ts [demo] [claude] [claude-mcp] [claude-interactive] [codex]` (default: all; the
  * real CLIs come from e2e/install.sh, `npm run build` must have produced dist/ for the `send` CLI).
  *
  * The answer: for Claude Code and Codex the fake model's tool call runs `agent-relay-runner send
@@ -154,7 +154,7 @@ const median = (xs: number[]) => {
 };
 const r1 = (x: number) => Math.round(x * 10) / 10;
 
-type Provider = 'demo' | 'claude' | 'claude-interactive' | 'codex';
+type Provider = 'demo' | 'claude' | 'claude-mcp' | 'claude-interactive' | 'codex';
 
 async function measure(name: Provider): Promise<Record<string, unknown>> {
   const dir = await mkdtemp(join(tmpdir(), `arr-bench-rt-${name}-`));
@@ -179,9 +179,11 @@ async function measure(name: Provider): Promise<Record<string, unknown>> {
   await mkdir(env.HOME!, { recursive: true });
   if (name === 'demo') {
     adapter = createDemoProvider();
-  } else if (name === 'claude' || name === 'claude-interactive') {
+  } else if (name === 'claude' || name === 'claude-mcp' || name === 'claude-interactive') {
     const anthropic = await createFakeAnthropicServer((call) => {
       const m = relayMessage(call.lastUserText);
+      if (process.env.BENCH_DEBUG) console.error('MODEL CALL', JSON.stringify(call.lastUserText.slice(-300)), Boolean(m));
+      if (m && name === 'claude-mcp') return { blocks: [{ type: 'tool_use', name: 'mcp__relay__reply', input: { message_id: m[1]!, body: `pong ${m[2]!}` } }] };
       if (m) return { blocks: [{ type: 'tool_use', name: 'Bash', input: { command: sendCommand(m[1]!, m[2]!), description: 'answer alice' } }] };
       return { blocks: [{ type: 'text', text: 'sent' }] };
     });
@@ -200,6 +202,9 @@ async function measure(name: Provider): Promise<Record<string, unknown>> {
     const claudeOptions = { command: join(root, 'e2e/node_modules/.bin/claude'), allowedTools: ['Bash'] };
     if (name === 'claude') {
       adapter = createClaudeCodeProvider(claudeOptions);
+    } else if (name === 'claude-mcp') {
+      // The relay tools' MCP server inherits Claude's environment: point it (and the hooks) at the proxy.
+      adapter = createClaudeCodeProvider({ command: claudeOptions.command, env: { AGENT_RELAY_RUNNER_PORT: String(controlProxy.port) } });
     } else {
       // First-run state the TUI needs before it takes input: onboarding done, the cwd trusted, the dummy key approved.
       const config = {
@@ -208,7 +213,9 @@ async function measure(name: Provider): Promise<Record<string, unknown>> {
         projects: { [dir]: { hasTrustDialogAccepted: true, hasCompletedProjectOnboarding: true, allowedTools: [] } },
       };
       await writeFile(join(env.HOME!, '.claude', '.claude.json'), JSON.stringify(config), { mode: 0o600 });
-      adapter = createClaudeInteractiveProvider(claudeOptions);
+      // The TUI defaults to "auto" permission mode, whose server-side check cannot pass the fake
+      // model server and which sets the allowedTools rules aside: use the rule-based default mode.
+      adapter = createClaudeInteractiveProvider({ ...claudeOptions, extraArgs: ['--permission-mode', 'default'] });
     }
   } else {
     const openai = await createFakeOpenAIServer((call) => {
@@ -233,6 +240,7 @@ async function measure(name: Provider): Promise<Record<string, unknown>> {
   }
 
   const proxiedRelay = `http://127.0.0.1:${relayProxy.port}`;
+  const logger = createMemoryLogger({ level: process.env.BENCH_DEBUG ? 'debug' : 'info' });
   runner = createRunner({
     name: `bench-${name}`,
     relayUrl: proxiedRelay,
@@ -240,7 +248,7 @@ async function measure(name: Provider): Promise<Record<string, unknown>> {
     provider: instrumented(adapter, marks),
     cwd: dir,
     dataDir: join(dir, 'data'),
-    logger: createMemoryLogger({ level: 'info' }),
+    logger,
     env,
     control: { token: CONTROL_TOKEN },
   });
@@ -287,12 +295,22 @@ async function measure(name: Provider): Promise<Record<string, unknown>> {
           end = atAlice.get(n) ?? 0;
         }
         if (end) break;
-        if (performance.now() > deadline) throw new Error(`${name}: no answer to turn ${i}`);
+        if (performance.now() > deadline) {
+          if (process.env.BENCH_DEBUG) {
+            console.error(logger.lines().slice(-60).join('\n'));
+            const spec = (await (await fetch(`${runner.controlUrl}/terminal`, { headers: { authorization: `Bearer ${CONTROL_TOKEN}` } })).json()) as { command?: string[] };
+            if (spec.command) console.error(execFileSync(spec.command[0]!, [spec.command[1]!, spec.command[2]!, 'capture-pane', '-p'], { encoding: 'utf8' }));
+          }
+          throw new Error(`${name}: no answer to turn ${i}`);
+        }
         await new Promise((r) => setTimeout(r, 1));
       }
+      // The sender may have the reply before the runner's own commit of it (which no longer holds the POST back).
+      for (const until = performance.now() + 2_000; name !== 'demo' && !sent.has(message.id) && performance.now() < until; ) await new Promise((r) => setTimeout(r, 1));
       const tQueued = queued.get(message.id) ?? NaN;
       const tDeliver = marks.deliver.get(message.id) ?? NaN;
-      if (name !== 'demo') toolIn = controlProxy.requests.find((q) => q.at >= tDeliver && q.line === 'POST /send')?.at ?? NaN;
+      const toolRequest = name === 'claude-mcp' ? 'POST /reply' : 'POST /send';
+      if (name !== 'demo') toolIn = controlProxy.requests.find((q) => q.at >= tDeliver && q.line === toolRequest)?.at ?? NaN;
       const tPost = relayProxy.requests.find((q) => q.at >= toolIn && /^POST \/v1\/(messages|events)/.test(q.line))?.at ?? NaN;
       const tSent = sent.get(message.id);
       const sample: Sample = {
@@ -322,7 +340,12 @@ async function measure(name: Provider): Promise<Record<string, unknown>> {
   const pick = (k: keyof Sample | 'durable') => r1(median(samples.map((s) => (s as unknown as Record<string, number>)[k] ?? NaN)));
   return {
     provider: name,
-    answer: name === 'demo' ? 'final text mirrored by the runner (no tool)' : '`agent-relay-runner send` by absolute path from the model\'s tool call',
+    answer:
+      name === 'demo'
+        ? 'final text mirrored by the runner (no tool)'
+        : name === 'claude-mcp'
+          ? 'the relay tools\' MCP `reply` tool (mcp__relay__reply)'
+          : '`agent-relay-runner send` by absolute path from the model\'s tool call',
     turns: samples.length,
     medianMs: {
       total: pick('total'),
@@ -339,7 +362,7 @@ async function measure(name: Provider): Promise<Record<string, unknown>> {
   };
 }
 
-const ALL: readonly Provider[] = ['demo', 'claude', 'claude-interactive', 'codex'];
+const ALL: readonly Provider[] = ['demo', 'claude', 'claude-mcp', 'claude-interactive', 'codex'];
 const wanted = process.argv.slice(2).filter((a): a is Provider => (ALL as readonly string[]).includes(a));
 const names = wanted.length > 0 ? wanted : ALL;
 if (names.some((n) => n !== 'demo')) execFileSync('bash', [join(root, 'e2e/install.sh')], { stdio: ['ignore', 'ignore', 'inherit'] });
