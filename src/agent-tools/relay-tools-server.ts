@@ -144,7 +144,8 @@ export function createRelayToolsServer(config: RelayToolsConfig): Server {
     { name: RELAY_TOOLS_SERVER_NAME, version: config.version },
     {
       capabilities: { tools: {} },
-      instructions: 'Tools to talk on the Agent Relay: answer a relay message with `reply` (message id + text), start a conversation with `send`, check what you still owe with `owed`.',
+      // Claude Code shows these in the conversation: short, and no wording of the Stop reminder's.
+      instructions: 'Tools to talk on the Agent Relay: answer a relay message with `reply` (its message id and your text), start a conversation with `send`, list the messages waiting for your answer with `owed`, read a message\'s files with `attachments`.',
     },
   );
   server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: [...RELAY_TOOLS] }));
