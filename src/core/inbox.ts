@@ -1,7 +1,7 @@
 import type { Clock } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
 import type { ProviderSession } from '../ports/provider.js';
-import type { RelayHttp, RelayMessage } from '../ports/relay-http.js';
+import type { Obligation, RelayHttp, RelayMessage } from '../ports/relay-http.js';
 import type { DeliveryJournal } from '../ports/delivery-journal.js';
 import { DeliveryQueue, type DeliveryEvent, type InboundMessage } from './delivery.js';
 import { DeliveryNotes } from './delivery-notes.js';
@@ -37,8 +37,8 @@ export interface InboxDeps {
   sendCommand?: string;
   /** A delivery changed state. */
   onState: (event: DeliveryEvent) => void;
-  /** A message that expects a reply was accepted (the obligations changed). */
-  onObligation: () => void;
+  /** A message that expects a reply was accepted: the obligation it creates, known before the relay lists it. */
+  onObligation: (obligation: Obligation) => void;
   /** The durable note of in-flight messages, for a restart of the runner process (none: memory only). */
   journal?: DeliveryJournal;
   /** Interrupted attempts after which a message is given up on. @defaultValue 3 */
@@ -115,7 +115,11 @@ export class Inbox {
       }
     }
     if (!this.queue.accept(inbound)) return;
-    if (message.expectsReply) this.#d.onObligation();
+    if (message.expectsReply) {
+      const obligation: Obligation = { messageId: message.id, from: message.from, excerpt: message.body.slice(0, 200), createdAt: message.createdAt };
+      if (message.taskId) obligation.taskId = message.taskId;
+      this.#d.onObligation(obligation);
+    }
     await this.queue.pump();
   }
 

@@ -52,6 +52,12 @@ export interface ObligationCache<T> {
    */
   resolveLocally(key: string): void;
   /**
+   * Show an obligation locally at once (a message expecting a reply was just accepted), before the
+   * relay's list has it: a turn that ends before the next refresh is still reminded. The relay's
+   * answer governs again from the first refresh that began after this call.
+   */
+  expectLocally(item: T): void;
+  /**
    * Undo {@link ObligationCache.resolveLocally}: the answer never reached the relay (it refused
    * it), so the obligation shows again and the agent is reminded.
    */
@@ -80,11 +86,21 @@ export function createObligationCache<T extends object>(options: ObligationCache
   /** Locally resolved keys, with the time they were resolved. */
   const resolved = new Map<string, number>();
 
-  const visible = (list: T[]) => list.filter((item) => !resolved.has(key(item)));
+  /** Obligations known locally before the relay lists them, with the refresh count when they arrived. */
+  const expected = new Map<string, { item: T; refreshes: number }>();
+  /** Refreshes begun so far: orders local expectations against fetches (a clock tick is too coarse). */
+  let refreshesBegun = 0;
+
+  const visible = (list: T[]) => {
+    const listed = new Set(list.map(key));
+    const early = [...expected.values()].map((e) => e.item).filter((item) => !listed.has(key(item)));
+    return [...list, ...early].filter((item) => !resolved.has(key(item)));
+  };
 
   const refresh = (): Promise<void> => {
     if (inFlight) return inFlight;
     const startedAt = clock.now();
+    const begun = ++refreshesBegun;
     inFlight = (async () => {
       try {
         const fresh = await options.fetch();
@@ -92,6 +108,8 @@ export function createObligationCache<T extends object>(options: ObligationCache
         // A local resolution is forgotten once a fetch that began after it no longer lists the
         // obligation; until then it keeps hiding it (the relay may not have the reply yet).
         for (const [k, at] of resolved) if (at <= startedAt && !freshKeys.has(k)) resolved.delete(k);
+        // A local expectation has served its purpose once a fetch that began after it answered.
+        for (const [k, e] of expected) if (e.refreshes < begun) expected.delete(k);
         items = fresh.map((item) => ({ ...item }));
         fetchedAt = clock.now();
         stale = false;
@@ -129,6 +147,9 @@ export function createObligationCache<T extends object>(options: ObligationCache
     },
     unresolveLocally(k) {
       resolved.delete(k);
+    },
+    expectLocally(item) {
+      expected.set(key(item), { item: { ...item }, refreshes: refreshesBegun });
     },
     start() {
       stopped = false;

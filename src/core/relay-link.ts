@@ -138,6 +138,12 @@ export class RelayLink {
     this.#obligations?.markDirty();
   }
 
+  /** A message expecting a reply arrived: owed at once locally (the Stop decision sees it), and refreshed soon. */
+  obligationArrived(obligation: Obligation): void {
+    this.#obligations?.expectLocally(obligation);
+    this.#obligations?.markDirty();
+  }
+
   /** The agent's own message, through the outbox; a reply clears its obligation locally at once. */
   async sendMessage(input: { to: string; body: string; replyTo?: string; expectsReply?: boolean }): Promise<{ seq: number; idempotencyKey: string }> {
     const outbox = this.#outbox;

@@ -74,7 +74,7 @@ export class RunnerCore extends Emitter<RunnerEvents> {
       clock, logger, http, auth: this.#registration, provider: this.#supervisor, maxAttachmentBytes: deps.maxAttachmentBytes, saveAttachment: deps.saveAttachment,
       contextBlock: () => (this.#registration.profile?.features.relayContext === false ? undefined : relayContextBlock(deps.name, deps.workspace, deps.sendCommand)),
       onState: (event) => this.emit('delivery', event),
-      onObligation: () => this.#link.obligationsChanged(),
+      onObligation: (obligation) => this.#link.obligationArrived(obligation),
       ...(deps.journal ? { journal: deps.journal } : {}), ...(deps.sendCommand ? { sendCommand: deps.sendCommand } : {}),
       onGiveUp: (message, reason) => this.#mirror.gaveUp(message, `${deps.name} could not answer this message: ${reason}`),
     });

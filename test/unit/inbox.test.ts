@@ -71,7 +71,7 @@ function setup(overrides: Partial<InboxDeps> = {}) {
     provider,
     contextBlock: () => 'CONTEXT',
     onState: (event) => events.push(event),
-    onObligation: () => obligations++,
+    onObligation: () => void obligations++,
     onGiveUp: async (message, reason) => void gaveUp.push(`${message.id}: ${reason}`),
     ...overrides,
   });

@@ -121,4 +121,28 @@ describe('obligation snapshot cache', () => {
     await t.cache.refresh();
     expect(t.cache.get().items.map((o) => o.messageId)).toEqual(['m1']);
   });
+
+  it('shows an obligation expected locally at once, until a fetch that began after it answers', async () => {
+    const t = setup();
+    // A message expecting a reply was just accepted; the relay's list does not have it yet.
+    t.setHang(true);
+    const early = t.cache.refresh(); // began before the message arrived: it cannot know it
+    t.cache.expectLocally({ messageId: 'm1', from: 'alice' });
+    expect(t.cache.get().items.map((o) => o.messageId)).toEqual(['m1']);
+    t.setHang(false);
+    t.releaseHung();
+    await early;
+    expect(t.cache.get().items.map((o) => o.messageId)).toEqual(['m1']);
+    // A fetch that began later governs: listed, it shows once; answered elsewhere, it goes.
+    t.setServer([{ messageId: 'm1', from: 'alice' }]);
+    await t.cache.refresh();
+    expect(t.cache.get().items.map((o) => o.messageId)).toEqual(['m1']);
+    t.setServer([]);
+    await t.cache.refresh();
+    expect(t.cache.get().items).toEqual([]);
+    // A local resolution still hides an expected obligation.
+    t.cache.expectLocally({ messageId: 'm2', from: 'bob' });
+    t.cache.resolveLocally('m2');
+    expect(t.cache.get().items).toEqual([]);
+  });
 });

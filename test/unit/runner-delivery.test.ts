@@ -193,6 +193,18 @@ describe('the Stop decision demands only what the agent was shown (issue 10, ite
     expect(t.core.stopDecision(false)).toMatchObject({ block: false, messageIds: [] });
   });
 
+  it('demands a reply to a message shown moments ago, before the relay lists it (a turn ending within the refresh debounce)', async () => {
+    const t = coreOnFakes({ http: { obligations: async () => [] } });
+    await t.core.start();
+    await t.clock.advanceAsync(1_000); // the first refresh came back empty
+    await t.push({ ...t.message('m1'), expectsReply: true });
+    t.consume('m1');
+    // No refresh has run since the message arrived: the local snapshot still knows it is owed.
+    expect(t.core.stopDecision(false)).toMatchObject({ block: true, messageIds: ['m1'] });
+    await t.core.send({ to: 'alice', body: 'one', replyTo: 'm1' });
+    expect(t.core.stopDecision(false)).toMatchObject({ block: false, messageIds: [] });
+  });
+
   it('does not demand a reply to a message queued again for a retry', async () => {
     const owed: Obligation[] = [{ messageId: 'm1', from: 'alice', excerpt: 'question m1', createdAt: 0 }];
     const t = coreOnFakes({ http: { obligations: async () => owed } });
