@@ -97,6 +97,11 @@ async function main(): Promise<void> {
   const known = async (id: string) => (await fetch(`${runner.controlUrl}/attachments`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ messageId: id }) })).status === 200;
   for (const id of ids) while (!(await known(id))) await new Promise((r) => setTimeout(r, 20));
   const next = () => ids.shift()!;
+  // One reply at a time on an idle runner (an agent answers once per turn): the previous reply's
+  // delivery to the relay (in this process) is over before the next call starts.
+  const settle = async () => {
+    while ((await runner.outboxStats()).pending > 0) await new Promise((r) => setTimeout(r, 5));
+  };
 
   // 1. MCP: a warm server, as the agent's CLI keeps it.
   const spec = kit.relayToolsServer(env);
@@ -105,6 +110,7 @@ async function main(): Promise<void> {
   await client.connect(new StdioClientTransport({ command: spec.command, args: spec.args, env: { ...spec.env } }));
   const connectMs = performance.now() - t0;
   const mcpCall = async () => {
+    await settle();
     const start = performance.now();
     const result = (await client.callTool({ name: 'reply', arguments: { message_id: next(), body: 'answer' } })) as { isError?: boolean; content: Array<{ text?: string }> };
     const ms = performance.now() - start;
@@ -118,6 +124,7 @@ async function main(): Promise<void> {
 
   // 3. The control port alone (keep-alive fetch): the runner's own share of a reply.
   const httpCall = async () => {
+    await settle();
     const start = performance.now();
     const res = await fetch(`http://127.0.0.1:${port}/reply`, {
       method: 'POST',
@@ -131,16 +138,26 @@ async function main(): Promise<void> {
   for (let i = 0; i < WARMUP; i++) await httpCall();
   const http: number[] = [];
   for (let i = 0; i < CALLS; i++) http.push(await httpCall());
+  // And a control-port round trip that writes nothing (GET /obligations): what the durable write adds.
+  const readOnly: number[] = [];
+  for (let i = 0; i < CALLS + WARMUP; i++) {
+    const start = performance.now();
+    const res = await fetch(`http://127.0.0.1:${port}/obligations`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    await res.text();
+    if (i >= WARMUP) readOnly.push(performance.now() - start);
+  }
 
   // 2. send: the script the context block names, one process per answer.
   const script = kit.writeSendScript(join(dir, 'scratch'));
-  const sendOnce = () =>
-    new Promise<number>((resolveRun, reject) => {
+  const sendOnce = async () => {
+    await settle();
+    return new Promise<number>((resolveRun, reject) => {
       const start = performance.now();
       const child = spawn('/bin/sh', [script, '--to', 'alice', '--reply-to', next(), 'answer'], { env: { ...env, PATH: '/usr/bin:/bin' }, stdio: 'ignore' });
       child.on('error', reject);
       child.on('exit', (code) => (code === 0 ? resolveRun(performance.now() - start) : reject(new Error(`send exited ${code}`))));
     });
+  };
   for (let i = 0; i < 2; i++) await sendOnce();
   const send: number[] = [];
   for (let i = 0; i < SENDS; i++) send.push(await sendOnce());
@@ -155,12 +172,13 @@ async function main(): Promise<void> {
     mcpReply: { ...stats(mcp), barMedianMs: 20, pass: stats(mcp).medianMs <= 20, serverConnectMs: Math.round(connectMs) },
     sendScript: stats(send),
     controlPortReply: stats(http),
+    controlPortReadOnly: stats(readOnly),
   };
   await mkdir(join(ROOT, 'bench', 'results'), { recursive: true });
   await writeFile(join(ROOT, 'bench', 'results', 'reply.json'), `${JSON.stringify(result, null, 2)}\n`);
   console.log(JSON.stringify(result, null, 2));
   const row = (name: string, s: ReturnType<typeof stats>) => `| ${name} | ${s.n} | ${s.medianMs} | ${s.p95Ms} | ${s.maxMs} |`;
-  console.log(['', '| path | n | median ms | p95 ms | max ms |', '|---|---|---|---|---|', row('MCP `reply` tool, warm (call → result)', result.mcpReply), row('`send` script (process start → exit)', result.sendScript), row('control port `POST /reply` alone', result.controlPortReply)].join('\n'));
+  console.log(['', '| path | n | median ms | p95 ms | max ms |', '|---|---|---|---|---|', row('MCP `reply` tool, warm (call → result)', result.mcpReply), row('`send` script (process start → exit)', result.sendScript), row('control port `POST /reply` alone', result.controlPortReply), row('control port `GET /obligations` (no write)', result.controlPortReadOnly)].join('\n'));
 }
 
 await main();

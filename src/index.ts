@@ -56,6 +56,7 @@ export { PERMISSION_MAX_WAIT_MS } from './providers/claude/hook-routes.js';
 export { createSqlJsOutboxStore, type SqlJsOutboxStoreOptions } from './adapters/sqljs-outbox-store/index.js';
 export { createMemoryOutboxStore } from './adapters/memory-outbox-store.js';
 export type { ProcessProviderOptions } from './providers/kit/options.js';
+export { relayToolsServer, writeSendScript, sendScriptCommand, RELAY_TOOLS_SERVER, type RelayToolsServerSpec } from './providers/kit/relay-tools.js';
 export { createCodexProvider, MIN_CODEX_VERSION, CODEX_TESTED_VERSION, type CodexProviderOptions, type CodexModelProvider } from './providers/codex/provider.js';
 export type { CodexApprovalPolicy, CodexSandboxMode } from './providers/codex/provider.js';
 export {

@@ -192,7 +192,11 @@ describe('Claude Code interactive (tmux), end to end', () => {
     }
     expect(sessionEntries(r, first.id).find((m) => m.entry === 'reply')?.body).toBe('First answer.');
     // One relay message, one turn: no request carried both held messages as its latest prompt.
-    const latest = r.model.messageRequests().map((q) => JSON.stringify((q.body as { messages: unknown[] }).messages.at(-1)));
+    // (The latest USER message: a request may end with a system note, e.g. "The following tools
+    // just became available" when the relay tools' MCP server connects after the first turn.)
+    const latest = r.model.messageRequests().map((q) =>
+      JSON.stringify((q.body as { messages: Array<{ role?: string }> }).messages.filter((m) => m.role === 'user').at(-1)),
+    );
     expect(latest.some((t) => t.includes('message number 2'))).toBe(true);
     expect(latest.filter((t) => t.includes('message number 2') && t.includes('message number 3'))).toEqual([]);
     await waitFor(() => r.runner.status.state === 'idle', 'idle after all turns', WAIT);

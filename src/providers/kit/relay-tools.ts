@@ -10,7 +10,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { InvalidArgumentError } from '../../errors/index.js';
 
-/** The MCP server name the relay tools are registered under: Claude Code sees `mcp__relay__<tool>`. */
+/**
+ * The MCP server name the relay tools are registered under: Claude Code sees `mcp__relay__<tool>`.
+ * @public
+ */
 export const RELAY_TOOLS_SERVER = 'relay';
 
 /** The file name of the `send` script written into the runner's scratch dir. */
@@ -85,7 +88,11 @@ export function sendScriptPath(scratchDir: string): string {
   return join(scratchDir, SEND_SCRIPT_NAME);
 }
 
-/** The `send` script as a shell word the turn text can name: quoted only when the path needs it. */
+/**
+ * The `send` script as a shell word the turn text can name: quoted only when the path needs it.
+ * @param scratchDir - the runner's scratch dir (`AGENT_RELAY_SCRATCH_DIR`)
+ * @public
+ */
 export function sendScriptCommand(scratchDir: string): string {
   const path = sendScriptPath(scratchDir);
   return /^[\w@%+=:,./-]+$/.test(path) ? path : shellQuote(path);
@@ -98,6 +105,7 @@ export function sendScriptCommand(scratchDir: string): string {
  * come from the agent's environment. Returns the script's absolute path (name it in the context
  * block); the scratch dir is created when missing.
  * @param scratchDir - the runner's scratch dir (`AGENT_RELAY_SCRATCH_DIR`)
+ * @public
  */
 export function writeSendScript(scratchDir: string): string {
   const run = launcher();
