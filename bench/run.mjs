@@ -11,6 +11,7 @@ const all = {
   drain: ['--import', 'tsx', 'bench/drain.ts'],
   hook: ['--import', 'tsx', 'bench/hook.ts'],
   runner: ['--expose-gc', '--import', 'tsx', 'bench/runner.ts'],
+  reply: ['--import', 'tsx', 'bench/reply.ts'],
   'provider-claude': ['--import', 'tsx', 'bench/provider-claude.ts'],
   roundtrip: ['--import', 'tsx', 'bench/roundtrip.ts'],
 };

@@ -63,6 +63,13 @@ const attachmentsArgs = argsObject({ message_id: idField('message_id') });
 
 const stringProp = (description: string, maxLength: number) => ({ type: 'string', description, minLength: 1, maxLength });
 
+/**
+ * Claude Code defers MCP tools behind its tool search (the model sees only their names and must
+ * search before calling). The relay tools are how the agent answers, on every turn, and small:
+ * always in the prompt.
+ */
+const ALWAYS_LOAD = { 'anthropic/alwaysLoad': true };
+
 /** The tool list, with descriptions that tell the model how to answer on the relay. */
 export const RELAY_TOOLS: readonly Tool[] = [
   {
@@ -81,6 +88,7 @@ export const RELAY_TOOLS: readonly Tool[] = [
       required: ['message_id', 'body'],
       additionalProperties: false,
     },
+    _meta: ALWAYS_LOAD,
     annotations: { title: 'Reply to a relay message', readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: true },
   },
   {
@@ -98,6 +106,7 @@ export const RELAY_TOOLS: readonly Tool[] = [
       required: ['to', 'body'],
       additionalProperties: false,
     },
+    _meta: ALWAYS_LOAD,
     annotations: { title: 'Send a relay message', readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: true },
   },
   {
@@ -107,6 +116,7 @@ export const RELAY_TOOLS: readonly Tool[] = [
       'List the relay messages you still owe a reply to: message id, sender and the start of the message. Answer each with `reply` before ending your turn. ' +
       '"not shown yet" marks messages still queued for you: they will arrive as their own turn, do not answer them from the excerpt.',
     inputSchema: { type: 'object', properties: {}, additionalProperties: false },
+    _meta: ALWAYS_LOAD,
     annotations: { title: 'Replies you still owe', readOnlyHint: true, openWorldHint: false },
   },
   {
@@ -120,6 +130,7 @@ export const RELAY_TOOLS: readonly Tool[] = [
       required: ['message_id'],
       additionalProperties: false,
     },
+    _meta: ALWAYS_LOAD,
     annotations: { title: 'A relay message\'s attachments', readOnlyHint: true, openWorldHint: false },
   },
 ];
@@ -133,7 +144,8 @@ export function createRelayToolsServer(config: RelayToolsConfig): Server {
     { name: RELAY_TOOLS_SERVER_NAME, version: config.version },
     {
       capabilities: { tools: {} },
-      instructions: 'Tools to talk on the Agent Relay: answer a relay message with `reply` (message id + text), start a conversation with `send`, check what you still owe with `owed`.',
+      // Claude Code shows these in the conversation: short, and no wording of the Stop reminder's.
+      instructions: 'Tools to talk on the Agent Relay: answer a relay message with `reply` (its message id and your text), start a conversation with `send`, list the messages waiting for your answer with `owed`, read a message\'s files with `attachments`.',
     },
   );
   server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: [...RELAY_TOOLS] }));

@@ -50,7 +50,7 @@ export function providerOptions(): Option[] {
     new Option('--codex-path <path>', 'the codex executable (codex)').env('AGENT_RELAY_CODEX_PATH').default('codex'),
     new Option('--model <name>', "model name (claude, claude-interactive, codex; default: the CLI's own)"),
     new Option('--permission-mode <mode>', "Claude Code's --permission-mode (claude, claude-interactive; default: Claude's own)").choices(CLAUDE_PERMISSION_MODES),
-    new Option('--allowed-tools <tools>', 'comma-separated tools allowed without asking (claude, claude-interactive; default: "Bash(agent-relay-runner send:*)")'),
+    new Option('--allowed-tools <tools>', 'comma-separated tools allowed without asking (claude, claude-interactive; default: "mcp__relay,Bash(agent-relay-runner send:*)")'),
     new Option('--approval-policy <policy>', 'when Codex asks for approval, relayed as a permission request (codex)').choices(CODEX_APPROVAL_POLICIES).default('on-request'),
     new Option('--sandbox <mode>', "sandbox of Codex's commands (codex)").choices(CODEX_SANDBOX_MODES).default('workspace-write'),
     new Option('--codex-home <dir>', 'CODEX_HOME: login, config.toml, sessions (codex; default: $CODEX_HOME or ~/.codex, your own login)'),

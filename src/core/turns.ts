@@ -55,7 +55,7 @@ export function relayContextBlock(agentName: string, workspace: WorkspaceInfo | 
     `You are "${agentName}", an agent on an Agent Relay server. Messages from other agents and from people arrive as turns with a header naming the sender and the message id.`,
     'To answer a message, call the `reply` tool of the `relay` MCP server (in Claude Code: mcp__relay__reply) with the message id from its header and your answer.',
     `If that tool is not available, run: ${sendCommand} --to <sender> --reply-to <message id> "<your answer>" (or pipe the answer on stdin).`,
-    'The other relay tools: `send` (a new message to an agent or person, by name), `owed` (the replies you still owe), `attachments` (a message\'s files).',
+    'The other relay tools: `send` (a new message to an agent or person, by name), `owed` (the messages waiting for your answer), `attachments` (a message\'s files).',
     'A message marked "expects a reply" must be answered that way before you finish your turn; your final text alone is not delivered as the answer.',
   ];
   if (workspace?.isolated) {

@@ -97,6 +97,8 @@ export async function startClaudeRig(
   script: FakeAnthropicScript,
   overrides: Partial<RunnerOptions> = {},
   providerOptions: ClaudeCodeProviderOptions = {},
+  /** `sendShim: false`: no `agent-relay-runner` on PATH (the agent must use the relay tools or the runner's absolute send script). */
+  rigOptions: { sendShim?: boolean } = {},
 ): Promise<ClaudeRig> {
   const dir = await mkdtemp(join(tmpdir(), 'arr-claude-'));
   const work = join(dir, 'work');
@@ -122,7 +124,7 @@ export async function startClaudeRig(
   let runner: Runner | undefined;
   const proxy = await startRecordingProxy(() => runner?.controlUrl, hooks);
   const env: Record<string, string | undefined> = {
-    PATH: `${bin}:${process.env.PATH ?? ''}`,
+    PATH: rigOptions.sendShim === false ? (process.env.PATH ?? '') : `${bin}:${process.env.PATH ?? ''}`,
     HOME: home,
     CLAUDE_CONFIG_DIR: configDir,
     ANTHROPIC_BASE_URL: model.url,

@@ -9,7 +9,7 @@ const after = (args: string[], flag: string) => args[args.indexOf(flag) + 1];
 describe('Claude Code launch: the relay tools', () => {
   it('registers the relay MCP server by absolute paths, allows its tools and both send paths, and puts no secret on the command line', () => {
     const args = claudeLaunchArgs('/plugin', DEFAULT_ALLOWED_TOOLS, [], undefined, { relayTools: true, env });
-    const config = JSON.parse(after(args, '--mcp-config')!) as { mcpServers: Record<string, { type: string; command: string; args: string[]; env: object }> };
+    const config = JSON.parse(after(args, '--mcp-config')!) as { mcpServers: Record<string, { type: string; command: string; args: string[]; env: object; alwaysLoad?: boolean }> };
     expect(Object.keys(config.mcpServers)).toEqual(['relay']);
     const relay = config.mcpServers.relay!;
     expect(relay.type).toBe('stdio');
@@ -18,6 +18,7 @@ describe('Claude Code launch: the relay tools', () => {
     expect(isAbsolute(entry) && existsSync(entry)).toBe(true);
     expect(entry).toMatch(/agent-tools[\\/]main\.(ts|js)$/);
     expect(relay.env).toEqual({});
+    expect(relay.alwaysLoad).toBe(true); // in the prompt from the first turn, not behind tool search
     expect(args.join(' ')).not.toContain('secret-control-token');
     expect(args).not.toContain('--strict-mcp-config');
     expect(after(args, '--allowedTools')).toBe('mcp__relay,Bash(agent-relay-runner send:*),Bash(/data/scratch-7/agent-relay-send:*)');

@@ -137,5 +137,7 @@ export function claudeVersionCheck(command: string, minVersion: string | undefin
 export function claudeMcpConfig(): string {
   const spec = relayToolsServer({});
   const env = Object.fromEntries(Object.entries(spec.env).filter(([name]) => !RELAY_TOOLS_ENV_NAMES.includes(name)));
-  return JSON.stringify({ mcpServers: { [RELAY_TOOLS_SERVER]: { type: 'stdio', command: spec.command, args: spec.args, env } } });
+  // alwaysLoad: the tools are in the prompt from the first turn (Claude Code waits for the server, at
+  // most 5 s, instead of starting the turn without them).
+  return JSON.stringify({ mcpServers: { [RELAY_TOOLS_SERVER]: { type: 'stdio', command: spec.command, args: spec.args, env, alwaysLoad: true } } });
 }
