@@ -2,7 +2,7 @@
 // kept as one pending `insight` row (`outbox_shed`) in the outbox itself, so the one-line summary
 // reaches the relay once it is back even if the runner restarts or is killed during the outage.
 import type { NewOutboxRow, OutboxRow, OutboxStore } from '../ports/outbox-store.js';
-import { SHED_SUMMARY_KEY, addToSummary, isShedSummary, mergeSummaries, summaryOfRow, summaryPayload, type ShedSummary } from './outbox-rows.js';
+import { addToSummary, isShedSummary, mergeSummaries, summaryOfRow, summaryPayload, type ShedSummary } from './outbox-rows.js';
 
 /** What the summary needs from its dispatcher. */
 export interface ShedSummaryHost {
@@ -77,4 +77,3 @@ export class ShedSummaryRow {
   }
 }
 
-export { SHED_SUMMARY_KEY };
