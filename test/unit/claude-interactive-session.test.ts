@@ -38,6 +38,7 @@ function rig() {
     submitSettleMs: 1_000,
     stopGraceMs: 1_000,
     tmuxTimeoutMs: 5_000,
+    attachReadOnly: true,
   };
   const session = createInteractiveSession({
     deps: { spawner: { spawn: () => Promise.reject(new Error('no processes here')) }, logger, clock },
