@@ -3,6 +3,8 @@
 // TypeScript through both entry points with `skipLibCheck: false` under node16 and bundler
 // resolution. Needs a build (`npm test` builds first) and npm's cache or registry.
 import { execFile } from 'node:child_process';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -75,6 +77,7 @@ beforeAll(async () => {
     join(project(), 'smoke.cjs'),
     "const { RUNNER_VERSION } = require('agent-relay-runner');\nconst { createRelayDevServer } = require('agent-relay-runner/testing');\nconsole.log(RUNNER_VERSION, typeof createRelayDevServer);\n",
   );
+  await writeFile(join(project(), 'tools.mjs'), "import { relayToolsServer } from 'agent-relay-runner';\nconsole.log(JSON.stringify(relayToolsServer({})));\n");
   for (const resolution of ['node16', 'bundler'] as const) {
     await writeFile(join(project(), `tsconfig.${resolution}.json`), JSON.stringify(tsconfig(resolution)));
   }
@@ -118,5 +121,16 @@ describe('the packed package', () => {
       ),
     );
     expect(results).toEqual(['node16: ok', 'bundler: ok']);
+
+    // The relay tools' MCP server runs from the installed package, its SDK dependency resolved there.
+    const spec = JSON.parse((await run(process.execPath, ['tools.mjs'], { cwd: project() })).stdout) as { command: string; args: string[]; env: Record<string, string> };
+    expect(spec.args).toEqual([join(project(), 'node_modules', 'agent-relay-runner', 'dist', 'agent-tools', 'main.js')]);
+    const client = new Client({ name: 'package-test', version: '0' });
+    await client.connect(new StdioClientTransport({ command: spec.command, args: spec.args, env: spec.env, cwd: project() }));
+    try {
+      expect((await client.listTools()).tools.map((t) => t.name).sort()).toEqual(['attachments', 'owed', 'reply', 'send']);
+    } finally {
+      await client.close();
+    }
   }, 120_000);
 });
