@@ -110,5 +110,27 @@ describe('Claude interactive session: typing and the Enter re-press', () => {
     await r.clock.advanceAsync(1);
     expect(order).toEqual(['delivered', 'turn.started']);
   });
+
+  it('clears the prompt Claude puts back into the box after an interrupt, also when it comes back late', async () => {
+    const r = rig();
+    const delivered = r.session.deliver(turn);
+    await r.clock.advanceAsync(100);
+    await r.clock.advanceAsync(300);
+    await delivered;
+    r.setScreen(`${EMPTY_BOX}esc to interrupt\n`);
+    for (let i = 0; i < 40; i++) await r.clock.advanceAsync(100); // past the re-press window
+    const events: string[] = [];
+    r.session.onEvent((e) => events.push(e.type));
+    const interrupted = r.session.interrupt();
+    await r.clock.advanceAsync(1);
+    // The spinner goes at once; the prompt comes back into the box 600 ms later (a loaded machine).
+    r.setScreen(EMPTY_BOX);
+    for (let i = 0; i < 6; i++) await r.clock.advanceAsync(100);
+    r.setScreen(boxWith('[Pasted text #1 +10 lines]'));
+    for (let i = 0; i < 40; i++) await r.clock.advanceAsync(100);
+    await interrupted;
+    expect(r.keys.filter((k) => k === 'Escape')).toHaveLength(3); // the interrupt, then Esc Esc to clear
+    expect(events).toContain('turn.completed');
+  });
 });
 

@@ -12,6 +12,8 @@ import { sanitizeTypedText, screenTail, type HeldTurn, type Settings, type TmuxR
 const INPUT_NOT_EMPTY = /─{20,}\n❯[^\S\n]*\S/;
 /** How long `interrupt()` waits for the running turn to leave the screen. */
 const INTERRUPT_SETTLE_MS = 5_000;
+/** After an interrupt, how long to watch for the prompt Claude puts back into the input box. */
+const PUT_BACK_WATCH_MS = 2_000;
 /** After Enter, how long before looking whether the typed turn still sits in the input box. */
 const SUBMIT_CONFIRM_MS = 1_500;
 /** At most this many extra Enters for one turn. */
@@ -254,8 +256,14 @@ export function createInteractiveSession(p: SessionParts): ClaudeInteractiveSess
           screen = await capture();
           if (screen !== undefined && !settings.busyPattern.test(screen)) break;
         }
-        // Interrupted before the model answered, Claude puts the prompt back into the input box;
+        // Interrupted before the model answered, Claude puts the prompt back into the input box —
+        // under load a moment after the spinner left (seen at load 8), so watch for it a while;
         // clear it (Esc, then "esc again to clear") so it neither blocks nor merges into the next turn.
+        const putBackBy = clock.now() + PUT_BACK_WATCH_MS;
+        while (screen !== undefined && !INPUT_NOT_EMPTY.test(screen) && clock.now() < putBackBy) {
+          await sleep(clock, settings.pollMs);
+          screen = await capture();
+        }
         if (screen !== undefined && INPUT_NOT_EMPTY.test(screen)) {
           await tmux(['send-keys', '-t', name, 'Escape']);
           await sleep(clock, 300);
