@@ -3,12 +3,16 @@
 // exited, which is exactly what a killed process leaves behind.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import { pidAlive } from '../../src/adapters/pid.js';
 
 let deadPid: number | undefined;
 
-/** The pid of a child that has already exited (and been reaped). */
+/**
+ * The pid of a child that has already exited (and been reaped). Checked again at each call: on a
+ * busy machine with a small pid space the number may have been given to a new process meanwhile.
+ */
 export function exitedPid(): number {
-  deadPid ??= spawnSync(process.execPath, ['-e', '']).pid;
+  if (deadPid === undefined || pidAlive(deadPid)) deadPid = spawnSync(process.execPath, ['-e', '']).pid;
   return deadPid!;
 }
 

@@ -106,6 +106,8 @@ export class SqlJsOutboxStore implements OutboxStore {
   readonly #lockPath: string;
   #lockToken: string | undefined;
   #opening: Promise<void> | undefined;
+  /** Opened and not released: `append` may go straight to the journal. */
+  #isOpen = false;
   #closed = false;
   #failure: StoreError | undefined;
 
@@ -153,10 +155,28 @@ export class SqlJsOutboxStore implements OutboxStore {
 
   // ---- public port ------------------------------------------------------------------------------
 
-  async append(rows: readonly NewOutboxRow[]): Promise<OutboxRow[]> {
+  append(rows: readonly NewOutboxRow[]): Promise<OutboxRow[]> {
+    // Open and healthy (the common case): straight to the journal, without an await first, so each
+    // append of a burst costs one promise instead of three.
+    if (this.#isOpen && !this.#closed && !this.#failure) {
+      try {
+        validateNewRows(rows);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      return this.#appendNow(rows);
+    }
+    return this.#appendWhenOpen(rows);
+  }
+
+  async #appendWhenOpen(rows: readonly NewOutboxRow[]): Promise<OutboxRow[]> {
     await this.#usable(() => validateNewRows(rows));
     this.#checkFailure();
-    if (rows.length === 0) return [];
+    return this.#appendNow(rows);
+  }
+
+  #appendNow(rows: readonly NewOutboxRow[]): Promise<OutboxRow[]> {
+    if (rows.length === 0) return Promise.resolve([]);
     const journalRows: JournalRow[] = [];
     const out: OutboxRow[] = [];
     for (const input of rows) {
@@ -164,8 +184,7 @@ export class SqlJsOutboxStore implements OutboxStore {
       journalRows.push(jr);
       out.push(this.#index.append(jr));
     }
-    await this.#write({ a: journalRows });
-    return out;
+    return this.#write({ a: journalRows }).then(() => out);
   }
 
   async list(options: { state: OutboxRowState; limit: number }): Promise<OutboxRow[]> {
@@ -293,6 +312,7 @@ export class SqlJsOutboxStore implements OutboxStore {
       const kept = this.#index.size > 0 ? `with ${this.#index.size} recovered row(s)` : 'empty';
       this.#log.fatal('outbox', `outbox store quarantined corrupt data and started ${kept}: ${recovered.lost.join('; ')}`);
     }
+    this.#isOpen = true;
   }
 
   #headerBytes(): number {
@@ -300,6 +320,7 @@ export class SqlJsOutboxStore implements OutboxStore {
   }
 
   #release(): void {
+    this.#isOpen = false;
     this.#journal.close();
     this.#db?.close();
     this.#db = undefined;
