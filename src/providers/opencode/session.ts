@@ -125,13 +125,16 @@ export class OpenCodeSession implements ProviderSession {
   async interrupt(): Promise<void> {
     const sessionId = this.#sessionId;
     if (!this.#proc.running || sessionId === undefined || this.#active === undefined) return;
-    // ACP: after session/cancel the client answers its open permission requests `cancelled`; the
-    // prompt then ends with stopReason `cancelled`.
-    this.#cancelPermissions(undefined);
+    // ACP: the client sends session/cancel, then answers its open permission requests `cancelled`;
+    // the prompt then ends with stopReason `cancelled`. In that order: answered first, the agent
+    // could take the `cancelled` answer as a refused tool and end the turn normally (`end_turn`)
+    // before it reads the cancel, and the runner would not see the turn as interrupted.
     try {
       await this.#rpc.notify('session/cancel', { sessionId });
     } catch (error) {
       this.#logger.warn(COMPONENT, `opencode (pid ${this.pid}): cancel failed: ${describeError(error)}`);
+    } finally {
+      this.#cancelPermissions(undefined);
     }
   }
 
