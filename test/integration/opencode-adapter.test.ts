@@ -5,14 +5,16 @@
  * client does not offer, a session that cannot be loaded, a line that is not JSON, the version range.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createChildProcessSpawner } from '../../src/adapters/child-process-spawner.js';
 import { createSystemClock } from '../../src/adapters/system-clock.js';
 import { isRunnerError } from '../../src/errors/index.js';
 import { createOpenCodeProvider, type OpenCodeProviderOptions } from '../../src/providers/opencode/provider.js';
-import type { HostPermissionOutcome, ProviderDeps, ProviderEvent, ProviderHost, ProviderSession } from '../../src/ports/provider.js';
+import type { HostPermissionOutcome, ProviderDeps, ProviderEvent, ProviderHost, ProviderProfile, ProviderSession } from '../../src/ports/provider.js';
+import type { SpawnRequest } from '../../src/ports/process-spawner.js';
 import { createMemoryLogger, type MemoryLogger } from '../../src/testing/memory-logger.js';
 import { waitFor } from '../helpers/rig.js';
 
@@ -28,22 +30,35 @@ interface Started {
   session: ProviderSession;
   events: ProviderEvent[];
   logger: MemoryLogger;
+  /** What the adapter spawned (the version check, then `opencode acp`). */
+  spawned: SpawnRequest[];
 }
 
-async function start(options: { host?: ProviderHost; resume?: string; version?: string; provider?: OpenCodeProviderOptions } = {}): Promise<Started> {
+async function start(options: { host?: ProviderHost; resume?: string; version?: string; provider?: OpenCodeProviderOptions; profile?: ProviderProfile } = {}): Promise<Started> {
   const dir = await mkdtemp(join(tmpdir(), 'arr-oc-standin-'));
   cleanup.push(() => rm(dir, { recursive: true, force: true }));
   const clock = createSystemClock();
   const logger = createMemoryLogger({ level: 'debug' });
-  const deps: ProviderDeps = { spawner: createChildProcessSpawner({ clock }), logger, clock, ...(options.host ? { host: options.host } : {}) };
+  const spawner = createChildProcessSpawner({ clock });
+  const spawned: SpawnRequest[] = [];
+  const deps: ProviderDeps = { spawner: { spawn: (r) => (spawned.push(r), spawner.spawn(r)) }, logger, clock, ...(options.host ? { host: options.host } : {}) };
   const adapter = createOpenCodeProvider({ command: STANDIN, stateDir: join(dir, 'state'), env: { STANDIN_VERSION: options.version ?? '1.18.33' }, ...options.provider });
   const env = { PATH: process.env.PATH ?? '', STANDIN_VERSION: options.version ?? '1.18.33' };
   await adapter.checkVersion({ ...deps, spawner: { spawn: (r) => deps.spawner.spawn({ ...r, env }) } });
-  const session = await adapter.start({ cwd: dir, env, ...(options.resume ? { resumeSessionId: options.resume } : {}) }, deps);
+  const session = await adapter.start({ cwd: dir, env, ...(options.resume ? { resumeSessionId: options.resume } : {}), ...(options.profile ? { profile: options.profile } : {}) }, deps);
   cleanup.push(() => session.stop());
   const events: ProviderEvent[] = [];
   session.onEvent((e) => events.push(e));
-  return { session, events, logger };
+  return { session, events, logger, spawned };
+}
+
+/** The parts of the inline config these tests read. */
+interface LaunchConfig {
+  model?: string;
+  small_model?: string;
+  provider: { fake: { models: Record<string, unknown> } };
+  permission: unknown;
+  instructions?: string[];
 }
 
 const completed = (events: ProviderEvent[], n = 1) =>
@@ -146,5 +161,45 @@ describe('OpenCode adapter (stand-in ACP agent)', () => {
     expect(String((old as Error).message)).toMatch(/OpenCode 1\.2\.0 is too old: agent-relay-runner needs 1\.18\.0 or newer/);
     const newer = await start({ version: '9.0.0' });
     expect(newer.events[0]).toMatchObject({ type: 'warning', topic: 'version', message: expect.stringMatching(/OpenCode 9\.0\.0 is newer than the newest version .* \(1\.18\.33\)/) });
+  });
+
+  it("the relay's profile reaches the launch config: model, rules, an instructions file of the run (0600, gone with the process), the host's dirs", async () => {
+    const profile: ProviderProfile = { model: 'm2', permissionMode: 'plan', allowedTools: ['Bash(git status:*)'], extraInstructions: 'Be terse.', useHostConfig: true };
+    const { session, events, spawned, logger } = await start({
+      profile,
+      provider: { stateDir: undefined, modelProvider: { id: 'fake', baseUrl: 'http://127.0.0.1:9/v1', models: ['m1'] } },
+    });
+    const launch = spawned.find((r) => r.args?.[0] === 'acp')!;
+    const config = JSON.parse(launch.env!.OPENCODE_CONFIG_CONTENT!) as LaunchConfig;
+    expect(config.model).toBe('fake/m2');
+    expect(config.small_model).toBe('fake/m2');
+    expect(Object.keys(config.provider.fake.models)).toEqual(['m1', 'm2']);
+    expect(config.permission).toEqual({ bash: { '*': 'deny', 'agent-relay-runner send *': 'allow', 'git status *': 'allow' }, edit: 'deny', webfetch: 'ask' });
+    const [file] = config.instructions ?? [];
+    expect(file!.startsWith(launch.env!.TMPDIR!)).toBe(true);
+    expect(await readFile(file!, 'utf8')).toBe('Be terse.');
+    expect((await stat(file!)).mode & 0o777).toBe(0o600);
+    // useHostConfig: no private XDG dirs.
+    expect(launch.env!.XDG_DATA_HOME).toBeUndefined();
+    expect(logger.lines().join('\n')).toContain("opencode: profile projected as model fake/m2, permission {");
+    await session.deliver({ deliveryId: 'd1', text: 'hello' });
+    expect(await completed(events)).toMatchObject({ finalText: 'echo: hello' });
+    await session.stop();
+    await waitFor(() => !existsSync(file!), 'the run TMPDIR removed');
+  });
+
+  it("host options win over the profile: the host's model, rules and stateDir stay", async () => {
+    const { spawned, logger } = await start({
+      profile: { model: 'm2', permissionMode: 'plan', useHostConfig: true },
+      provider: { model: 'fake/m1', permission: { bash: 'allow' }, modelProvider: { id: 'fake', baseUrl: 'http://127.0.0.1:9/v1', models: ['m1'] } },
+    });
+    const launch = spawned.find((r) => r.args?.[0] === 'acp')!;
+    const config = JSON.parse(launch.env!.OPENCODE_CONFIG_CONTENT!) as LaunchConfig;
+    expect(config.model).toBe('fake/m1');
+    expect(Object.keys(config.provider.fake.models)).toEqual(['m1']);
+    expect(config.permission).toEqual({ bash: 'allow' });
+    expect(config.instructions).toBeUndefined();
+    expect(launch.env!.XDG_DATA_HOME).toBeDefined();
+    expect(logger.lines().join('\n')).toContain("opencode: profile projected as nothing; host options kept over the profile's model, permissionMode, useHostConfig");
   });
 });

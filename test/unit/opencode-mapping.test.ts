@@ -53,6 +53,15 @@ describe('OpenCode ACP updates → provider events', () => {
     ]);
   });
 
+  it('a call to a tool OpenCode does not offer (denied as a whole) fails, though OpenCode reports its `invalid` stand-in completed', () => {
+    const { m, events } = mapper();
+    const error = "Model tried to call unavailable tool 'bash'. Available tools: edit, read.";
+    m.update(update({ sessionUpdate: 'tool_call', toolCallId: 't1', title: 'bash', status: 'pending', rawInput: {} }));
+    m.update(update({ sessionUpdate: 'tool_call_update', toolCallId: 't1', status: 'in_progress', rawInput: { tool: 'bash', error } }));
+    m.update(update({ sessionUpdate: 'tool_call_update', toolCallId: 't1', status: 'completed', rawInput: { tool: 'bash', error } }));
+    expect(events.map((e) => (e.type === 'tool' ? e.status : e.type))).toEqual(['started', 'failed']);
+  });
+
   it('a denied call fails; a call the turn left open is failed at its end; unknown kinds and non-text content are ignored', () => {
     const { m, events } = mapper();
     m.update(update({ sessionUpdate: 'tool_call', toolCallId: 't1', title: 'bash', status: 'pending', rawInput: {} }));

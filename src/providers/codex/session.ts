@@ -27,6 +27,7 @@ import { McpStartupWatch } from './mcp-startup.js';
 import { completedItemEvent, toolOf } from './mapping.js';
 import { asObject, str } from '../kit/json.js';
 import { JsonRpcClient } from '../kit/json-rpc.js';
+import { HeldEvents, TurnQueue } from '../kit/turn-queue.js';
 
 /** What a session needs beyond its process. */
 export interface CodexSessionSettings {
@@ -82,20 +83,18 @@ export class CodexSession implements ProviderSession {
   /** The last turns that completed (bounded), to tell a late answer from one naming an old turn. */
   readonly #recentlyCompleted: string[] = [];
   #activeTurnId: string | undefined;
-  /** Turns delivered while another runs: held here and started in order when it completes. */
-  readonly #queue: ProviderTurn[] = [];
+  /** Turns delivered while another runs: started in order when it completes (kit/turn-queue.ts). */
+  readonly #queue: TurnQueue;
   /** Text of the latest agent message per turn (the final reply). */
   readonly #lastAgentText = new Map<string, string>();
   /** Items seen started, for summaries of later approval requests. */
   readonly #items = new Map<string, ThreadItem>();
   readonly #approvals = new Map<string, OpenApproval>();
   /**
-   * Events held while a `turn/start` request is in flight. Codex may announce the turn
-   * (`turn/started`) before it answers the request, that is before `deliver()` resolves; the runner
-   * only counts a turn as consumed once its delivery was injected, so the events wait until the
-   * caller of `deliver()` has seen it resolve (one timer tick), and keep their order.
+   * Events held while a `turn/start` request is in flight: Codex may announce the turn
+   * (`turn/started`) before it answers the request, that is before `deliver()` resolves.
    */
-  #held: ProviderEvent[] | undefined;
+  readonly #held: HeldEvents;
   /** The chain of the relay message being answered (see {@link TurnChain}). */
   #chain: TurnChain | undefined;
   /** Turn ids of follow-up turns: their `turn/started` is not a new relay turn. */
@@ -113,6 +112,13 @@ export class CodexSession implements ProviderSession {
     this.#cwd = cwd;
     this.#rpc = new JsonRpcClient(proc, settings.requestTimeoutMs);
     this.exited = proc.exited;
+    this.#held = new HeldEvents(proc);
+    this.#queue = new TurnQueue(proc, {
+      who: 'codex',
+      busy: () => this.#busy(),
+      start: (turn) => this.#startTurn(turn),
+      dispatch: (event) => this.#dispatch(event),
+    });
     const handlers = {
       onServerRequest: (id: number | string, method: string, params: unknown) => this.#onServerRequest(id, method, params),
       onNotification: (method: string, params: unknown) => this.#onNotification(method, params),
@@ -187,17 +193,9 @@ export class CodexSession implements ProviderSession {
 
   // ---- ProviderSession ----------------------------------------------------------------------
 
-  async deliver(turn: ProviderTurn): Promise<void> {
-    if (!this.#proc.running) {
-      throw new ProviderError(`cannot deliver ${turn.deliveryId}: codex is ${this.#proc.stopping ? 'stopping' : 'not running'}`, { data: { pid: this.pid } });
-    }
-    if (this.#busy() || this.#queue.length > 0) {
-      // Queued, not steered (docs/providers.md): each relay message keeps its own turn id and reply.
-      this.#queue.push(turn);
-      this.#logger.debug(COMPONENT, `codex (pid ${this.pid}): queued ${turn.deliveryId} behind the running turn`);
-      return;
-    }
-    await this.#startTurn(turn);
+  deliver(turn: ProviderTurn): Promise<void> {
+    // Queued, not steered (docs/providers.md): each relay message keeps its own turn id and reply.
+    return this.#queue.deliver(turn);
   }
 
   async interrupt(): Promise<void> {
@@ -255,7 +253,7 @@ export class CodexSession implements ProviderSession {
     this.#startingDelivery = turn.deliveryId;
     this.#chain = { deliveryId: turn.deliveryId, firstTurnId: undefined, lastText: undefined, followUps: new FollowUpChain(this.#settings.howToAnswer) };
     this.#interrupted = false;
-    this.#held ??= [];
+    this.#held.hold();
     const params: TurnStartParams = { threadId, input: [{ type: 'text', text: turn.text, text_elements: [] }] };
     try {
       const response = (await this.#rpc.request('turn/start', params)) as TurnStartResponse;
@@ -278,39 +276,18 @@ export class CodexSession implements ProviderSession {
     } finally {
       if (this.#startingDelivery === turn.deliveryId) this.#startingDelivery = undefined;
       this.#completedWhileStarting.clear();
-      this.#proc.deps.clock.setTimeout(() => {
-        this.#releaseHeld();
+      this.#held.afterTick(() => {
+        // Another turn/start went out meanwhile: its own release comes later.
+        if (this.#startingDelivery === undefined) this.#held.release();
         // A turn that completed before this answer could not start the next queued one then.
-        this.#startNextQueued();
-      }, 0);
+        this.#queue.startNext();
+      });
     }
-  }
-
-  #releaseHeld(): void {
-    // Another turn/start went out meanwhile: its own release comes later.
-    if (this.#startingDelivery !== undefined) return;
-    const held = this.#held ?? [];
-    this.#held = undefined;
-    for (const event of held) this.#proc.dispatch(event);
   }
 
   /** Whether a turn runs or is being started (a delivered one or a follow-up). */
   #busy(): boolean {
     return this.#activeTurnId !== undefined || this.#startingDelivery !== undefined || this.#startingFollowUp;
-  }
-
-  /** Start the next queued turn once the thread is free. */
-  #startNextQueued(): void {
-    if (this.#busy() || !this.#proc.running) return;
-    const next = this.#queue.shift();
-    if (!next) return;
-    this.#startTurn(next).catch((error: unknown) => {
-      // The delivery stays "injected"; the runner requeues it if the process goes away.
-      const message = `codex: queued ${next.deliveryId} could not be started: ${describeError(error)}`;
-      this.#logger.error(COMPONENT, message);
-      this.#dispatch({ type: 'warning', message });
-      this.#startNextQueued();
-    });
   }
 
   // ---- what the server sends ---------------------------------------------------------------
@@ -445,7 +422,7 @@ export class CodexSession implements ProviderSession {
       ...(finalText ? { finalText } : {}),
       ...(interrupted ? { interrupted: true } : {}),
     });
-    this.#startNextQueued();
+    this.#queue.startNext();
   }
 
   /** One more turn of the chain (reminder or notes); the chain ends when it does. */
@@ -499,7 +476,6 @@ export class CodexSession implements ProviderSession {
   }
 
   #dispatch(event: ProviderEvent): void {
-    if (this.#held) this.#held.push(event);
-    else this.#proc.dispatch(event);
+    this.#held.dispatch(event);
   }
 }

@@ -62,12 +62,14 @@ export interface OpenCodeConfigInput {
   permission: Readonly<Record<string, OpenCodePermissionRule>>;
   mcp: Readonly<Record<string, OpenCodeMcpServer>>;
   config?: Readonly<Record<string, unknown>> | undefined;
+  /** Instruction files (absolute paths) added to the config's `instructions`, after the caller's own. */
+  instructions?: readonly string[] | undefined;
 }
 
 /**
  * The inline config of a launch (`OPENCODE_CONFIG_CONTENT`): no auto-update, no sharing, the model
  * provider (then only it is enabled), the models, the permission rules, the MCP servers, then the
- * caller's own keys on top.
+ * caller's own keys on top; `instructions` files are appended to the caller's.
  */
 export function openCodeConfig(input: OpenCodeConfigInput): Record<string, unknown> {
   const config: Record<string, unknown> = { autoupdate: false, share: 'disabled' };
@@ -95,7 +97,12 @@ export function openCodeConfig(input: OpenCodeConfigInput): Record<string, unkno
       servers.map(([name, server]) => [name, { type: 'local', command: [...server.command], environment: { ...(server.environment ?? {}) }, enabled: true }]),
     );
   }
-  return { ...config, ...(input.config ?? {}) };
+  const merged: Record<string, unknown> = { ...config, ...(input.config ?? {}) };
+  if (input.instructions?.length) {
+    const own = Array.isArray(merged.instructions) ? (merged.instructions as unknown[]) : [];
+    merged.instructions = [...own, ...input.instructions];
+  }
+  return merged;
 }
 
 /**

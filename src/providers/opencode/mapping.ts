@@ -9,6 +9,18 @@ interface ToolCall {
   summary: string;
   started: boolean;
   settled: boolean;
+  /** OpenCode ran its `invalid` tool instead: the model called a tool it does not offer. */
+  refused: boolean;
+}
+
+/**
+ * The input OpenCode gives its `invalid` tool when the model calls a tool it does not offer (one
+ * the permission rules deny as a whole, e.g. a profile's disallowed tool): `{ tool, error }`. That
+ * call "completes" with the error as its output; for the mirror it failed.
+ */
+function isRefusal(input: unknown): boolean {
+  const o = asObject(input);
+  return o !== undefined && typeof o.tool === 'string' && typeof o.error === 'string' && /unavailable tool/.test(o.error);
 }
 
 /**
@@ -20,7 +32,7 @@ interface ToolCall {
  * arrives or the turn ends, so the mirror shows whole paragraphs in the order they happened. A
  * tool call is announced `pending` without its input (`tool_call`, title = the tool's name), then
  * `in_progress` with it (title = the command): the `tool` `started` event waits for the input;
- * `completed` / `failed` settle it once. Everything else (`plan`, `available_commands_update`,
+ * `completed` / `failed` settle it once (a call OpenCode refused as an unavailable tool fails). Everything else (`plan`, `available_commands_update`,
  * mode and config updates, echoed `user_message_chunk`s, kinds a newer OpenCode adds) is ignored.
  */
 export class UpdateMapper {
@@ -93,13 +105,16 @@ export class UpdateMapper {
     const hasInput = asObject(input) !== undefined && Object.keys(input as Json).some((k) => k !== 'cwd');
     let tool = this.#tools.get(id);
     if (!tool) {
-      tool = { name: str(update.title) ?? str(update.kind) ?? 'tool', summary: '', started: false, settled: false };
+      tool = { name: str(update.title) ?? str(update.kind) ?? 'tool', summary: '', started: false, settled: false, refused: false };
       this.#tools.set(id, tool);
     }
-    if (hasInput) tool.summary = summarizeToolInput(input);
+    if (hasInput) {
+      tool.summary = summarizeToolInput(input);
+      tool.refused = isRefusal(input);
+    }
     else if (tool.summary === '' && update.sessionUpdate === 'tool_call_update' && str(update.title)) tool.summary = str(update.title) ?? '';
     if (tool.settled) return;
-    const settled = status === 'completed' ? 'completed' : status === 'failed' ? 'failed' : undefined;
+    const settled = status === 'completed' ? (tool.refused ? 'failed' : 'completed') : status === 'failed' ? 'failed' : undefined;
     if (!tool.started && (hasInput || settled)) {
       tool.started = true;
       this.emit({ type: 'tool', name: tool.name, summary: tool.summary, status: 'started' });

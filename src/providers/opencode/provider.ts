@@ -1,4 +1,4 @@
-import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ProviderAdapter, ProviderDeps, ProviderLaunch, ProviderSession } from '../../ports/provider.js';
@@ -18,6 +18,7 @@ import {
   type OpenCodePermissionRule,
 } from './config.js';
 import { OpenCodeSession } from './session.js';
+import { OPENCODE_PROFILE_FIELDS, logOpenCodeProfile, openCodeProfileSettings, type OpenCodeProfileProjection } from './profile.js';
 
 export { OPENCODE_DEFAULT_PERMISSION, type OpenCodeMcpServer, type OpenCodeModelProvider, type OpenCodePermissionRule } from './config.js';
 
@@ -99,7 +100,9 @@ const CLIENT_VERSION = '1';
  * failed; the answer → `usage` and `turn.completed` (the last message as `finalText`; `cancelled`
  * → `interrupted`). `session/request_permission` goes to the runner's permission relay (or, outside
  * a runner, becomes a `permission` event); allow picks OpenCode's allow-once option, anything else
- * reject-once (fail closed). A turn delivered while another runs is queued. `interrupt()` sends
+ * reject-once (fail closed). The relay's profile (`launch.profile`) sets the model, the permission
+ * rules and an instructions file unless the host chose (docs/providers.md "Profile projection").
+ * A turn delivered while another runs is queued. `interrupt()` sends
  * `session/cancel`; `stop()` closes stdin (OpenCode exits), then signals.
  * @public
  */
@@ -123,17 +126,20 @@ export function createOpenCodeProvider(options: OpenCodeProviderOptions = {}): P
     testedVersion: settings.testedVersion,
     timeoutMs: settings.versionTimeoutMs,
   });
-  const configFor = (launchEnv: Readonly<Record<string, string>>): string => {
+  const configFor = (launchEnv: Readonly<Record<string, string>>, fromProfile: OpenCodeProfileProjection, instructionsFile: string | undefined): string => {
     const mcp: Record<string, OpenCodeMcpServer> = { ...(options.mcpServers ?? {}) };
     if (options.relayTools !== false && launchEnv.AGENT_RELAY_RUNNER_PORT) mcp[RELAY_TOOLS_SERVER] = relayToolsMcpServer(launchEnv);
+    const provider = options.modelProvider;
+    const extraModel = fromProfile.providerModel;
     return JSON.stringify(
       openCodeConfig({
-        model: options.model,
+        model: options.model ?? fromProfile.model,
         smallModel: options.smallModel,
-        modelProvider: options.modelProvider,
-        permission: options.permission ?? OPENCODE_DEFAULT_PERMISSION,
+        modelProvider: provider && extraModel !== undefined && !provider.models.includes(extraModel) ? { ...provider, models: [...provider.models, extraModel] } : provider,
+        permission: fromProfile.permission ?? options.permission ?? OPENCODE_DEFAULT_PERMISSION,
         mcp,
         config: options.config,
+        instructions: instructionsFile === undefined ? undefined : [instructionsFile],
       }),
     );
   };
@@ -153,15 +159,34 @@ export function createOpenCodeProvider(options: OpenCodeProviderOptions = {}): P
   return {
     name: 'opencode',
     capabilities: STRUCTURED_PROVIDER_CAPABILITIES,
+    profileFields: OPENCODE_PROFILE_FIELDS,
 
     checkVersion: (deps: ProviderDeps): Promise<string> => version.run(deps),
 
     async start(launch: ProviderLaunch, deps: ProviderDeps): Promise<ProviderSession> {
-      const state = await resolveStateDir();
+      const fromProfile = openCodeProfileSettings(launch.profile, {
+        model: options.model,
+        permission: options.permission,
+        config: options.config,
+        modelProviderId: options.modelProvider?.id,
+        stateDir: options.stateDir !== undefined,
+      });
+      logOpenCodeProfile(deps.logger, launch.profile, fromProfile);
+      const state = fromProfile.hostDirs ? undefined : await resolveStateDir();
       if (state !== undefined) for (const sub of ['data', 'config', 'cache', 'state']) await mkdir(join(state, sub), { recursive: true, mode: 0o700 });
       const runTmp = await mkdtemp(join(state ?? tmpdir(), state ? 'tmp-' : 'agent-relay-opencode-tmp-'));
       const removeRunTmp = () => rm(runTmp, { recursive: true, force: true }).catch(() => undefined);
-      const env: Record<string, string> = { ...launch.env, ...settings.env, ...openCodeEnv(state, runTmp, configFor({ ...launch.env, ...settings.env })) };
+      // OpenCode's `instructions` takes file paths: the profile's text lives in the run's own TMPDIR.
+      let instructionsFile: string | undefined;
+      if (fromProfile.instructions !== undefined) {
+        instructionsFile = join(runTmp, 'relay-profile-instructions.md');
+        await writeFile(instructionsFile, fromProfile.instructions, { mode: 0o600 }).catch(async (error: unknown) => {
+          await removeRunTmp();
+          throw error;
+        });
+      }
+      const hostEnv = { ...launch.env, ...settings.env };
+      const env: Record<string, string> = { ...hostEnv, ...openCodeEnv(state, runTmp, configFor(hostEnv, fromProfile, instructionsFile)) };
       let child;
       try {
         child = await spawnProviderProcess(deps, { command, args: ['acp', ...settings.extraArgs, ...(launch.extraArgs ?? [])], cwd: launch.cwd, env }, 'opencode acp');

@@ -6,6 +6,7 @@ import { asObject, num, str } from '../kit/json.js';
 import { JsonRpcClient } from '../kit/json-rpc.js';
 import type { JsonLinesProcess } from '../kit/process-session.js';
 import { COMPONENT, shorten, summarizeToolInput } from '../kit/text.js';
+import { HeldEvents, TurnQueue } from '../kit/turn-queue.js';
 import { UpdateMapper } from './mapping.js';
 
 /** ACP protocol version this client speaks. */
@@ -43,15 +44,11 @@ export class OpenCodeSession implements ProviderSession {
   #loading = false;
   #active: ActiveTurn | undefined;
   #turns = 0;
-  /** Turns delivered while another runs: held here and prompted in order when it ends. */
-  readonly #queue: ProviderTurn[] = [];
+  /** Turns delivered while another runs: prompted in order when it ends (kit/turn-queue.ts). */
+  readonly #queue: TurnQueue;
   readonly #permissions = new Map<string, OpenPermission>();
-  /**
-   * Events held from the moment a prompt is written until the `turn.started` of its delivery went
-   * out, one timer tick after `deliver()` resolved (the runner counts a turn as consumed only once
-   * its delivery was injected); they keep their order.
-   */
-  #held: ProviderEvent[] | undefined;
+  /** Events held from the moment a prompt is written until its `turn.started` went out. */
+  readonly #held: HeldEvents;
 
   constructor(proc: JsonLinesProcess, requestTimeoutMs: number, cwd: string) {
     this.#proc = proc;
@@ -59,6 +56,13 @@ export class OpenCodeSession implements ProviderSession {
     this.exited = proc.exited;
     this.#cwd = cwd;
     this.#rpc = new JsonRpcClient(proc, requestTimeoutMs);
+    this.#held = new HeldEvents(proc);
+    this.#queue = new TurnQueue(proc, {
+      who: 'opencode',
+      busy: () => this.#active !== undefined,
+      start: (turn) => this.#prompt(turn),
+      dispatch: (event) => this.#dispatch(event),
+    });
     this.#mapper = new UpdateMapper((event) => this.#dispatch(event));
     const handlers = {
       onServerRequest: (id: number | string, method: string, params: unknown) => this.#onServerRequest(id, method, params),
@@ -113,29 +117,24 @@ export class OpenCodeSession implements ProviderSession {
 
   // ---- ProviderSession ----------------------------------------------------------------------
 
-  async deliver(turn: ProviderTurn): Promise<void> {
-    if (!this.#proc.running) {
-      throw new ProviderError(`cannot deliver ${turn.deliveryId}: opencode is ${this.#proc.stopping ? 'stopping' : 'not running'}`, { data: { pid: this.pid } });
-    }
-    if (this.#active !== undefined || this.#queue.length > 0) {
-      // One relay message = one turn: later ones wait for this one to end (midTurnMessages 'queue').
-      this.#queue.push(turn);
-      this.#logger.debug(COMPONENT, `opencode (pid ${this.pid}): queued ${turn.deliveryId} behind the running turn`);
-      return;
-    }
-    await this.#prompt(turn);
+  deliver(turn: ProviderTurn): Promise<void> {
+    // One relay message = one turn: later ones wait for this one to end (midTurnMessages 'queue').
+    return this.#queue.deliver(turn);
   }
 
   async interrupt(): Promise<void> {
     const sessionId = this.#sessionId;
     if (!this.#proc.running || sessionId === undefined || this.#active === undefined) return;
-    // ACP: after session/cancel the client answers its open permission requests `cancelled`; the
-    // prompt then ends with stopReason `cancelled`.
-    this.#cancelPermissions(undefined);
+    // ACP: the client sends session/cancel, then answers its open permission requests `cancelled`;
+    // the prompt then ends with stopReason `cancelled`. In that order: answered first, the agent
+    // could take the `cancelled` answer as a refused tool and end the turn normally (`end_turn`)
+    // before it reads the cancel, and the runner would not see the turn as interrupted.
     try {
       await this.#rpc.notify('session/cancel', { sessionId });
     } catch (error) {
       this.#logger.warn(COMPONENT, `opencode (pid ${this.pid}): cancel failed: ${describeError(error)}`);
+    } finally {
+      this.#cancelPermissions(undefined);
     }
   }
 
@@ -171,7 +170,7 @@ export class OpenCodeSession implements ProviderSession {
     this.#turns += 1;
     const active: ActiveTurn = { deliveryId: turn.deliveryId, turnId: `opencode-turn-${this.#turns}`, written: false };
     this.#active = active;
-    this.#held = [];
+    this.#held.hold();
     // The answer to session/prompt is the end of the turn, however long it runs: no timeout.
     const { sent, result } = this.#rpc.send('session/prompt', { sessionId, prompt: [{ type: 'text', text: turn.text }] }, { timeoutMs: false });
     result.then(
@@ -182,17 +181,12 @@ export class OpenCodeSession implements ProviderSession {
       await sent;
     } catch (error) {
       this.#active = undefined;
-      this.#held = undefined;
+      this.#held.drop();
       throw new ProviderError(`cannot deliver ${turn.deliveryId} to opencode: ${describeError(error)}`, { data: { pid: this.pid }, cause: error });
     }
     active.written = true;
     this.#logger.debug(COMPONENT, `opencode (pid ${this.pid}): delivered ${turn.deliveryId} as ${active.turnId}`);
-    this.#proc.deps.clock.setTimeout(() => {
-      const held = this.#held ?? [];
-      this.#held = undefined;
-      this.#proc.dispatch({ type: 'turn.started', deliveryId: active.deliveryId, turnId: active.turnId });
-      for (const event of held) this.#proc.dispatch(event);
-    }, 0);
+    this.#held.afterTick(() => this.#held.release({ type: 'turn.started', deliveryId: active.deliveryId, turnId: active.turnId }));
   }
 
   #onTurnEnded(turn: ActiveTurn, answer: unknown, error: unknown): void {
@@ -219,20 +213,7 @@ export class OpenCodeSession implements ProviderSession {
       ...(finalText !== undefined && !interrupted ? { finalText } : {}),
       ...(interrupted ? { interrupted: true } : {}),
     });
-    this.#promptNextQueued();
-  }
-
-  #promptNextQueued(): void {
-    if (this.#active !== undefined || !this.#proc.running) return;
-    const next = this.#queue.shift();
-    if (!next) return;
-    this.#prompt(next).catch((error: unknown) => {
-      // The delivery stays "injected"; the runner requeues it if the process goes away.
-      const message = `opencode: queued ${next.deliveryId} could not be prompted: ${describeError(error)}`;
-      this.#logger.error(COMPONENT, message);
-      this.#dispatch({ type: 'warning', message });
-      this.#promptNextQueued();
-    });
+    this.#queue.startNext();
   }
 
   // ---- what OpenCode sends -----------------------------------------------------------------
@@ -307,7 +288,6 @@ export class OpenCodeSession implements ProviderSession {
   }
 
   #dispatch(event: ProviderEvent): void {
-    if (this.#held) this.#held.push(event);
-    else this.#proc.dispatch(event);
+    this.#held.dispatch(event);
   }
 }
