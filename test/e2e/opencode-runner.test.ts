@@ -34,6 +34,12 @@ function script(call: FakeOpenAICall): FakeOpenAIResponse {
   const lastLine = text.trim().split('\n').at(-1) ?? '';
   const shell = /\[shell:([^\]]+)\]/.exec(text);
   const slow = /\[slow:(\d+)\]/.exec(text);
+  if (text.includes('[send-script]')) {
+    if (call.afterToolOutput) return { output: [{ type: 'text', text: `send said: ${lastMessageText(call).includes('queued for') ? 'queued' : 'failed'}` }] };
+    // The command exactly as the message header names it: the PATH-free script, by absolute path.
+    const named = /or (\S+) --to (\S+) --reply-to ([^\s\]·]+)/.exec(text);
+    return { output: [{ type: 'shell', command: `${named?.[1] ?? 'missing-script'} --to ${named?.[2] ?? 'nobody'} --reply-to ${named?.[3] ?? 'none'} answered-through-the-send-script` }] };
+  }
   if (text.includes('[mcp-reply]')) {
     if (call.afterToolOutput) return { output: [{ type: 'text', text: `tool said: ${lastMessageText(call).includes('"error"') ? 'error' : 'ok'}` }] };
     const messageId = /\[relay message (\S+) from/.exec(text)?.[1] ?? 'unknown';
@@ -192,6 +198,17 @@ describe('OpenCode (opencode acp) end to end (real CLI, fake OpenAI chat complet
     await waitFor(() => r.runner.status.state === 'idle', 'idle after all turns', WAIT);
     expect(r.sessionMessages().filter((m) => m.entry === 'reply')).toHaveLength(3);
   }, 240_000);
+
+  it('answered through the PATH-free send script the header names: runs without a permission request, the reply reaches the sender', async () => {
+    rig = await startOpenCodeRig(script);
+    const r = rig;
+    await r.runner.start();
+    const agentId = r.runner.agentId!;
+    const sent = r.relay.sendToAgent(agentId, { from: 'alice', body: 'please answer [send-script]', expectsReply: true });
+    const reply = await waitFor(() => r.relay.listMessages().find((m) => m.kind !== 'session' && m.replyTo === sent.id), 'the reply at alice', WAIT);
+    expect(reply.body).toBe('answered-through-the-send-script');
+    expect(r.relay.permissions(agentId)).toEqual([]);
+  }, 180_000);
 
   it('the default rules: answering with `agent-relay-runner send` runs without asking, any other shell command is asked', async () => {
     rig = await startOpenCodeRig(script);

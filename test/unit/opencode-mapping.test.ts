@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ProviderEvent } from '../../src/ports/provider.js';
 import { UpdateMapper } from '../../src/providers/opencode/mapping.js';
-import { OPENCODE_DEFAULT_PERMISSION, openCodeConfig, openCodeEnv } from '../../src/providers/opencode/config.js';
+import { OPENCODE_DEFAULT_PERMISSION, allowSendScript, openCodeConfig, openCodeEnv } from '../../src/providers/opencode/config.js';
 
 const update = (u: Record<string, unknown>) => ({ sessionId: 'ses_1', update: u });
 const chunk = (kind: string, text: string) => update({ sessionUpdate: kind, messageId: 'm', content: { type: 'text', text } });
@@ -115,5 +115,15 @@ describe('OpenCode config and environment', () => {
     const own = openCodeEnv(undefined, '/tmp/t', '{}');
     expect(own.XDG_DATA_HOME).toBeUndefined();
     expect(own.TMPDIR).toBe('/tmp/t');
+  });
+
+  it('allowing `agent-relay-runner send` also allows the PATH-free send script by its absolute path', () => {
+    const rules = allowSendScript(OPENCODE_DEFAULT_PERMISSION, '/tmp/scratch/agent-relay-send');
+    expect(rules.bash).toEqual({ '*': 'ask', 'agent-relay-runner send *': 'allow', '/tmp/scratch/agent-relay-send *': 'allow' });
+    expect(rules.edit).toBe('ask');
+    // Rules that do not allow send by name are left alone (a host that denies shell keeps it denied).
+    const denied = { bash: 'deny' as const };
+    expect(allowSendScript(denied, '/tmp/scratch/agent-relay-send')).toBe(denied);
+    expect(allowSendScript(OPENCODE_DEFAULT_PERMISSION, undefined)).toBe(OPENCODE_DEFAULT_PERMISSION);
   });
 });

@@ -41,6 +41,9 @@ export interface OpenCodeMcpServer {
   environment?: Readonly<Record<string, string>>;
 }
 
+/** The shell pattern that lets `agent-relay-runner send …` run without asking. */
+export const SEND_PATTERN = 'agent-relay-runner send *';
+
 /**
  * The permission rules used when none are given: shell commands, file edits and web fetches are
  * asked for (and so relayed) — except `agent-relay-runner send …`, the agent's way to answer on the
@@ -49,10 +52,24 @@ export interface OpenCodeMcpServer {
  * @public
  */
 export const OPENCODE_DEFAULT_PERMISSION: Readonly<Record<string, OpenCodePermissionRule>> = Object.freeze({
-  bash: Object.freeze({ '*': 'ask', 'agent-relay-runner send *': 'allow' }),
+  bash: Object.freeze({ '*': 'ask', [SEND_PATTERN]: 'allow' }),
   edit: 'ask',
   webfetch: 'ask',
 });
+
+/**
+ * Rules in which allowing `agent-relay-runner send` also allows the PATH-free send script the turn
+ * text names (`<scratch>/agent-relay-send`): the agent answers by whichever path it was told.
+ * Rules that do not allow `send` by name are returned as they are.
+ */
+export function allowSendScript(
+  permission: Readonly<Record<string, OpenCodePermissionRule>>,
+  scriptCommand: string | undefined,
+): Readonly<Record<string, OpenCodePermissionRule>> {
+  const bash = permission.bash;
+  if (scriptCommand === undefined || typeof bash !== 'object' || bash[SEND_PATTERN] !== 'allow') return permission;
+  return { ...permission, bash: { ...bash, [`${scriptCommand} *`]: 'allow' } };
+}
 
 /** What {@link openCodeConfig} builds the config from. */
 export interface OpenCodeConfigInput {

@@ -1,7 +1,7 @@
 import type { Logger } from '../../ports/logger.js';
 import type { ProviderProfile, ProviderProfileField } from '../../ports/provider.js';
 import { COMPONENT } from '../kit/text.js';
-import { OPENCODE_DEFAULT_PERMISSION, type OpenCodePermissionRule } from './config.js';
+import { OPENCODE_DEFAULT_PERMISSION, SEND_PATTERN, type OpenCodePermissionRule } from './config.js';
 
 /** Every profile field: OpenCode has a config key for each (docs/providers.md "Profile projection"). */
 export const OPENCODE_PROFILE_FIELDS: readonly ProviderProfileField[] = ['model', 'permissionMode', 'allowedTools', 'disallowedTools', 'extraInstructions', 'useHostConfig'];
@@ -11,7 +11,7 @@ type Rules = Record<string, OpenCodePermissionRule>;
 
 // `agent-relay-runner send …` is the agent's way to answer on the relay: every mode that asks or
 // denies shell commands still lets it through, as the default rules do.
-const SEND = 'agent-relay-runner send *';
+const SEND = SEND_PATTERN;
 const shell = (rest: Action): OpenCodePermissionRule => (rest === 'allow' ? 'allow' : { '*': rest, [SEND]: 'allow' });
 
 /**

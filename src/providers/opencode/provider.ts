@@ -8,8 +8,9 @@ import { resolveProcessOptions, STRUCTURED_PROVIDER_CAPABILITIES, type ProcessPr
 import { JsonLinesProcess, spawnProviderProcess } from '../kit/process-session.js';
 import { COMPONENT } from '../kit/text.js';
 import { VersionCheck } from '../kit/version.js';
-import { RELAY_TOOLS_ENV_NAMES, RELAY_TOOLS_SERVER, relayToolsServer } from '../kit/relay-tools.js';
+import { RELAY_TOOLS_ENV_NAMES, RELAY_TOOLS_SERVER, relayToolsServer, sendScriptCommand } from '../kit/relay-tools.js';
 import {
+  allowSendScript,
   OPENCODE_DEFAULT_PERMISSION,
   openCodeConfig,
   openCodeEnv,
@@ -136,7 +137,10 @@ export function createOpenCodeProvider(options: OpenCodeProviderOptions = {}): P
         model: options.model ?? fromProfile.model,
         smallModel: options.smallModel,
         modelProvider: provider && extraModel !== undefined && !provider.models.includes(extraModel) ? { ...provider, models: [...provider.models, extraModel] } : provider,
-        permission: fromProfile.permission ?? options.permission ?? OPENCODE_DEFAULT_PERMISSION,
+        permission: allowSendScript(
+          fromProfile.permission ?? options.permission ?? OPENCODE_DEFAULT_PERMISSION,
+          launchEnv.AGENT_RELAY_SCRATCH_DIR ? sendScriptCommand(launchEnv.AGENT_RELAY_SCRATCH_DIR) : undefined,
+        ),
         mcp,
         config: options.config,
         instructions: instructionsFile === undefined ? undefined : [instructionsFile],
