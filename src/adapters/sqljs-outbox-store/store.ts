@@ -23,7 +23,8 @@ import { ClosedError, InvalidArgumentError, StoreError, isRunnerError } from '..
 import { createStderrLogger } from '../tslog-logger.js';
 import { validateListOptions, validateNewRows, validatePatch } from '../memory-outbox-store.js';
 import { DIR_MODE, errorText, installSnapshot } from './files.js';
-import { JournalWriter, headerLine, hybridDurableWrite, type DurableWrite, type JournalOp, type JournalRow } from './journal.js';
+import { JournalWriter, headerLine, type DurableWrite, type JournalOp, type JournalRow } from './journal.js';
+import { createAdaptiveDurableWrite } from './durable-write.js';
 import { recover, type StoreFiles } from './recovery.js';
 import { RowIndex } from './row-index.js';
 import { acquireStoreLock, releaseStoreLock } from './lock.js';
@@ -91,8 +92,8 @@ const DB_APPLY_SLICE = 64;
 const DB_APPLY_INLINE = 16 * 1024;
 
 /**
- * The sql.js store. `durableWrite` is how group commits reach the disk; only the benchmark passes
- * another one.
+ * The sql.js store. `durableWrite` is how group commits reach the disk (default: the adaptive
+ * policy of `durable-write.ts`, timed by the store's clock); only the benchmark passes another one.
  * @internal
  */
 export class SqlJsOutboxStore implements OutboxStore {
@@ -121,7 +122,7 @@ export class SqlJsOutboxStore implements OutboxStore {
   #checkpointing: Promise<void> | undefined;
   #applyTimer: TimerHandle | undefined;
 
-  constructor(options: SqlJsOutboxStoreOptions, durableWrite: DurableWrite = hybridDurableWrite) {
+  constructor(options: SqlJsOutboxStoreOptions, durableWrite?: DurableWrite) {
     if (typeof options?.path !== 'string' || options.path === '') {
       throw new InvalidArgumentError('createSqlJsOutboxStore: path must be a non-empty string');
     }
@@ -149,7 +150,8 @@ export class SqlJsOutboxStore implements OutboxStore {
         },
         committed: () => this.#afterCommit(),
       },
-      durableWrite,
+      // Default: main-thread fdatasync for lone commits on a disk measured fast, else the threadpool.
+      durableWrite ?? createAdaptiveDurableWrite(this.#clock),
     );
   }
 
