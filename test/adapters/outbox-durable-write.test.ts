@@ -33,7 +33,7 @@ describe('adaptive durable write (policy)', () => {
   it('uses the threadpool until a full window of fast syncs is measured, then syncs lone commits on the main thread', async () => {
     const clock = createFakeClock();
     const s = scripted(clock);
-    const write = createAdaptiveDurableWrite(clock, { window: 4, fastMeanMs: 0.5, slowMs: 2 }, s.modes);
+    const write = createAdaptiveDurableWrite(clock, { window: 4, fastMeanMs: 0.5, slowMs: 2, streakMs: 1000 }, s.modes);
     for (let i = 0; i < 4; i++) await write(3, bytes, true);
     expect(s.used).toEqual(['threadpool', 'threadpool', 'threadpool', 'threadpool']);
     expect(write.syncAllowed()).toBe(true);
@@ -44,7 +44,7 @@ describe('adaptive durable write (policy)', () => {
   it('never syncs a commit that is not lone on the main thread, however fast the disk', async () => {
     const clock = createFakeClock();
     const s = scripted(clock);
-    const write = createAdaptiveDurableWrite(clock, { window: 2, fastMeanMs: 0.5, slowMs: 2 }, s.modes);
+    const write = createAdaptiveDurableWrite(clock, { window: 2, fastMeanMs: 0.5, slowMs: 2, streakMs: 1000 }, s.modes);
     for (let i = 0; i < 2; i++) await write(3, bytes, true);
     expect(write.syncAllowed()).toBe(true);
     await write(3, bytes, false);
@@ -55,7 +55,7 @@ describe('adaptive durable write (policy)', () => {
   it('switches to the threadpool at once after one slow sync, for a whole window, then back', async () => {
     const clock = createFakeClock();
     const s = scripted(clock);
-    const write = createAdaptiveDurableWrite(clock, { window: 4, fastMeanMs: 0.5, slowMs: 2 }, s.modes);
+    const write = createAdaptiveDurableWrite(clock, { window: 4, fastMeanMs: 0.5, slowMs: 2, streakMs: 1000 }, s.modes);
     for (let i = 0; i < 4; i++) await write(3, bytes, true);
     s.used.length = 0;
     s.script.push(0, 2); // a fast main-thread sync, then one of 2 ms
@@ -72,7 +72,7 @@ describe('adaptive durable write (policy)', () => {
   it('a slow sync on the threadpool restarts the window too', async () => {
     const clock = createFakeClock();
     const s = scripted(clock);
-    const write = createAdaptiveDurableWrite(clock, { window: 4, fastMeanMs: 0.5, slowMs: 2 }, s.modes);
+    const write = createAdaptiveDurableWrite(clock, { window: 4, fastMeanMs: 0.5, slowMs: 2, streakMs: 1000 }, s.modes);
     s.script.push(0, 0, 0, 75); // the 4th would have filled the window
     for (let i = 0; i < 4; i++) await write(3, bytes, true);
     expect(write.syncAllowed()).toBe(false);
@@ -84,7 +84,7 @@ describe('adaptive durable write (policy)', () => {
   it('judges sub-millisecond syncs by the mean of whole-ms readings over the window', async () => {
     const clock = createFakeClock();
     const s = scripted(clock);
-    const write = createAdaptiveDurableWrite(clock, { window: 8, fastMeanMs: 0.5, slowMs: 2 }, s.modes);
+    const write = createAdaptiveDurableWrite(clock, { window: 8, fastMeanMs: 0.5, slowMs: 2, streakMs: 1000 }, s.modes);
     // Five of eight syncs read 1 ms (mean 0.625 ms): too slow on average, though none is slow alone.
     s.script.push(1, 1, 1, 1, 1, 0, 0, 0);
     for (let i = 0; i < 8; i++) await write(3, bytes, true);
@@ -103,7 +103,7 @@ describe('adaptive durable write (policy)', () => {
     const steps: number[] = [];
     const clock = { ...createFakeClock(), now: () => t };
     const step = () => void (t += steps.shift() ?? 0);
-    const write = createAdaptiveDurableWrite(clock, { window: 2, fastMeanMs: 0.5, slowMs: 2 }, { sync: step, threadpool: async () => step() });
+    const write = createAdaptiveDurableWrite(clock, { window: 2, fastMeanMs: 0.5, slowMs: 2, streakMs: 1000 }, { sync: step, threadpool: async () => step() });
     steps.push(-5000, 0);
     await write(3, bytes, true);
     await write(3, bytes, true);
@@ -113,9 +113,24 @@ describe('adaptive durable write (policy)', () => {
     expect(write.syncAllowed()).toBe(false);
   });
 
+  it('ends a run of main-thread syncs after streakMs with one threadpool commit, so the event loop turns', async () => {
+    const clock = createFakeClock();
+    const s = scripted(clock);
+    const write = createAdaptiveDurableWrite(clock, { window: 2, fastMeanMs: 0.5, slowMs: 2, streakMs: 4 }, s.modes);
+    await write(3, bytes, true);
+    await write(3, bytes, true);
+    s.used.length = 0;
+    // The caller works 1 ms between commits: syncs at t+0..3 are in the streak, t+4 is not.
+    for (let i = 0; i < 6; i++) {
+      await write(3, bytes, true);
+      clock.advance(1);
+    }
+    expect(s.used).toEqual(['sync', 'sync', 'sync', 'sync', 'threadpool', 'sync']);
+  });
+
   it('a failed sync rejects the commit', async () => {
     const clock = createFakeClock();
-    const write = createAdaptiveDurableWrite(clock, { window: 1, fastMeanMs: 0.5, slowMs: 2 }, {
+    const write = createAdaptiveDurableWrite(clock, { window: 1, fastMeanMs: 0.5, slowMs: 2, streakMs: 1000 }, {
       sync() {
         throw new Error('EIO');
       },

@@ -54,10 +54,17 @@ export interface AdaptivePolicy {
   fastMeanMs: number;
   /** One sync taking at least this (ms) empties the window: threadpool until it is full again (default 2). */
   slowMs: number;
+  /**
+   * Main-thread syncs in a row stop once this long (ms) has passed since the first of them: the
+   * next lone commit goes to the threadpool, which lets the event loop turn (default 4). Without
+   * it, a caller awaiting appends one after another would never yield to timers or I/O: a
+   * synchronous sync resolves its promise in the same macrotask.
+   */
+  streakMs: number;
 }
 
 /** The product's policy. @internal */
-export const DEFAULT_ADAPTIVE_POLICY: AdaptivePolicy = { window: 32, fastMeanMs: 0.5, slowMs: 2 };
+export const DEFAULT_ADAPTIVE_POLICY: AdaptivePolicy = { window: 32, fastMeanMs: 0.5, slowMs: 2, streakMs: 4 };
 
 /** A {@link DurableWrite} that also says which mode its next lone commit would use (for tests). @internal */
 export interface AdaptiveDurableWrite extends DurableWrite {
@@ -72,18 +79,20 @@ export interface AdaptiveDurableWrite extends DurableWrite {
  * milliseconds; the mean over a window resolves sub-millisecond syncs statistically, since a
  * 0.2 ms sync reads as 1 ms about one time in five and as 0 otherwise). A commit syncs on the main
  * thread only when (1) it is lone, (2) the last `window` syncs are all measured and (3) their
- * mean is at most `fastMeanMs`. Any single sync of `slowMs` or more empties the window, so the
+ * mean is at most `fastMeanMs`, and (4) fewer than `streakMs` have passed since the first of the
+ * main-thread syncs in a row (every threadpool commit ends a streak: the event loop turns while
+ * it waits). Any single sync of `slowMs` or more empties the window, so the
  * next `window` commits all go to the threadpool (and are measured there) before the main thread
  * is used again. A commit that is not lone (a burst, or records that queued behind a sync in
  * flight) always uses the threadpool. A store starts on the threadpool until its first window is
  * full.
  *
- * Worst case for the event loop: one synchronous sync. It is only started after `window` syncs
- * averaging at most `fastMeanMs` with none at `slowMs` or more, but a disk that turns slow at that
- * moment can still make that one sync take as long as the disk's slowest fdatasync (tens of ms
- * under heavy disk load); the next `window` commits then go to the threadpool. Outside such a
- * sudden change the loop is blocked under `slowMs` per lone commit (a longer one empties the window),
- * and on average at most `fastMeanMs`.
+ * How long the event loop can be held: normally under `streakMs` + `slowMs` + 1 ms (the clock's
+ * granularity) — 7 ms by default — counting the caller's own work between the commits of a
+ * streak. The unbounded case is a disk that turns slow just as a main-thread sync starts: that
+ * one sync lasts as long as the disk's fdatasync (7–75 ms was seen under heavy disk load on the
+ * development machine), after which the next `window` commits go to the threadpool. A sync
+ * started on the main thread cannot be cut short; the policy only makes that rare.
  * @internal
  */
 export function createAdaptiveDurableWrite(
@@ -112,12 +121,15 @@ export function createAdaptiveDurableWrite(
     next = (next + 1) % policy.window;
   };
   const syncAllowed = () => count === policy.window && sum <= policy.fastMeanMs * policy.window;
+  let streakStart: number | undefined; // clock time of the first main-thread sync in a row
 
   const write = async (fd: number, bytes: Uint8Array, lone: boolean): Promise<void> => {
     const start = clock.now();
-    if (lone && syncAllowed()) {
+    if (lone && syncAllowed() && (streakStart === undefined || (start - streakStart < policy.streakMs && start >= streakStart))) {
+      streakStart ??= start;
       modes.sync(fd, bytes);
     } else {
+      streakStart = undefined;
       await modes.threadpool(fd, bytes);
     }
     record(clock.now() - start);
