@@ -1,6 +1,10 @@
 /**
- * The store's default way for a group commit to reach the disk: an adaptive choice, commit by
- * commit, between a synchronous `fdatasync` on the main thread and one on the libuv threadpool.
+ * An adaptive way for a group commit to reach the disk: a choice, commit by commit, between a
+ * synchronous `fdatasync` on the main thread and one on the libuv threadpool. Not the store's
+ * default (that is `hybridDurableWrite`, always the threadpool): `bench/outbox.ts` measures it
+ * beside the others, and on the loaded development machine it did not reliably reach the issue-9
+ * bar (sequential ≥ 0.85 × the write+fdatasync floor) and showed a 97.8 ms event-loop gap once
+ * (see bench/README.md, "Adaptive durable write").
  *
  * Why: on a fast disk a write+fdatasync takes ~0.2 ms, and the threadpool round trip (queue the
  * work, wake a thread, post the completion back to the event loop) adds ~0.1 ms to each one. For
@@ -30,8 +34,8 @@ export interface DurableWriteModes {
   threadpool(fd: number, bytes: Uint8Array): Promise<void>;
 }
 
-/** The real modes: `fs.writeSync` + `fs.fdatasyncSync`, or `fs.writeSync` + `fs.fdatasync`. */
-const FS_MODES: DurableWriteModes = {
+/** The real modes: `fs.writeSync` + `fs.fdatasyncSync`, or `fs.writeSync` + `fs.fdatasync`. @internal */
+export const FS_MODES: DurableWriteModes = {
   sync(fd, bytes) {
     writeAllSync(fd, bytes);
     fs.fdatasyncSync(fd);
@@ -73,7 +77,7 @@ export interface AdaptiveDurableWrite extends DurableWrite {
 }
 
 /**
- * The adaptive durable write (the store's default).
+ * The adaptive durable write (bench option; not the store's default, see the module comment).
  *
  * Policy: every sync's elapsed time is measured with the store's Clock (`clock.now()`, whole
  * milliseconds; the mean over a window resolves sub-millisecond syncs statistically, since a
