@@ -1,8 +1,8 @@
 // Outbox store benchmark (SPEC §11): durable enqueue one at a time on an empty store and at a
 // 5,000-row backlog (and their ratio to the floor), burst enqueue, the event-loop stall during
 // checkpoints, and one raw write+fdatasync as the floor — for each journal
-// I/O style, side by side in one run. Only `hybrid` is in the product (the store's default); the
-// other two styles live here, injected through the store's internal constructor, so the choice
+// I/O style, side by side in one run. `adaptive` is the product's (the store's default); the
+// other styles live here, injected through the store's internal constructor, so the choice
 // stays measurable.
 //
 //   node --import tsx bench/outbox.ts            (writes bench/results/outbox.json)
@@ -18,23 +18,49 @@ import { SqlJsOutboxStore } from '../src/adapters/sqljs-outbox-store/store.js';
 import { JournalWriter, hybridDurableWrite, type DurableWrite } from '../src/adapters/sqljs-outbox-store/journal.js';
 import { SnapshotDb } from '../src/adapters/sqljs-outbox-store/snapshot.js';
 import { writeAllSync } from '../src/adapters/sqljs-outbox-store/files.js';
+import { FS_MODES, createAdaptiveDurableWrite } from '../src/adapters/sqljs-outbox-store/durable-write.js';
 import type { NewOutboxRow, OutboxStore } from '../src/ports/outbox-store.js';
 import { createSystemClock } from '../src/adapters/system-clock.js';
 
 /**
  * How the journal is written. `sync`: `fs.writeSync` + `fs.fdatasyncSync` (blocks the event loop
- * for one disk sync per group commit). `hybrid` (the product's): `fs.writeSync` then `fs.fdatasync`
- * on the libuv threadpool. `async`: `fs.write` + `fs.fdatasync`, both on the threadpool.
+ * for one disk sync per group commit). `hybrid`: `fs.writeSync` then `fs.fdatasync` on the libuv
+ * threadpool, always. `adaptive` (the product's): `sync` for a lone commit while the disk is
+ * measured fast, else `hybrid` (src/adapters/sqljs-outbox-store/durable-write.ts). `async`:
+ * `fs.write` + `fs.fdatasync`, both on the threadpool.
  */
-export type OutboxJournalIo = 'sync' | 'hybrid' | 'async';
+export type OutboxJournalIo = 'sync' | 'hybrid' | 'adaptive' | 'async';
 
-const WRITERS: Record<OutboxJournalIo, DurableWrite> = {
-  sync: async (fd, bytes) => {
+/**
+ * What the adaptive writers did over the whole run: commits per mode, and the main-thread syncs'
+ * durations (each one is an event-loop block), timed here with performance.now.
+ */
+const adaptiveStats = { mainThreadSyncs: 0, threadpoolSyncs: 0, mainThreadSyncMaxMs: 0, mainThreadSyncsOver2Ms: 0, mainThreadSyncsOver10Ms: 0 };
+const ADAPTIVE_MODES = {
+  sync(fd: number, bytes: Uint8Array) {
+    const t = performance.now();
+    FS_MODES.sync(fd, bytes);
+    const ms = performance.now() - t;
+    adaptiveStats.mainThreadSyncs++;
+    adaptiveStats.mainThreadSyncMaxMs = Math.max(adaptiveStats.mainThreadSyncMaxMs, round(ms, 2));
+    if (ms > 2) adaptiveStats.mainThreadSyncsOver2Ms++;
+    if (ms > 10) adaptiveStats.mainThreadSyncsOver10Ms++;
+  },
+  threadpool(fd: number, bytes: Uint8Array) {
+    adaptiveStats.threadpoolSyncs++;
+    return FS_MODES.threadpool(fd, bytes);
+  },
+};
+
+/** A fresh writer per store (the adaptive one keeps per-store timing state). */
+const WRITERS: Record<OutboxJournalIo, () => DurableWrite> = {
+  sync: () => async (fd, bytes) => {
     writeAllSync(fd, bytes);
     fs.fdatasyncSync(fd);
   },
-  hybrid: hybridDurableWrite,
-  async: async (fd, bytes) => {
+  hybrid: () => hybridDurableWrite,
+  adaptive: () => createAdaptiveDurableWrite(createSystemClock(), undefined, ADAPTIVE_MODES),
+  async: () => async (fd, bytes) => {
     let off = 0;
     while (off < bytes.length) {
       off += await new Promise<number>((resolve, reject) => fs.write(fd, bytes, off, bytes.length - off, null, (error, n) => (error ? reject(error) : resolve(n))));
@@ -150,7 +176,7 @@ export interface ModeResult {
 
 async function openStore(dir: string, name: string, io: OutboxJournalIo): Promise<{ store: OutboxStore; file: string }> {
   const file = path.join(dir, `${name}.db`);
-  const store = new SqlJsOutboxStore({ clock: createSystemClock(), path: file }, WRITERS[io]);
+  const store = new SqlJsOutboxStore({ clock: createSystemClock(), path: file }, WRITERS[io]());
   await store.counts(); // open outside the measurement
   return { store, file };
 }
@@ -313,7 +339,7 @@ export async function runOutboxBench(options: { dir?: string; rounds?: number; c
   const chunk = options.chunk ?? 500;
   const burstN = options.burstN ?? 20_000;
   const backlog = options.backlog ?? 5000;
-  const modes: OutboxJournalIo[] = ['sync', 'hybrid', 'async'];
+  const modes: OutboxJournalIo[] = ['sync', 'hybrid', 'adaptive', 'async'];
   const startedLoad = os.loadavg().map((x) => round(x, 2));
   try {
     const { chunks, floors } = await benchSequential(dir, modes, rounds, chunk, backlog);
@@ -331,7 +357,8 @@ export async function runOutboxBench(options: { dir?: string; rounds?: number; c
         ...(await benchBursts(dir, io, burstN, backlog)),
       };
     }
-    const checkpointStall = await benchCheckpointStall(dir, 'hybrid', backlog, 5);
+    const checkpointStall = await benchCheckpointStall(dir, 'adaptive', backlog, 5);
+    const checkpointStallHybrid = await benchCheckpointStall(dir, 'hybrid', backlog, 5);
     const bars = Object.fromEntries(
       modes.map((io) => {
         const r = results[io]!;
@@ -355,6 +382,8 @@ export async function runOutboxBench(options: { dir?: string; rounds?: number; c
       fsyncFloor: floor,
       modes: results,
       checkpointStall: { ...checkpointStall, mainThreadMaxAtMost10Ms: checkpointStall.mainThreadMaxMs <= 10, loopMaxAtMost10Ms: checkpointStall.loopMaxMs <= 10 },
+      adaptiveStats,
+      checkpointStallHybrid: { ...checkpointStallHybrid, mainThreadMaxAtMost10Ms: checkpointStallHybrid.mainThreadMaxMs <= 10, loopMaxAtMost10Ms: checkpointStallHybrid.loopMaxMs <= 10 },
       bars,
     };
   } finally {
@@ -377,9 +406,14 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
       `| ${io} | ${r.sequentialEmpty.perSec} | ${r.sequentialBacklog.perSec} | ${r.backlogSlowdown} | ${result.bars[io]!.sequentialEmptyVsFloor} | ${result.bars[io]!.sequentialBacklogVsFloor} | ${r.sequentialBacklog.p99Ms} / ${r.sequentialBacklog.maxMs} | ${r.checkpoints.empty} / ${r.checkpoints.backlog} | ${r.burst.perSec} | ${r.burstSettled.perSec} | ${r.burstBacklog.perSec} |`,
     );
   }
-  const cs = result.checkpointStall;
+  for (const [io, cs] of [['adaptive', result.checkpointStall], ['hybrid', result.checkpointStallHybrid]] as const) {
+    console.log(
+      `checkpoint stall (${io}, ${result.parameters.backlog}-row backlog): ${cs.checkpoints} checkpoints in ${cs.ms} ms; main thread per checkpoint ${cs.mainThreadMsPerCheckpoint.join(', ')} ms (max ${cs.mainThreadMaxMs}); loop gaps over the window p99 ${cs.loopP99Ms} ms, max ${cs.loopMaxMs} ms`,
+    );
+  }
+  const a = result.adaptiveStats;
   console.log(
-    `checkpoint stall (hybrid, ${result.parameters.backlog}-row backlog): ${cs.checkpoints} checkpoints in ${cs.ms} ms; main thread per checkpoint ${cs.mainThreadMsPerCheckpoint.join(', ')} ms (max ${cs.mainThreadMaxMs}); loop gaps over the window p99 ${cs.loopP99Ms} ms, max ${cs.loopMaxMs} ms`,
+    `adaptive commits: ${a.mainThreadSyncs} on the main thread (max ${a.mainThreadSyncMaxMs} ms; ${a.mainThreadSyncsOver2Ms} over 2 ms, ${a.mainThreadSyncsOver10Ms} over 10 ms), ${a.threadpoolSyncs} on the threadpool`,
   );
   console.log(`wrote ${out}`);
 }

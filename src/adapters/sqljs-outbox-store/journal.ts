@@ -10,6 +10,7 @@ import type { OutboxRowPatch } from '../../ports/outbox-store.js';
 import { StoreError } from '../../errors/index.js';
 import { validatePatch } from '../memory-outbox-store.js';
 import { FILE_MODE, errorText, fdatasyncAsync, fsyncDir, fsyncDirAsync, writeAllSync } from './files.js';
+import type { DurableWrite } from './durable-write.js';
 
 const JOURNAL_MAGIC = 'agent-relay-outbox-journal';
 /**
@@ -240,17 +241,13 @@ export function journalSeqs(bytes: Buffer): number {
   return max;
 }
 
-/**
- * How a group commit reaches the disk: resolves once `bytes` (appended at `fd`) are durable.
- * The product uses {@link hybridDurableWrite}; `bench/outbox.ts` compares others.
- * @internal
- */
-export type DurableWrite = (fd: number, bytes: Uint8Array) => Promise<void>;
+export type { DurableWrite } from './durable-write.js';
 
 /**
  * `fs.writeSync` (a page-cache copy, so the bytes are in the file before anything else happens)
- * then `fdatasync` on the libuv threadpool, so the event loop keeps running during the disk sync.
- * Measured against a fully synchronous and a fully asynchronous variant in `bench/outbox.ts`.
+ * then `fdatasync` on the libuv threadpool, always, so the event loop keeps running during every
+ * disk sync. The store's default before the adaptive policy (`durable-write.ts`); kept for
+ * `bench/outbox.ts`, which compares the two.
  * @internal
  */
 export const hybridDurableWrite: DurableWrite = (fd, bytes) => {
@@ -293,7 +290,7 @@ export class JournalWriter {
   constructor(
     readonly path: string,
     private readonly hooks: JournalWriterHooks,
-    private readonly durableWrite: DurableWrite = hybridDurableWrite,
+    private readonly durableWrite: DurableWrite,
   ) {}
 
   /** Open (creating 0600) for appending; a newly created journal's directory entry is synced. */
@@ -395,6 +392,8 @@ export class JournalWriter {
   }
 
   async #flushLoop(): Promise<void> {
+    // Set once records queued behind a write in flight: commits are piling up, so none is lone.
+    let pipelined = false;
     try {
       while (this.#buf.length > 0) {
         const failed = this.hooks.failure();
@@ -412,7 +411,9 @@ export class JournalWriter {
             await switching;
             if (this.#switching === switching) this.#switching = undefined;
           }
-          await this.durableWrite(this.#fd, bytes);
+          // Lone: one caller's operation, nothing queued behind it, and no pile-up in this loop.
+          const lone = waiters.length === 1 && !pipelined && this.#buf.length === 0;
+          await this.durableWrite(this.#fd, bytes, lone);
         } catch (error) {
           // The file may now end in a partial line and memory is ahead of disk: stop acknowledging.
           const failure = new StoreError(`outbox journal write failed (${errorText(error)}); reopen the store to recover`, {
@@ -428,6 +429,7 @@ export class JournalWriter {
         for (const w of waiters) w.resolve();
         // Between iterations no journal write is in flight, so a checkpoint may rotate the journal.
         if (!this.hooks.committed()) return;
+        pipelined = true;
       }
     } finally {
       this.#flush = undefined;
