@@ -2,23 +2,36 @@
  * The round trip, per provider: relay send → the agent's answer at the sender, with the fake model
  * answering at once, warm, median of N; and the runner's own share of it broken out.
  *
- * Run with `node --import tsx bench/roundtrip.ts [demo] [claude] [claude-mcp] [claude-interactive] [codex]` (default: all; the
- * real CLIs come from e2e/install.sh, `npm run build` must have produced dist/ for the `send` CLI).
+ * Run with `node --import tsx bench/roundtrip.ts [demo] [claude] [claude-mcp] [claude-interactive]
+ * [codex] [codex-mcp] [opencode] [opencode-send]` (default: all; the real CLIs come from
+ * e2e/install.sh, `npm run build` must have produced dist/ for the `send` CLI). A run of some cases
+ * rewrites bench/results/roundtrip.json with those cases only.
  *
- * The answer: for Claude Code and Codex the fake model's tool call runs `agent-relay-runner send
- * --to alice --reply-to <id>` by absolute path (Claude's Bash tool, Codex's shell tool), and the
- * time ends when the sender, a second runner registered as `alice`, receives that message on its
- * bus. The demo agent has no tools: its answer is its final text, mirrored by the runner as the
- * reply (`session` entry with `replyTo`), and the time ends when the relay receives that POST.
+ * The answer is the fake model's tool call, and the time ends when the sender, a second runner
+ * registered as `alice`, receives that message on its bus:
+ * - `claude`, `claude-interactive`, `codex`, `opencode-send`: the tool call runs
+ *   `agent-relay-runner send --to alice --reply-to <id>` by absolute path (Claude's Bash tool,
+ *   Codex's shell tool, OpenCode's bash tool); Codex on `danger-full-access` (its default sandbox
+ *   refuses the script's loopback connection), OpenCode with that absolute command allowed like its
+ *   default rules allow `agent-relay-runner send *`;
+ * - `claude-mcp`, `codex-mcp`, `opencode`: the relay tools' MCP `reply` tool (server `relay`:
+ *   Claude's `mcp__relay__reply`, Codex's `reply` in namespace `mcp__relay` on its DEFAULT sandbox
+ *   and approval policy, OpenCode's `relay_reply` over ACP), its control port pointed at the proxy.
+ * OpenCode runs offline against the fake OpenAI server's Chat Completions API (the session's first
+ * prompt also brings a title call, in the warm-up), with its own XDG dirs and TMPDIR under the run's
+ * temp dir. The demo agent has no tools: its answer is its final text, mirrored by the runner as
+ * the reply (`session` entry with `replyTo`), and the time ends when the relay receives that POST.
  *
  * Marks (all `performance.now()` in this one process; relay, both runners and the proxies share it):
  * - `send`: just before `relay.sendToAgent` (the relay is in process: its push is part of A1);
  * - `queued`: the runner's `delivery` event `queued` (frame received, parsed, accepted);
  * - `deliver`: the provider session's `deliver()` called (a wrapper around the adapter);
- * - `toolIn`: the first bytes of `POST /send` at a TCP proxy in front of the control port (the
- *   shim points the CLI at it); for the demo, the `turn.completed` event leaving the adapter;
+ * - `toolIn`: the first bytes of `POST /send` (the `send` cases) or `POST /reply` (the MCP cases)
+ *   at a TCP proxy in front of the control port (the shim and the MCP server's environment point
+ *   at it); for the demo, the `turn.completed` event leaving the adapter;
  * - `relayPost`: the first bytes of the runner's `POST /v1/messages` or `/v1/events/batch` at a
- *   TCP proxy in front of the relay (after `toolIn`);
+ *   TCP proxy in front of the relay (after `toolIn`) that carries the reply (a `message` item to
+ *   alice with this turn's body; the mirror's `session` items may go out before it);
  * - `atSender`: `alice`'s runner accepts the reply (its `delivery` event `queued`).
  * Runner share = (queued → deliver) + (toolIn → relayPost); A1 (send → queued: the relay's push,
  * loopback, the runner's frame parsing) is reported beside it.
@@ -35,6 +48,7 @@ import { createDemoProvider } from '../src/providers/demo/provider.js';
 import { createClaudeCodeProvider } from '../src/providers/claude/headless.js';
 import { createClaudeInteractiveProvider } from '../src/providers/claude/interactive.js';
 import { createCodexProvider } from '../src/providers/codex/provider.js';
+import { createOpenCodeProvider } from '../src/providers/opencode/provider.js';
 import { createFakeAnthropicServer, type FakeAnthropicServer } from '../src/testing/fake-anthropic-server.js';
 import { createFakeOpenAIServer, type FakeOpenAIServer } from '../src/testing/fake-openai-server.js';
 import { createRelayDevServer } from '../src/testing/relay-dev-server/index.js';
@@ -46,10 +60,11 @@ const root = new URL('..', import.meta.url).pathname;
 const CONTROL_TOKEN = 'bench-roundtrip-control-token';
 const CLI = join(root, 'dist', 'cli', 'main.js');
 
-/** A TCP pass-through that notes when each HTTP request line goes by. */
+/** A TCP pass-through that notes when each HTTP request line goes by, and what followed it. */
 interface Proxy {
   port: number;
-  requests: Array<{ at: number; line: string }>;
+  /** `at`: when the chunk with the request line arrived; `text`: that request's bytes (latin1, capped). */
+  requests: Array<{ at: number; line: string; text: string }>;
   close(): Promise<void>;
 }
 
@@ -65,9 +80,17 @@ async function startProxy(targetPort: () => number | undefined): Promise<Proxy> 
       s.on('close', () => sockets.delete(s));
       s.on('error', () => {});
     }
+    // The request this connection is sending: later chunks (the body) are appended to its text.
+    let current: Proxy['requests'][number] | undefined;
     client.on('data', (chunk: Buffer) => {
       const at = performance.now();
-      for (const m of chunk.toString('latin1').matchAll(/^(GET|POST|PUT|PATCH|DELETE) (\S+) HTTP\/1\.1/gm)) requests.push({ at, line: `${m[1]} ${m[2]}` });
+      const text = chunk.toString('latin1');
+      const starts = [...text.matchAll(/^(GET|POST|PUT|PATCH|DELETE) (\S+) HTTP\/1\.1/gm)];
+      if (starts.length === 0 && current && current.text.length < 65_536) current.text += text;
+      starts.forEach((m, k) => {
+        current = { at, line: `${m[1]} ${m[2]}`, text: text.slice(m.index, starts[k + 1]?.index) };
+        requests.push(current);
+      });
     });
     client.pipe(upstream);
     upstream.pipe(client);
@@ -154,7 +177,22 @@ const median = (xs: number[]) => {
 };
 const r1 = (x: number) => Math.round(x * 10) / 10;
 
-type Provider = 'demo' | 'claude' | 'claude-mcp' | 'claude-interactive' | 'codex';
+type Provider = 'demo' | 'claude' | 'claude-mcp' | 'claude-interactive' | 'codex' | 'codex-mcp' | 'opencode' | 'opencode-send';
+
+/** The cases whose answer is the relay tools' MCP `reply` tool (its control request is `POST /reply`). */
+const MCP_CASES: readonly Provider[] = ['claude-mcp', 'codex-mcp', 'opencode'];
+
+/** How each case answers (reported with its numbers). */
+const ANSWER: Record<Provider, string> = {
+  demo: 'final text mirrored by the runner (no tool)',
+  claude: "`agent-relay-runner send` by absolute path from Claude's Bash tool",
+  'claude-mcp': "the relay tools' MCP `reply` tool (mcp__relay__reply)",
+  'claude-interactive': "`agent-relay-runner send` by absolute path from Claude's Bash tool (TUI in tmux)",
+  codex: "`agent-relay-runner send` by absolute path from Codex's shell tool (danger-full-access sandbox)",
+  'codex-mcp': "the relay tools' MCP `reply` tool (`reply` in namespace mcp__relay), Codex's default sandbox and approval policy",
+  opencode: "the relay tools' MCP `reply` tool (relay_reply), OpenCode over ACP",
+  'opencode-send': "`agent-relay-runner send` by absolute path from OpenCode's bash tool",
+};
 
 async function measure(name: Provider): Promise<Record<string, unknown>> {
   const dir = await mkdtemp(join(tmpdir(), `arr-bench-rt-${name}-`));
@@ -217,26 +255,54 @@ async function measure(name: Provider): Promise<Record<string, unknown>> {
       // model server and which sets the allowedTools rules aside: use the rule-based default mode.
       adapter = createClaudeInteractiveProvider({ ...claudeOptions, extraArgs: ['--permission-mode', 'default'] });
     }
+  } else if (name === 'opencode' || name === 'opencode-send') {
+    const openai = await createFakeOpenAIServer((call) => {
+      // The session's first prompt also brings a title call (no tools offered): give it a title.
+      if (call.toolNames.length === 0) return { output: [{ type: 'text', text: 'A title' }] };
+      const m = relayMessage(call.lastUserText);
+      if (m && !call.afterToolOutput && name === 'opencode') return { output: [{ type: 'function_call', name: 'relay_reply', arguments: { message_id: m[1]!, body: `pong ${m[2]!}` } }] };
+      if (m && !call.afterToolOutput) return { output: [{ type: 'shell', command: sendCommand(m[1]!, m[2]!) }] };
+      return { output: [{ type: 'text', text: 'sent' }] };
+    });
+    model = openai;
+    adapter = createOpenCodeProvider({
+      command: join(root, 'e2e/node_modules/.bin/opencode'),
+      // Its own XDG dirs (and a TMPDIR per run under them, which the provider makes and removes).
+      stateDir: join(dir, 'opencode-state'),
+      modelProvider: { id: 'fake', baseUrl: openai.baseUrl, models: ['fake-model'], apiKeyEnv: 'FAKE_OPENAI_API_KEY' },
+      // AGENT_RELAY_RUNNER_PORT reaches the relay tools' MCP server (`{env:…}` in the config): the proxy.
+      env: { FAKE_OPENAI_API_KEY: 'sk-fake-not-a-secret', OPENCODE_DISABLE_MODELS_FETCH: '1', AGENT_RELAY_RUNNER_PORT: String(controlProxy.port) },
+      // The default rules allow `agent-relay-runner send *` without asking; the shim is named by
+      // absolute path, so allow that path the same way (everything else still asks).
+      ...(name === 'opencode-send' ? { permission: { bash: { '*': 'ask', [`${shim} send *`]: 'allow' }, edit: 'ask', webfetch: 'ask' } } : {}),
+    });
   } else {
     const openai = await createFakeOpenAIServer((call) => {
       const m = relayMessage(call.lastUserText);
+      if (m && !call.afterToolOutput && name === 'codex-mcp') {
+        return { output: [{ type: 'function_call', namespace: 'mcp__relay', name: 'reply', arguments: { message_id: m[1]!, body: `pong ${m[2]!}` } }] };
+      }
       if (m && !call.afterToolOutput) return { output: [{ type: 'shell', command: sendCommand(m[1]!, m[2]!) }] };
       return { output: [{ type: 'text', text: 'sent' }] };
     });
     model = openai;
     const codexHome = join(dir, 'codex-home');
     await mkdir(codexHome, { recursive: true, mode: 0o700 });
-    adapter = createCodexProvider({
+    const codexOptions = {
       command: join(root, 'e2e/node_modules/.bin/codex'),
       codexHome,
       model: 'gpt-fake',
       modelProvider: { id: 'fake', baseUrl: openai.baseUrl, envKey: 'FAKE_OPENAI_API_KEY' },
       config: { 'model_providers.fake.request_max_retries': '0', 'model_providers.fake.stream_max_retries': '0' },
-      env: { FAKE_OPENAI_API_KEY: 'sk-fake-not-a-secret' },
-      // The default workspace-write sandbox blocks loopback (issue 11, item 2, another branch).
-      approvalPolicy: 'never',
-      sandbox: 'danger-full-access',
-    });
+    };
+    adapter =
+      name === 'codex-mcp'
+        ? // Codex's default sandbox (workspace-write) and approval policy (on-request): the MCP tool
+          // is pre-approved and its server runs outside the sandbox. The port reaches the server
+          // through env_vars from Codex's environment: point it at the proxy.
+          createCodexProvider({ ...codexOptions, env: { FAKE_OPENAI_API_KEY: 'sk-fake-not-a-secret', AGENT_RELAY_RUNNER_PORT: String(controlProxy.port) } })
+        : // The default workspace-write sandbox blocks the `send` script's loopback connection.
+          createCodexProvider({ ...codexOptions, env: { FAKE_OPENAI_API_KEY: 'sk-fake-not-a-secret' }, approvalPolicy: 'never', sandbox: 'danger-full-access' });
   }
 
   const proxiedRelay = `http://127.0.0.1:${relayProxy.port}`;
@@ -309,9 +375,12 @@ async function measure(name: Provider): Promise<Record<string, unknown>> {
       for (const until = performance.now() + 2_000; name !== 'demo' && !sent.has(message.id) && performance.now() < until; ) await new Promise((r) => setTimeout(r, 1));
       const tQueued = queued.get(message.id) ?? NaN;
       const tDeliver = marks.deliver.get(message.id) ?? NaN;
-      const toolRequest = name === 'claude-mcp' ? 'POST /reply' : 'POST /send';
+      const toolRequest = MCP_CASES.includes(name) ? 'POST /reply' : 'POST /send';
       if (name !== 'demo') toolIn = controlProxy.requests.find((q) => q.at >= tDeliver && q.line === toolRequest)?.at ?? NaN;
-      const tPost = relayProxy.requests.find((q) => q.at >= toolIn && /^POST \/v1\/(messages|events)/.test(q.line))?.at ?? NaN;
+      // The POST that carries the reply: a `message` item to alice with this turn's body. The
+      // mirror's own entries (the prompt, the tool step: `session` items, no `to`) may go out first.
+      const carriesReply = (text: string) => name === 'demo' || (text.includes('"to":"alice"') && text.includes(`"body":"pong ${n}"`));
+      const tPost = relayProxy.requests.find((q) => q.at >= toolIn && /^POST \/v1\/(messages|events)/.test(q.line) && carriesReply(q.text))?.at ?? NaN;
       const tSent = sent.get(message.id);
       const sample: Sample = {
         total: end - t0,
@@ -340,12 +409,7 @@ async function measure(name: Provider): Promise<Record<string, unknown>> {
   const pick = (k: keyof Sample | 'durable') => r1(median(samples.map((s) => (s as unknown as Record<string, number>)[k] ?? NaN)));
   return {
     provider: name,
-    answer:
-      name === 'demo'
-        ? 'final text mirrored by the runner (no tool)'
-        : name === 'claude-mcp'
-          ? 'the relay tools\' MCP `reply` tool (mcp__relay__reply)'
-          : '`agent-relay-runner send` by absolute path from the model\'s tool call',
+    answer: ANSWER[name],
     turns: samples.length,
     medianMs: {
       total: pick('total'),
@@ -362,7 +426,7 @@ async function measure(name: Provider): Promise<Record<string, unknown>> {
   };
 }
 
-const ALL: readonly Provider[] = ['demo', 'claude', 'claude-mcp', 'claude-interactive', 'codex'];
+const ALL: readonly Provider[] = ['demo', 'claude', 'claude-mcp', 'claude-interactive', 'codex', 'codex-mcp', 'opencode', 'opencode-send'];
 const wanted = process.argv.slice(2).filter((a): a is Provider => (ALL as readonly string[]).includes(a));
 const names = wanted.length > 0 ? wanted : ALL;
 if (names.some((n) => n !== 'demo')) execFileSync('bash', [join(root, 'e2e/install.sh')], { stdio: ['ignore', 'ignore', 'inherit'] });

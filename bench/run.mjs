@@ -2,7 +2,7 @@
 // Runs every benchmark one after another (never in parallel: they measure the same two cores and
 // the same disk), each writing its JSON to bench/results/. `npm run bench` builds first.
 // `node bench/run.mjs outbox drain` runs only those. The real-CLI round trips (provider-claude,
-// roundtrip) are left out unless named: they need the pinned CLIs from e2e/install.sh (and
+// provider-opencode, roundtrip) are left out unless named: they need the pinned CLIs from e2e/install.sh (and
 // roundtrip the built CLI in dist/, which `npm run bench` builds).
 import { spawnSync } from 'node:child_process';
 
@@ -13,9 +13,10 @@ const all = {
   runner: ['--expose-gc', '--import', 'tsx', 'bench/runner.ts'],
   reply: ['--import', 'tsx', 'bench/reply.ts'],
   'provider-claude': ['--import', 'tsx', 'bench/provider-claude.ts'],
+  'provider-opencode': ['--import', 'tsx', 'bench/provider-opencode.ts'],
   roundtrip: ['--import', 'tsx', 'bench/roundtrip.ts'],
 };
-const REAL_CLI = new Set(['provider-claude', 'roundtrip']);
+const REAL_CLI = new Set(['provider-claude', 'provider-opencode', 'roundtrip']);
 const wanted = process.argv.slice(2);
 const names = wanted.length > 0 ? wanted : Object.keys(all).filter((name) => !REAL_CLI.has(name));
 let failed = 0;
