@@ -8,15 +8,15 @@
  * (stdin → result line). One cold turn (first turn of the session) and N warm turns.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { cpus, tmpdir } from 'node:os';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { createRunner } from '../src/create-runner.js';
 import { createClaudeCodeProvider } from '../src/providers/claude/headless.js';
 import { createFakeAnthropicServer } from '../src/testing/fake-anthropic-server.js';
 import { createRelayDevServer } from '../src/testing/relay-dev-server/index.js';
 import { createMemoryLogger } from '../src/testing/memory-logger.js';
+import { measureProviderTurns } from './provider-turns.js';
 
 const WARM = Number(process.env.BENCH_TURNS ?? 10);
 const root = new URL('..', import.meta.url).pathname;
@@ -50,60 +50,23 @@ const runner = createRunner({
   outbox: { baseDelayMs: 10, maxDelayMs: 100, pollIntervalMs: 20 },
 });
 
-const injectedAt = new Map<string, number>();
-const mirroredAt = new Map<string, number>();
-runner.on('delivery', (d) => {
-  if (d.state === 'injected') injectedAt.set(d.messageId, performance.now());
-});
-runner.on('mirror', (m) => {
-  if (m.entry === 'reply' && m.replyTo) mirroredAt.set(m.replyTo, performance.now());
-});
-
-interface Sample { total: number; toStdin: number; cli: number; toRelay: number }
-const samples: Sample[] = [];
-try {
-  await runner.start();
-  for (let i = 0; i <= WARM; i++) {
-    const t0 = performance.now();
-    const sent = relay.sendToAgent(runner.agentId!, { from: 'bench', body: `ping ${i}` });
-    let t3 = 0;
-    for (;;) {
-      if (relay.listMessages().some((m) => m.kind === 'session' && m.entry === 'reply' && m.replyTo === sent.id)) {
-        t3 = performance.now();
-        break;
-      }
-      if (performance.now() - t0 > 60_000) throw new Error(`no reply for turn ${i}`);
-      await new Promise((r) => setTimeout(r, 2));
-    }
-    const t1 = injectedAt.get(sent.id) ?? t0;
-    const t2 = mirroredAt.get(sent.id) ?? t3;
-    samples.push({ total: t3 - t0, toStdin: t1 - t0, cli: t2 - t1, toRelay: t3 - t2 });
-    while (runner.status.state !== 'idle') await new Promise((r) => setTimeout(r, 5));
-  }
-} finally {
-  await runner.stop();
-  await model.close();
-  await relay.close();
-  await rm(dir, { recursive: true, force: true });
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
-const warm = samples.slice(1);
-const round = (x: number) => Math.round(x * 10) / 10;
-const summary = (pick: (s: Sample) => number) => ({ cold: round(pick(samples[0]!)), warmMedian: round(median(warm.map(pick))) });
-const result = {
-  bench: 'provider-claude',
-  at: new Date().toISOString(),
-  machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version },
-  claudeVersion: runner.status.providerVersion,
-  warmTurns: warm.length,
-  ms: {
-    total: summary((s) => s.total),
-    runnerRelayToStdin: summary((s) => s.toStdin),
-    cliStdinToResult: summary((s) => s.cli),
-    runnerResultToRelay: summary((s) => s.toRelay),
-  },
-};
-await mkdir(join(root, 'bench/results'), { recursive: true });
-await writeFile(join(root, 'bench/results/provider-claude.json'), `${JSON.stringify(result, null, 2)}\n`);
-console.log(JSON.stringify(result, null, 2));
+console.log(
+  JSON.stringify(
+    await measureProviderTurns({
+      bench: 'provider-claude',
+      runner,
+      relay,
+      warmTurns: WARM,
+      replyTimeoutMs: 60_000,
+      names: { toCli: 'runnerRelayToStdin', cli: 'cliStdinToResult', toRelay: 'runnerResultToRelay' },
+      versionKey: 'claudeVersion',
+      cleanup: async () => {
+        await model.close();
+        await relay.close();
+        await rm(dir, { recursive: true, force: true });
+      },
+    }),
+    null,
+    2,
+  ),
+);

@@ -24,7 +24,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { createRunner } from '../src/create-runner.js';
 import { createRelayDevServer } from '../src/testing/relay-dev-server/index.js';
-import type { ProviderAdapter, ProviderSession } from '../src/ports/provider.js';
+import { silentProvider } from './silent-provider.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const arg = (name: string, fallback: number) => {
@@ -43,29 +43,6 @@ const stats = (samples: number[]) => {
   const round = (n: number) => Math.round(n * 100) / 100;
   return { n: sorted.length, medianMs: round(quantile(sorted, 0.5)), p95Ms: round(quantile(sorted, 0.95)), maxMs: round(sorted.at(-1) ?? NaN), minMs: round(sorted[0] ?? NaN) };
 };
-
-/** A provider that is up at once and takes every turn silently: the runner accepts the messages, nobody answers them. */
-function silentProvider(): ProviderAdapter {
-  return {
-    name: 'silent',
-    capabilities: { structuredInput: true, resume: false, interactive: false, hookDriven: false, midTurnMessages: 'queue' },
-    checkVersion: async () => '0',
-    start: async (): Promise<ProviderSession> => {
-      let resolveExit!: (exit: { code: number | null; signal: string | null }) => void;
-      const exited = new Promise<{ code: number | null; signal: string | null }>((r) => (resolveExit = r));
-      return {
-        pid: undefined,
-        deliver: async () => {},
-        interrupt: async () => {},
-        decidePermission: () => {},
-        onEvent: () => () => {},
-        attachSpec: () => ({ kind: 'none' }),
-        exited,
-        stop: async () => (resolveExit({ code: 0, signal: null }), { code: 0, signal: null }),
-      };
-    },
-  };
-}
 
 async function main(): Promise<void> {
   const kitPath = join(ROOT, 'dist', 'providers', 'kit', 'relay-tools.js');

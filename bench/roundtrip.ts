@@ -44,6 +44,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createRunner, type Runner } from '../src/create-runner.js';
 import type { ProviderAdapter, ProviderEvent, ProviderSession } from '../src/ports/provider.js';
+import { silentProvider } from './silent-provider.js';
 import { createDemoProvider } from '../src/providers/demo/provider.js';
 import { createClaudeCodeProvider } from '../src/providers/claude/headless.js';
 import { createClaudeInteractiveProvider } from '../src/providers/claude/interactive.js';
@@ -105,29 +106,6 @@ async function startProxy(targetPort: () => number | undefined): Promise<Proxy> 
     close: async () => {
       for (const s of sockets) s.destroy();
       await new Promise<void>((r) => server.close(() => r()));
-    },
-  };
-}
-
-/** A provider that is up at once and answers nothing: the sender `alice`. */
-function silentProvider(): ProviderAdapter {
-  return {
-    name: 'silent',
-    capabilities: { structuredInput: true, resume: false, interactive: false, hookDriven: false, midTurnMessages: 'queue' },
-    checkVersion: async () => '0',
-    start: async (): Promise<ProviderSession> => {
-      let exit!: (e: { code: number | null; signal: string | null }) => void;
-      const exited = new Promise<{ code: number | null; signal: string | null }>((r) => (exit = r));
-      return {
-        pid: undefined,
-        deliver: async () => {},
-        interrupt: async () => {},
-        decidePermission: () => {},
-        onEvent: () => () => {},
-        attachSpec: () => ({ kind: 'none' }),
-        exited,
-        stop: async () => (exit({ code: 0, signal: null }), { code: 0, signal: null }),
-      };
     },
   };
 }

@@ -12,33 +12,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createRunner, type Runner } from '../src/create-runner.js';
 import { createRelayDevServer } from '../src/testing/relay-dev-server/index.js';
-import type { ProviderAdapter, ProviderSession } from '../src/ports/provider.js';
-
-/** A provider that is "up" at once and never exits until stopped: measures the runner only. */
-function instantProvider(): ProviderAdapter {
-  return {
-    name: 'instant',
-    capabilities: { structuredInput: true, resume: false, interactive: false, hookDriven: false, midTurnMessages: 'queue' },
-    checkVersion: async () => '0',
-    start: async (): Promise<ProviderSession> => {
-      let resolveExit!: (exit: { code: number | null; signal: string | null }) => void;
-      const exited = new Promise<{ code: number | null; signal: string | null }>((r) => (resolveExit = r));
-      return {
-        pid: undefined,
-        deliver: async () => {},
-        interrupt: async () => {},
-        decidePermission: () => {},
-        onEvent: () => () => {},
-        attachSpec: () => ({ kind: 'none' }),
-        exited,
-        stop: async () => {
-          resolveExit({ code: 0, signal: null });
-          return { code: 0, signal: null };
-        },
-      };
-    },
-  };
-}
+import { silentProvider } from './silent-provider.js';
 
 const gc = (globalThis as { gc?: () => void }).gc;
 async function settledRss(): Promise<number> {
@@ -63,7 +37,7 @@ async function main() {
       name: `bench-${i}`,
       relayUrl: relay.url,
       apiKey: relay.apiKey,
-      provider: instantProvider(),
+      provider: silentProvider('instant'),
       cwd: dir,
       dataDir: join(dir, `r${i}`),
       logDir: join(dir, 'logs'),
