@@ -2,7 +2,7 @@
  * End to end: the real, pinned Claude Code CLI answers a relay message through the relay tools
  * (issue 11, item 2): the fake model's tool call performs the reply — through the MCP tool
  * `mcp__relay__reply` (headless and interactive) and through the runner's absolute-path `send`
- * script from the Bash tool (headless). No `agent-relay-runner` shim on PATH in any of them.
+ * script from the Bash tool (headless and interactive). No `agent-relay-runner` shim on PATH in any of them.
  */
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
@@ -38,6 +38,16 @@ const relayAnswer = (r: ClaudeRig, messageId: string) => r.relay.listMessages().
 /** The tools offered in the model request that carried the relay message: the relay tools are loaded from the first turn, not deferred. */
 const toolNames = (r: ClaudeRig, marker: string) =>
   ((r.model.messageRequests().find((q) => q.rawBody.includes(marker))?.body as { tools?: Array<{ name?: string }> } | undefined)?.tools ?? []).map((t) => t.name);
+
+/** First-run state the TUI needs (as in claude-interactive.test.ts): onboarding done, cwd trusted, key approved. */
+async function trustTui(r: ClaudeRig): Promise<void> {
+  const config = {
+    hasCompletedOnboarding: true,
+    customApiKeyResponses: { approved: ['sk-ant-e2e-dummy'.slice(-20)], rejected: [] },
+    projects: { [r.work]: { hasTrustDialogAccepted: true, hasCompletedProjectOnboarding: true, allowedTools: [] } },
+  };
+  await writeFile(join(r.configDir, '.claude.json'), JSON.stringify(config), { mode: 0o600 });
+}
 
 /** The model: answers the relay message with `mcp__relay__reply` (message id from the header), then closes. */
 function replyThroughMcp(call: FakeAnthropicCall): FakeAnthropicResponse {
@@ -104,13 +114,7 @@ describe('Claude Code answers through the relay tools, end to end', () => {
   it('interactive: the model calls mcp__relay__reply in the TUI; the reply reaches alice with replyTo', async () => {
     rig = await startClaudeRig(replyThroughMcp, { provider: createClaudeInteractiveProvider({ command: CLAUDE_BIN }) }, {}, { sendShim: false });
     const r = rig;
-    // First-run state the TUI needs (as in claude-interactive.test.ts): onboarding done, cwd trusted, key approved.
-    const config = {
-      hasCompletedOnboarding: true,
-      customApiKeyResponses: { approved: ['sk-ant-e2e-dummy'.slice(-20)], rejected: [] },
-      projects: { [r.work]: { hasTrustDialogAccepted: true, hasCompletedProjectOnboarding: true, allowedTools: [] } },
-    };
-    await writeFile(join(r.configDir, '.claude.json'), JSON.stringify(config), { mode: 0o600 });
+    await trustTui(r);
     await r.runner.start();
     const sent = r.relay.sendToAgent(r.runner.agentId!, { from: 'alice', body: 'what is 2+2?', expectsReply: true });
     const answer = await waitFor(() => relayAnswer(r, sent.id), 'the reply on the relay', WAIT);
@@ -120,6 +124,36 @@ describe('Claude Code answers through the relay tools, end to end', () => {
     // (The TUI does not wait for MCP servers: a first turn typed while the server still starts may see
     // them deferred; the model can still call them, as here.)
     expect(toolNames(r, 'queued for alice')).toContain('mcp__relay__reply');
+    expect(r.relay.obligations(r.runner.agentId!)).toEqual([]);
+  }, E2E_TIMEOUT);
+
+  it('interactive: the model runs the absolute-path send script the message header names, from Bash, without a permission prompt', async () => {
+    const commands: string[] = [];
+    rig = await startClaudeRig(
+      (call: FakeAnthropicCall) => {
+        if (call.text.includes('queued for alice')) return text('Answered alice.'); // after the send's output
+        const named = /\[relay message (msg_\w+) from alice · expects a reply: reply tool with message_id msg_\w+, or (\/\S+) --to alice/.exec(call.text);
+        if (named) {
+          const command = `${named[2]} --to alice --reply-to ${named[1]} "4"`;
+          commands.push(command);
+          return { blocks: [{ type: 'tool_use', name: 'Bash', input: { command, description: 'answer alice' } }] };
+        }
+        return text('(unexpected)');
+      },
+      { provider: createClaudeInteractiveProvider({ command: CLAUDE_BIN }) },
+      {},
+      { sendShim: false },
+    );
+    const r = rig;
+    await trustTui(r);
+    await r.runner.start();
+    const sent = r.relay.sendToAgent(r.runner.agentId!, { from: 'alice', body: 'what is 2+2?', expectsReply: true });
+    const answer = await waitFor(() => relayAnswer(r, sent.id), 'the reply on the relay', WAIT);
+    expect(answer).toMatchObject({ from: 'claude-worker', to: 'alice', body: '4' });
+    expect(commands[0]).toMatch(/^\/\S+\/agent-relay-send --to alice --reply-to /);
+    await waitFor(() => r.runner.status.state === 'idle', 'idle after the turn', WAIT);
+    // The script's Bash rule is allowed by default in the TUI too: no permission asked.
+    expect(r.hooks.filter((h) => h.path === '/hooks/permission-request')).toEqual([]);
     expect(r.relay.obligations(r.runner.agentId!)).toEqual([]);
   }, E2E_TIMEOUT);
 });
