@@ -33,6 +33,35 @@ function setup(waitMs = 1_000) {
   return { clock, events, mirror, shown };
 }
 
+type Setup = ReturnType<typeof setup>;
+
+/**
+ * Wait (real time, bounded) until the mirror sleeps on the fake clock or has nothing left to do.
+ * Its transcript reads are real file I/O, which completes on a later macrotask than the fake
+ * clock's microtask flushes reach: fake time must move only while the mirror waits on it, or a
+ * poll timer set after an advance is never fired (seen on Node 26).
+ */
+async function whenWaiting(t: Setup): Promise<void> {
+  let done = false;
+  void t.mirror.idle().then(() => (done = true));
+  await vi.waitFor(
+    () => {
+      if (!done && t.clock.pendingTimers() === 0) throw new Error('the mirror is still reading the transcript');
+    },
+    { timeout: 5_000, interval: 1 },
+  );
+}
+
+/** Advance fake time by `ms` in poll steps, each only while the mirror sleeps, stopping early once `until()` holds. */
+async function drive(t: Setup, ms: number, until: () => boolean = () => false): Promise<void> {
+  const end = t.clock.now() + ms;
+  await whenWaiting(t);
+  while (t.clock.now() < end && !until()) {
+    await t.clock.advanceAsync(Math.min(50, end - t.clock.now()));
+    await whenWaiting(t);
+  }
+}
+
 describe('TranscriptMirror: hook events in order with the transcript reasoning', () => {
   it('emits the thinking before the tool step and the reply, and skips what came before the turn', async () => {
     const t = setup();
@@ -54,23 +83,26 @@ describe('TranscriptMirror: hook events in order with the transcript reasoning',
     const t = setup(1_000);
     await writeFile(path, '');
     t.mirror.push({ type: 'tool', name: 'Bash', summary: 'ls', status: 'started' }, { transcriptPath: path, toolUseId: 'tu_late' });
-    await t.clock.advanceAsync(100);
+    await drive(t, 100);
     expect(t.shown()).toEqual([]); // held for its line: the reasoning must come first
     // Half a line first (Claude mid-write): not parsed until complete.
     const late = assistant(thinking('late thought'), toolUse('tu_late'));
     await appendFile(path, late.slice(0, 20));
-    await t.clock.advanceAsync(100);
+    await drive(t, 100);
+    expect(t.shown()).toEqual([]);
     await appendFile(path, late.slice(20));
-    await t.clock.advanceAsync(100);
+    await drive(t, 100, () => t.shown().length === 2);
     await t.mirror.idle();
     expect(t.shown()).toEqual(['reasoning:late thought', 'tool:started']);
-    // A tool whose line never comes is passed on after the wait.
+    // A tool whose line never comes is passed on after the wait, and not before.
+    const pushedAt = t.clock.now();
     t.mirror.push({ type: 'tool', name: 'Bash', summary: 'x', status: 'started' }, { transcriptPath: path, toolUseId: 'tu_never' });
-    await t.clock.advanceAsync(999);
+    await drive(t, 950);
     expect(t.shown()).toHaveLength(2);
-    await t.clock.advanceAsync(100);
+    await drive(t, 200, () => t.shown().length === 3);
     await t.mirror.idle();
     expect(t.shown()).toEqual(['reasoning:late thought', 'tool:started', 'tool:started']);
+    expect(t.clock.now() - pushedAt).toBeGreaterThanOrEqual(1_000);
   });
 
   it('ends a turn at its last text block (a final message of several blocks) without waiting', async () => {
