@@ -4,6 +4,7 @@
  * and failures sorted into what the model can act on — a runner that is gone, a sandbox that blocks
  * loopback, a refused token, a refused request.
  */
+import { socketReason } from '../shared/socket-error.js';
 
 /** Where the runner's control port is, from the tool server's environment. */
 export interface RunnerEndpoint {
@@ -78,9 +79,7 @@ function socketFailure(error: unknown, where: string, timeoutMs: number): Runner
   if (name === 'TimeoutError' || name === 'AbortError') {
     return new RunnerCallError('timeout', `the runner at ${where} did not answer within ${timeoutMs} ms; it may be overloaded: try again once`);
   }
-  // undici puts the socket-level reason in `cause` (sometimes one level deeper, in an AggregateError).
-  const cause = (error as { cause?: { code?: string; message?: string; errors?: Array<{ code?: string }> } } | undefined)?.cause;
-  const code = cause?.code ?? cause?.errors?.find((e) => e.code)?.code;
+  const { code, message } = socketReason(error);
   if (code !== undefined && BLOCKED_CODES.has(code)) {
     return new RunnerCallError(
       'blocked',
@@ -90,5 +89,5 @@ function socketFailure(error: unknown, where: string, timeoutMs: number): Runner
   if (code === 'ECONNREFUSED') {
     return new RunnerCallError('unreachable', `nothing listens at ${where} (ECONNREFUSED): the runner that started this agent has stopped; the message cannot be sent now`);
   }
-  return new RunnerCallError('unreachable', `cannot reach the runner at ${where} (${code ?? cause?.message ?? String(error)})`);
+  return new RunnerCallError('unreachable', `cannot reach the runner at ${where} (${code ?? message ?? String(error)})`);
 }

@@ -7,20 +7,12 @@
  * sandboxed process cannot learn whether the runner is alive, so that message does not guess.
  */
 import { RunnerError } from '../errors/index.js';
+import { socketReason } from '../shared/socket-error.js';
 
 /** Errnos a sandbox (seccomp, Seatbelt, Landlock) returns for a refused `connect`. */
 const SANDBOX_ERRNOS = new Set(['EPERM', 'EACCES']);
 /** Errnos meaning that nothing accepts connections on the port. */
 const DEAD_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET']);
-
-/** The socket-level code or message of a failed `fetch` (undici puts it in `cause`). */
-export function socketReason(error: unknown): { code?: string; message?: string } {
-  const cause = (error as { cause?: { code?: unknown; message?: unknown } } | undefined)?.cause;
-  const own = error as { code?: unknown; message?: unknown } | undefined;
-  const code = typeof cause?.code === 'string' ? cause.code : typeof own?.code === 'string' ? own.code : undefined;
-  const message = typeof cause?.message === 'string' ? cause.message : undefined;
-  return { ...(code !== undefined ? { code } : {}), ...(message !== undefined ? { message } : {}) };
-}
 
 /**
  * The one-line error for a control-port call that never got an answer (not a timeout).
